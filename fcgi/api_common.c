@@ -1,0 +1,65 @@
+/* api_common.c: what every handler does with a request body and errors. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "handlers.h"
+#include "json_in.h"
+#include "store.h"
+
+static bool
+content_type_is_json(const char *ct)
+{
+	size_t n = strlen("application/json");
+
+	if (ct == NULL || strncasecmp(ct, "application/json", n) != 0)
+		return false;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+json_object *
+handler_body_object(struct request *r, int *status)
+{
+	json_object *obj;
+	const char *err;
+
+	if (r->body_len == 0) {
+		*status = http_error(r, 400, "Request body must be a JSON object");
+		return NULL;
+	}
+	if (!content_type_is_json(r->content_type)) {
+		*status = http_error(r, 415, "Content-Type must be application/json");
+		return NULL;
+	}
+	if ((obj = json_in_parse(r->body, r->body_len, &err)) == NULL) {
+		*status = http_error(r, 400, err);
+		return NULL;
+	}
+	if (!json_object_is_type(obj, json_type_object)) {
+		json_object_put(obj);
+		*status = http_error(r, 400, "Request body must be a JSON object");
+		return NULL;
+	}
+	return obj;
+}
+
+int
+handler_bad_field(struct request *r, const char *field, const char *problem)
+{
+	char msg[256];
+
+	(void)snprintf(msg, sizeof(msg), "%s %s", field, problem);
+	return http_error(r, 400, msg);
+}
+
+int
+handler_store_error(struct request *r, int store_rc, const char *not_found_msg)
+{
+	switch ((enum store_rc)store_rc) {
+	case STORE_NOT_FOUND:   return http_error(r, 404, not_found_msg);
+	case STORE_CONFLICT:    return http_error(r, 409, "Conflict");
+	case STORE_INVALID:     return http_error(r, 400, "Invalid value");
+	case STORE_UNAVAILABLE: return http_error(r, 503, "Database unavailable");
+	default:                return http_error(r, 500, "Internal server error");
+	}
+}

@@ -1,0 +1,193 @@
+/* api_sessions.c: seed 000's chat sessions and their stream (SPEC §3). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "config.h"
+#include "dialect.h"
+#include "engine.h"
+#include "handlers.h"
+#include "json_in.h"
+#include "sink_sse.h"
+#include "store.h"
+
+#define TITLE_MAX    200
+#define CONTENT_MAX  100000
+#define LIST_DEFAULT 20
+#define LIST_MAX     100
+
+static const char session_not_found[] = "Session not found";
+
+static int
+reply_owned_json(struct request *r, int status, char *json)
+{
+	status = http_reply_raw(r, status, "application/json", json, strlen(json));
+	free(json);
+	return status;
+}
+
+int
+api_sessions_create(struct request *r)
+{
+	json_object *body = NULL;
+	const char *title = NULL, *initial = NULL, *err;
+	char *session = NULL;
+	enum store_rc rc;
+	int status;
+
+	/* The body is optional: no body means an untitled session. */
+	if (r->body_len > 0 && (body = handler_body_object(r, &status)) == NULL)
+		return status;
+	if (body != NULL) {
+		if (!json_in_string(body, "title", JSON_OPTIONAL, TITLE_MAX, &title, NULL, &err)) {
+			status = handler_bad_field(r, "title", err);
+			goto done;
+		}
+		if (!json_in_string(body, "initial_message", JSON_OPTIONAL, CONTENT_MAX, &initial, NULL, &err)) {
+			status = handler_bad_field(r, "initial_message", err);
+			goto done;
+		}
+		if (initial != NULL && initial[0] == '\0')
+			initial = NULL;
+	}
+	rc = store_session_create(r->store, r->user_id, title, initial, &session);
+	/* The user of a valid token was deleted: the token is worthless. */
+	if (rc == STORE_NOT_FOUND)
+		status = http_error(r, 401, "Unauthorized");
+	else if (rc != STORE_OK)
+		status = handler_store_error(r, rc, session_not_found);
+	else
+		status = reply_owned_json(r, 201, session);
+done:
+	json_object_put(body);
+	return status;
+}
+
+/* Reads a non-negative integer query parameter; def if absent. */
+static bool
+query_int(struct request *r, const char *name, int def, int max, int *out)
+{
+	char v[16], *end;
+	long l;
+
+	if (!http_query_get(r->query, name, v, sizeof(v))) {
+		*out = def;
+		return true;
+	}
+	l = strtol(v, &end, 10);
+	if (end == v || *end != '\0' || l < 0 || l > max)
+		return false;
+	*out = (int)l;
+	return true;
+}
+
+int
+api_sessions_list(struct request *r)
+{
+	char *list = NULL;
+	enum store_rc rc;
+	int limit, offset;
+
+	if (!query_int(r, "limit", LIST_DEFAULT, LIST_MAX, &limit) || limit == 0)
+		return handler_bad_field(r, "limit", "must be an integer from 1 to 100");
+	if (!query_int(r, "offset", 0, 1000000, &offset))
+		return handler_bad_field(r, "offset", "must be a non-negative integer");
+	rc = store_session_list(r->store, r->user_id, limit, offset, &list);
+	if (rc != STORE_OK)
+		return handler_store_error(r, rc, session_not_found);
+	return reply_owned_json(r, 200, list);
+}
+
+int
+api_sessions_get(struct request *r)
+{
+	char *session = NULL;
+	enum store_rc rc;
+
+	if (!auth_is_uuid(r->path_id))
+		return http_error(r, 404, session_not_found);
+	rc = store_session_get(r->store, r->user_id, r->path_id, &session);
+	if (rc != STORE_OK)
+		return handler_store_error(r, rc, session_not_found);
+	return reply_owned_json(r, 200, session);
+}
+
+int
+api_sessions_rename(struct request *r)
+{
+	json_object *body;
+	const char *title, *err;
+	size_t len;
+	char *session = NULL;
+	enum store_rc rc;
+	int status;
+
+	if (!auth_is_uuid(r->path_id))
+		return http_error(r, 404, session_not_found);
+	if ((body = handler_body_object(r, &status)) == NULL)
+		return status;
+	if (!json_in_string(body, "title", JSON_REQUIRED, TITLE_MAX, &title, &len, &err))
+		status = handler_bad_field(r, "title", err);
+	else if (len == 0)
+		status = handler_bad_field(r, "title", "must not be empty");
+	else if ((rc = store_session_rename(r->store, r->user_id, r->path_id, title, &session)) != STORE_OK)
+		status = handler_store_error(r, rc, session_not_found);
+	else
+		status = reply_owned_json(r, 200, session);
+	json_object_put(body);
+	return status;
+}
+
+int
+api_sessions_delete(struct request *r)
+{
+	enum store_rc rc;
+
+	if (!auth_is_uuid(r->path_id))
+		return http_error(r, 404, session_not_found);
+	if ((rc = store_session_delete(r->store, r->user_id, r->path_id)) != STORE_OK)
+		return handler_store_error(r, rc, session_not_found);
+	return http_reply_raw(r, 204, "application/json", NULL, 0);
+}
+
+int
+api_sessions_stream(struct request *r)
+{
+	json_object *body = NULL;
+	const char *content = NULL, *err = NULL;
+	size_t len = 0;
+	struct sink_sse sse;
+	struct chat_sink sink;
+	struct chat_env env = { r->cfg, r->store, r->upstream };
+	int status;
+
+	if (!auth_is_uuid(r->path_id))
+		return http_error(r, 404, session_not_found);
+	/* No body, or no content: answer the session's initial message. */
+	if (r->body_len > 0) {
+		if ((body = handler_body_object(r, &status)) == NULL)
+			return status;
+		if (!json_in_string(body, "content", JSON_OPTIONAL, CONTENT_MAX, &content, &len, &err)) {
+			status = handler_bad_field(r, "content", err);
+			goto done;
+		}
+		if (content != NULL && len == 0) {
+			status = handler_bad_field(r, "content", "must not be empty");
+			goto done;
+		}
+	}
+	struct chat_turn turn = {
+		.route = r->route_name,
+		.user_id = r->user_id,
+		.session_id = r->path_id,
+		.content = content,
+	};
+	sink_sse_init(&sse, &sink, r, &dialect_seed000);
+	status = chat_turn_run(&env, &turn, &sink, &err);
+	if (status != 200)
+		status = http_error(r, status, err);
+	sink_sse_free(&sse);
+done:
+	json_object_put(body);
+	return status;
+}

@@ -1,0 +1,97 @@
+/* app.c: the route table and the request pipeline. */
+#include "app.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "auth.h"
+#include "config.h"
+#include "handlers.h"
+#include "log.h"
+#include "router.h"
+
+static const struct route routes[] = {
+	{ "GET",    "/healthz", api_healthz, ROUTE_PUBLIC, "healthz" },
+	{ "GET",    "/readyz",  api_readyz,  ROUTE_PUBLIC, "readyz" },
+
+	{ "POST",   "/api/auth/register", api_auth_register, ROUTE_PUBLIC, "auth_register" },
+	{ "POST",   "/api/auth/login",    api_auth_login,    ROUTE_PUBLIC, "auth_login" },
+	{ "POST",   "/auth/login",        api_auth_login,    ROUTE_PUBLIC, "auth_login" },
+	{ "GET",    "/api/auth/me",       api_auth_me,       ROUTE_AUTH_REQUIRED, "auth_me" },
+
+	{ "POST",   "/api/chat/realtime/sessions",        api_sessions_create, ROUTE_AUTH_REQUIRED, "sessions_create" },
+	{ "GET",    "/api/chat/realtime/sessions",        api_sessions_list,   ROUTE_AUTH_REQUIRED, "sessions_list" },
+	{ "GET",    "/api/chat/realtime/sessions/{id}",   api_sessions_get,    ROUTE_AUTH_REQUIRED, "sessions_get" },
+	{ "PATCH",  "/api/chat/realtime/sessions/{id}",   api_sessions_rename, ROUTE_AUTH_REQUIRED, "sessions_rename" },
+	{ "DELETE", "/api/chat/realtime/sessions/{id}",   api_sessions_delete, ROUTE_AUTH_REQUIRED, "sessions_delete" },
+	{ "POST",   "/api/chat/realtime/sessions/{id}/stream", api_sessions_stream, ROUTE_AUTH_REQUIRED, "sessions_stream" },
+};
+
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+/* Authenticates r from its bearer token. Returns false if a token was given
+ * but is not valid, or none was given where one is required. */
+static bool
+app_authenticate(struct request *r, enum route_auth need)
+{
+	const char *token = auth_bearer(r->authorization);
+
+	if (need == ROUTE_PUBLIC)
+		return true;
+	if (token == NULL)
+		return need == ROUTE_AUTH_OPTIONAL && (r->authorization == NULL || r->authorization[0] == '\0');
+	r->authed = auth_token_verify(r->cfg, token, r->user_id, sizeof(r->user_id));
+	return r->authed;
+}
+
+static void
+app_log(const struct request *r)
+{
+	int64_t now = http_now_us();
+	char ttfb[32] = "-";
+
+	if (r->is_stream && r->t_first_byte_us > 0)
+		(void)snprintf(ttfb, sizeof(ttfb), "%.1f", (double)(r->t_first_byte_us - r->t_start_us) / 1000.0);
+	log_fields(LOG_INFO, "event=request method=%s route=%s status=%d user=%s duration_ms=%.1f ttfb_ms=%s bytes=%llu client_gone=%d",
+	    r->method, r->route_name != NULL ? r->route_name : "-", r->status,
+	    r->authed ? r->user_id : "-", (double)(now - r->t_start_us) / 1000.0, ttfb,
+	    (unsigned long long)r->bytes_out, r->client_gone ? 1 : 0);
+}
+
+void
+app_handle(struct request *r)
+{
+	const struct route *route = NULL;
+	char allow[64];
+	int status;
+
+	switch (router_match(routes, NROUTES, r->method, r->path, &route, r->path_id,
+	    sizeof(r->path_id), allow, sizeof(allow))) {
+	case ROUTE_NOT_FOUND:
+		r->route_name = "not_found";
+		status = http_error(r, 404, "Not found");
+		goto done;
+	case ROUTE_BAD_METHOD:
+		r->route_name = "bad_method";
+		(void)http_header(r, "Allow", allow);
+		status = http_error(r, 405, "Method not allowed");
+		goto done;
+	case ROUTE_FOUND:
+		break;
+	}
+	r->route_name = route->name;
+	if ((size_t)r->cfg->max_body_size < r->body_len) {
+		status = http_error(r, 413, "Request body too large");
+		goto done;
+	}
+	if (!app_authenticate(r, route->auth)) {
+		status = http_error(r, 401, "Unauthorized");
+		goto done;
+	}
+	status = route->handler(r);
+	if (!r->headers_sent)
+		status = http_error(r, status, http_status_message(status));
+done:
+	r->status = status;
+	app_log(r);
+}

@@ -1,0 +1,188 @@
+/* auth.c: argon2id password hashes and HS256 access tokens. */
+#include "auth.h"
+
+#include <argon2.h>
+#include <errno.h>
+#include <jwt.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "config.h"
+#include "log.h"
+
+/* OWASP's argon2id minimum: 19 MiB, 2 passes, 1 lane. */
+#define ARGON2_T_COST    2
+#define ARGON2_M_COST    19456
+#define ARGON2_LANES     1
+#define ARGON2_SALT_LEN  16
+#define ARGON2_HASH_LEN  32
+#define HASHES_AT_ONCE   4
+#define CLOCK_LEEWAY_S   5
+
+static sem_t hash_slots;
+static pthread_once_t hash_slots_once = PTHREAD_ONCE_INIT;
+
+static void
+hash_slots_init(void)
+{
+	if (sem_init(&hash_slots, 0, HASHES_AT_ONCE) != 0)
+		abort();
+}
+
+static void
+hash_slot_acquire(void)
+{
+	pthread_once(&hash_slots_once, hash_slots_init);
+	while (sem_wait(&hash_slots) != 0)
+		;  /* EINTR */
+}
+
+char *
+auth_password_hash(const char *password, size_t len)
+{
+	unsigned char salt[ARGON2_SALT_LEN];
+	size_t enclen;
+	char *encoded;
+	int rc;
+
+	if (getrandom(salt, sizeof(salt), 0) != (ssize_t)sizeof(salt)) {
+		log_error("getrandom failed");
+		return NULL;
+	}
+	enclen = argon2_encodedlen(ARGON2_T_COST, ARGON2_M_COST, ARGON2_LANES,
+	    ARGON2_SALT_LEN, ARGON2_HASH_LEN, Argon2_id);
+	if ((encoded = malloc(enclen)) == NULL)
+		return NULL;
+	hash_slot_acquire();
+	rc = argon2id_hash_encoded(ARGON2_T_COST, ARGON2_M_COST, ARGON2_LANES, password, len,
+	    salt, sizeof(salt), ARGON2_HASH_LEN, encoded, enclen);
+	sem_post(&hash_slots);
+	if (rc != ARGON2_OK) {
+		log_error("argon2id_hash_encoded: %s", argon2_error_message(rc));
+		free(encoded);
+		return NULL;
+	}
+	return encoded;
+}
+
+bool
+auth_password_verify(const char *encoded, const char *password, size_t len)
+{
+	int rc;
+
+	hash_slot_acquire();
+	rc = argon2id_verify(encoded, password, len);
+	sem_post(&hash_slots);
+	return rc == ARGON2_OK;
+}
+
+char *
+auth_token_issue(const struct config *cfg, const char *user_id)
+{
+	jwt_t *jwt = NULL;
+	char *token = NULL;
+	time_t now = time(NULL);
+
+	if (jwt_new(&jwt) != 0)
+		return NULL;
+	if (jwt_add_grant(jwt, "sub", user_id) != 0 ||
+	    jwt_add_grant(jwt, "iss", cfg->jwt_issuer) != 0 ||
+	    jwt_add_grant_int(jwt, "iat", (long)now) != 0 ||
+	    jwt_add_grant_int(jwt, "exp", (long)now + cfg->jwt_ttl) != 0 ||
+	    jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)cfg->jwt_secret,
+	        (int)strlen(cfg->jwt_secret)) != 0)
+		goto done;
+	token = jwt_encode_str(jwt);
+done:
+	jwt_free(jwt);
+	return token;
+}
+
+/* Reads an integer claim; false if absent. */
+static bool
+claim_int(jwt_t *jwt, const char *name, long *out)
+{
+	errno = 0;
+	*out = jwt_get_grant_int(jwt, name);
+	return errno == 0;
+}
+
+bool
+auth_token_verify(const struct config *cfg, const char *token, char *user_id, size_t len)
+{
+	jwt_t *jwt = NULL;
+	const char *sub, *iss;
+	long exp, nbf, iat;
+	time_t now = time(NULL);
+	bool ok = false;
+
+	if (token == NULL || strlen(token) > AUTH_TOKEN_MAX || cfg->jwt_secret[0] == '\0')
+		return false;
+	/* A NULL key would make libjwt skip the signature check: never pass one. */
+	if (jwt_decode(&jwt, token, (const unsigned char *)cfg->jwt_secret,
+	    (int)strlen(cfg->jwt_secret)) != 0)
+		return false;
+	if (jwt_get_alg(jwt) != JWT_ALG_HS256)
+		goto done;
+	if (!claim_int(jwt, "exp", &exp) || exp <= now)
+		goto done;
+	if (claim_int(jwt, "nbf", &nbf) && nbf > now + CLOCK_LEEWAY_S)
+		goto done;
+	if (claim_int(jwt, "iat", &iat) && iat > now + CLOCK_LEEWAY_S)
+		goto done;
+	if ((iss = jwt_get_grant(jwt, "iss")) == NULL || strcmp(iss, cfg->jwt_issuer) != 0)
+		goto done;
+	if ((sub = jwt_get_grant(jwt, "sub")) == NULL || !auth_is_uuid(sub) || strlen(sub) >= len)
+		goto done;
+	memcpy(user_id, sub, strlen(sub) + 1);
+	ok = true;
+done:
+	jwt_free(jwt);
+	return ok;
+}
+
+const char *
+auth_bearer(const char *header)
+{
+	if (header == NULL || strncasecmp(header, "Bearer ", 7) != 0)
+		return NULL;
+	header += 7;
+	while (*header == ' ')
+		header++;
+	return *header != '\0' ? header : NULL;
+}
+
+bool
+auth_is_uuid(const char *s)
+{
+	static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+
+	for (size_t i = 0; i < sizeof(shape) - 1; i++) {
+		char c = s[i];
+		if (shape[i] == '-') {
+			if (c != '-')
+				return false;
+		} else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+			return false;
+	}
+	return s[sizeof(shape) - 1] == '\0';
+}
+
+char *
+auth_sign_hs256(const char *claims_json, const char *key)
+{
+	jwt_t *jwt = NULL;
+	char *token = NULL;
+
+	if (jwt_new(&jwt) != 0)
+		return NULL;
+	if (jwt_add_grants_json(jwt, claims_json) == 0 &&
+	    jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)key, (int)strlen(key)) == 0)
+		token = jwt_encode_str(jwt);
+	jwt_free(jwt);
+	return token;
+}

@@ -1,0 +1,86 @@
+/* dialect_seed000.c: the seed-000 stream (`data: {"type": ...}` events). */
+#include "dialect.h"
+
+#include <stdio.h>
+
+#include "json_out.h"
+#include "sse.h"
+
+bool
+dialect_event_id(char *out, size_t len, const struct chat_stream_info *info)
+{
+	int n = snprintf(out, len, "%s:%lu", info->reply_id, info->seq);
+
+	return n > 0 && (size_t)n < len;
+}
+
+/* Wraps the JSON in b (from offset start) as one SSE event with an id. */
+static bool
+seed000_frame(struct buf *out, struct buf *json, const struct chat_stream_info *info)
+{
+	char id[96];
+
+	return dialect_event_id(id, sizeof(id), info) &&
+	    sse_put_event(out, id, NULL, json->data, json->len);
+}
+
+static bool
+seed000_start(struct buf *out, const struct chat_stream_info *info)
+{
+	struct buf j;
+	bool ok;
+
+	buf_init(&j, 1024);
+	ok = buf_appendz(&j, "{\"type\":\"start\",\"session_id\":") &&
+	    json_put_stringz(&j, info->session_id) &&
+	    buf_appendz(&j, ",\"message_id\":") && json_put_stringz(&j, info->reply_id) &&
+	    buf_appendc(&j, '}') && seed000_frame(out, &j, info);
+	buf_free(&j);
+	return ok;
+}
+
+static bool
+seed000_delta(struct buf *out, const struct chat_stream_info *info, const char *text, size_t len)
+{
+	struct buf j;
+	bool ok;
+
+	buf_init(&j, len * 6 + 64);
+	ok = buf_appendz(&j, "{\"type\":\"content\",\"content\":") &&
+	    json_put_string(&j, text, len) && buf_appendc(&j, '}') &&
+	    seed000_frame(out, &j, info);
+	buf_free(&j);
+	return ok;
+}
+
+static bool
+seed000_end(struct buf *out, const struct chat_stream_info *info, const struct chat_outcome *o)
+{
+	struct buf j;
+	bool ok;
+
+	buf_init(&j, info->content_len * 6 + 1024);
+	if (o->error_code == NULL)
+		ok = buf_appendz(&j, "{\"type\":\"done\",\"message_id\":") &&
+		    json_put_stringz(&j, info->reply_id) &&
+		    buf_appendz(&j, ",\"full_content\":") &&
+		    json_put_string(&j, info->content, info->content_len) &&
+		    buf_appendc(&j, '}');
+	else
+		ok = buf_appendz(&j, "{\"type\":\"error\",\"error\":") &&
+		    json_put_stringz(&j, o->error_message) &&
+		    buf_appendz(&j, ",\"code\":") && json_put_stringz(&j, o->error_code) &&
+		    buf_appendz(&j, ",\"message_id\":") && json_put_stringz(&j, info->reply_id) &&
+		    buf_appendz(&j, ",\"status\":") && json_put_stringz(&j, o->status) &&
+		    buf_appendc(&j, '}');
+	ok = ok && seed000_frame(out, &j, info);
+	buf_free(&j);
+	return ok;
+}
+
+const struct dialect dialect_seed000 = {
+	.name = "seed000",
+	.start = seed000_start,
+	.delta = seed000_delta,
+	.end = seed000_end,
+};

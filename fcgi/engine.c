@@ -1,0 +1,322 @@
+/* engine.c: prompt building, the upstream relay, and persistence of a turn. */
+#include "engine.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "config.h"
+#include "http.h"
+#include "json_in.h"
+#include "log.h"
+#include "store.h"
+#include "upstream.h"
+
+#define REPLY_MAX        (4 << 20)   /* bytes of one assistant reply */
+#define PERSIST_EVERY_US 1000000     /* batch interval for a streaming reply */
+#define TICK_MS          250
+
+struct turn_state {
+	const struct chat_env   *env;
+	const struct chat_turn  *turn;
+	const struct chat_sink  *sink;
+	struct store_turn        st;
+	struct chat_stream_info  info;
+	struct buf               content;      /* the whole reply so far */
+	size_t                   persisted;    /* bytes of content already stored */
+	struct buf               chunk_ends;   /* "{3,9,..." of unstored chunks */
+	int64_t                  last_persist_us;
+	int64_t                  last_write_us;
+	bool                     client_gone;
+	bool                     truncated;
+};
+
+/* Adds the user's overrides (or the server defaults) to the request. */
+static bool
+prompt_settings(const struct config *cfg, const char *settings_json, json_object *req,
+    const char **system_prompt_out, json_object **settings_out)
+{
+	json_object *settings = NULL, *v;
+	const char *model = cfg->model, *system = cfg->system_prompt;
+	double temperature = cfg->temperature;
+
+	if (settings_json != NULL && (settings = json_tokener_parse(settings_json)) != NULL) {
+		if (json_object_object_get_ex(settings, "model", &v) && json_object_is_type(v, json_type_string))
+			model = json_object_get_string(v);
+		if (json_object_object_get_ex(settings, "system_prompt", &v) && json_object_is_type(v, json_type_string))
+			system = json_object_get_string(v);
+		if (json_object_object_get_ex(settings, "temperature", &v) &&
+		    (json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
+			temperature = json_object_get_double(v);
+	}
+	*system_prompt_out = system;
+	*settings_out = settings;  /* keeps model/system alive */
+	return json_object_object_add(req, "model", json_object_new_string(model)) == 0 &&
+	    json_object_object_add(req, "temperature", json_object_new_double(temperature)) == 0;
+}
+
+/* Builds the upstream request body. Returns a new object or NULL. */
+static json_object *
+prompt_build(const struct config *cfg, const struct store_turn *st, const char *content)
+{
+	json_object *req = json_object_new_object(), *messages = NULL, *history = NULL;
+	json_object *settings = NULL, *m, *opts;
+	const char *system;
+
+	if (req == NULL || !prompt_settings(cfg, st->settings_json, req, &system, &settings))
+		goto failed;
+	if ((messages = json_object_new_array()) == NULL)
+		goto failed;
+	if (system[0] != '\0') {
+		if ((m = json_object_new_object()) == NULL)
+			goto failed;
+		json_object_object_add(m, "role", json_object_new_string("system"));
+		json_object_object_add(m, "content", json_object_new_string(system));
+		json_object_array_add(messages, m);
+	}
+	if ((history = json_tokener_parse(st->history_json)) == NULL ||
+	    !json_object_is_type(history, json_type_array))
+		goto failed;
+	for (size_t i = 0; i < json_object_array_length(history); i++)
+		json_object_array_add(messages, json_object_get(json_object_array_get_idx(history, i)));
+	if (content != NULL) {
+		if ((m = json_object_new_object()) == NULL)
+			goto failed;
+		json_object_object_add(m, "role", json_object_new_string("user"));
+		json_object_object_add(m, "content", json_object_new_string(content));
+		json_object_array_add(messages, m);
+	}
+	json_object_object_add(req, "messages", messages);
+	messages = NULL;
+	json_object_object_add(req, "max_tokens", json_object_new_int(cfg->max_tokens));
+	json_object_object_add(req, "stream", json_object_new_boolean(1));
+	if ((opts = json_object_new_object()) == NULL)
+		goto failed;
+	json_object_object_add(opts, "include_usage", json_object_new_boolean(1));
+	json_object_object_add(req, "stream_options", opts);
+	json_object_put(history);
+	json_object_put(settings);
+	return req;
+failed:
+	json_object_put(messages);
+	json_object_put(history);
+	json_object_put(settings);
+	json_object_put(req);
+	return NULL;
+}
+
+/* Stores the content not yet persisted, with its chunk boundaries. */
+static void
+turn_persist(struct turn_state *ts)
+{
+	enum store_rc rc;
+
+	if (ts->content.len == ts->persisted)
+		return;
+	if (!buf_appendc(&ts->chunk_ends, '}'))
+		return;
+	rc = store_reply_append(ts->env->store, ts->st.reply_id, ts->content.data + ts->persisted,
+	    ts->content.len - ts->persisted, ts->chunk_ends.data);
+	if (rc == STORE_OK) {
+		ts->persisted = ts->content.len;
+		buf_reset(&ts->chunk_ends);
+	} else {
+		/* Keep the pending text and retry at the next batch; drop the brace. */
+		ts->chunk_ends.len--;
+		ts->chunk_ends.data[ts->chunk_ends.len] = '\0';
+		log_warn("reply %s: batch not stored (%d), will retry", ts->st.reply_id, (int)rc);
+	}
+	ts->last_persist_us = http_now_us();
+}
+
+static int
+turn_on_open(void *ctx)
+{
+	struct turn_state *ts = ctx;
+
+	ts->info.seq = 0;
+	if (!ts->sink->open(ts->sink->ctx, &ts->info)) {
+		ts->client_gone = true;
+		if (ts->turn->stop_when_client_leaves)
+			return 1;
+	}
+	ts->last_write_us = http_now_us();
+	return 0;
+}
+
+static int
+turn_on_delta(void *ctx, const char *text, size_t len)
+{
+	struct turn_state *ts = ctx;
+	char num[24];
+	int n;
+
+	if (ts->truncated)
+		return 0;
+	if (!buf_append(&ts->content, text, len)) {
+		ts->truncated = true;  /* the reply outgrew REPLY_MAX: keep what fits */
+		return 0;
+	}
+	n = snprintf(num, sizeof(num), "%s%zu", ts->chunk_ends.len == 0 ? "{" : ",",
+	    ts->content.len);
+	if (n > 0)
+		(void)buf_append(&ts->chunk_ends, num, (size_t)n);
+	ts->info.seq++;
+	ts->info.content = ts->content.data;
+	ts->info.content_len = ts->content.len;
+	if (!ts->client_gone && !ts->sink->delta(ts->sink->ctx, &ts->info, text, len)) {
+		ts->client_gone = true;
+		if (ts->turn->stop_when_client_leaves)
+			return 1;
+	}
+	ts->info.chunk_index++;
+	ts->last_write_us = http_now_us();
+	if (ts->last_write_us - ts->last_persist_us >= PERSIST_EVERY_US)
+		turn_persist(ts);
+	return 0;
+}
+
+static int
+turn_on_tick(void *ctx)
+{
+	struct turn_state *ts = ctx;
+	int64_t now = http_now_us();
+
+	if (ts->info.seq == 0 && ts->last_write_us == 0)
+		return 0;  /* not open yet: nothing to keep alive */
+	if (!ts->client_gone &&
+	    now - ts->last_write_us >= (int64_t)ts->env->cfg->heartbeat_interval * 1000000) {
+		ts->sink->heartbeat(ts->sink->ctx);
+		ts->last_write_us = now;
+	}
+	if (now - ts->last_persist_us >= PERSIST_EVERY_US)
+		turn_persist(ts);
+	return 0;
+}
+
+/* Maps the upstream's ending to the reply's status. */
+static void
+turn_outcome(const struct turn_state *ts, const struct upstream_result *res,
+    struct chat_outcome *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->prompt_tokens = res->prompt_tokens;
+	out->completion_tokens = res->completion_tokens;
+	out->finish_reason = res->finish_reason;
+	if (res->error == UPSTREAM_OK) {
+		out->status = "complete";
+		return;
+	}
+	out->error_code = upstream_error_code(res->error);
+	out->error_message = upstream_error_message(res->error, res->http_status);
+	if (res->error == UPSTREAM_ABORTED)
+		out->status = ts->client_gone ? "interrupted" : "cancelled";
+	else if (res->error == UPSTREAM_DROPPED || res->error == UPSTREAM_TIMEOUT_IDLE ||
+	    res->error == UPSTREAM_MAX_DURATION)
+		out->status = "interrupted";
+	else
+		out->status = "error";
+}
+
+static void
+turn_record_metric(const struct turn_state *ts, const struct upstream_result *res,
+    const struct chat_outcome *out, int64_t t_start)
+{
+	struct store_stream_metric m = {
+		.route = ts->turn->route,
+		.user_id = ts->turn->user_id,
+		.session_id = ts->turn->session_id,
+		.message_id = ts->st.reply_id,
+		.status = out->status,
+		.ttfb_ms = res->ttft_ms,
+		.duration_ms = (double)(http_now_us() - t_start) / 1000.0,
+		.chunks = res->deltas,
+		.prompt_tokens = res->prompt_tokens,
+		.completion_tokens = res->completion_tokens,
+	};
+
+	if (store_metric_insert(ts->env->store, &m) != STORE_OK)
+		log_warn("stream metric not stored for reply %s", ts->st.reply_id);
+}
+
+int
+chat_turn_run(const struct chat_env *env, const struct chat_turn *turn,
+    const struct chat_sink *sink, const char **error)
+{
+	struct turn_state ts;
+	struct upstream_result res;
+	struct chat_outcome out;
+	json_object *req = NULL;
+	const char *body;
+	size_t body_len;
+	enum store_rc rc;
+	int64_t t_start = http_now_us();
+	int status = 200;
+	int history = env->cfg->history_messages + (turn->content == NULL ? 1 : 0);
+
+	memset(&ts, 0, sizeof(ts));
+	ts.env = env;
+	ts.turn = turn;
+	ts.sink = sink;
+	buf_init(&ts.content, REPLY_MAX);
+	buf_init(&ts.chunk_ends, 1 << 20);
+
+	rc = store_turn_begin(env->store, turn->user_id, turn->session_id, turn->content, history, &ts.st);
+	if (rc != STORE_OK) {
+		*error = rc == STORE_NOT_FOUND ? "Session not found"
+		    : rc == STORE_INVALID ? "content is required" : rc == STORE_UNAVAILABLE
+		    ? "Database unavailable" : "Internal server error";
+		status = store_http_status(rc);
+		goto done;
+	}
+	ts.info.session_id = turn->session_id;
+	ts.info.reply_id = ts.st.reply_id;
+	ts.info.user_message_id = ts.st.user_message_id;
+	ts.info.content = "";
+	ts.last_persist_us = t_start;
+
+	if ((req = prompt_build(env->cfg, &ts.st, turn->content)) == NULL) {
+		*error = "Internal server error";
+		status = 500;
+		(void)store_reply_finish(env->store, ts.st.reply_id, "error", NULL, -1, -1, "prompt");
+		goto done;
+	}
+	body = json_object_to_json_string_length(req, JSON_C_TO_STRING_PLAIN, &body_len);
+
+	struct upstream_stream_ops ops = {
+		.on_open = turn_on_open,
+		.on_delta = turn_on_delta,
+		.on_tick = turn_on_tick,
+		.ctx = &ts,
+		.tick_ms = TICK_MS,
+	};
+	upstream_stream(env->upstream, "/chat/completions", body, body_len, &ops, &res);
+	turn_outcome(&ts, &res, &out);
+
+	turn_persist(&ts);
+	json_object *model = NULL;
+	(void)json_object_object_get_ex(req, "model", &model);
+	if (store_reply_finish(env->store, ts.st.reply_id, out.status, json_object_get_string(model),
+	    res.prompt_tokens, res.completion_tokens, out.error_code) != STORE_OK)
+		log_error("reply %s: final status %s not stored", ts.st.reply_id, out.status);
+	turn_record_metric(&ts, &res, &out, t_start);
+
+	if (!res.opened) {
+		status = upstream_error_http_status(res.error);
+		*error = out.error_message;
+		goto done;
+	}
+	ts.info.seq++;
+	ts.info.content = ts.content.data != NULL ? ts.content.data : "";
+	ts.info.content_len = ts.content.len;
+	if (!ts.client_gone)
+		sink->end(sink->ctx, &ts.info, &out);
+done:
+	json_object_put(req);
+	store_turn_free(&ts.st);
+	buf_free(&ts.content);
+	buf_free(&ts.chunk_ends);
+	return status;
+}

@@ -1,0 +1,109 @@
+/* http.h: one request and its response, independent of the transport.
+ *
+ * A front end (FastCGI worker) fills a struct request with borrowed pointers
+ * valid for the request's duration and an http_io to write the response.
+ * Handlers return the HTTP status they answered with; if they return a status
+ * without having sent anything, app_handle() renders the error JSON. */
+#ifndef CHAT_HTTP_H
+#define CHAT_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "buf.h"
+
+struct config;
+struct store;
+struct upstream;
+
+/* Transport callbacks, implemented by the front end. */
+struct http_io {
+	/* Writes n bytes (may buffer). Returns false once the client is gone. */
+	bool (*write)(void *ctx, const char *p, size_t n);
+	/* Pushes buffered bytes to the client. Returns false once it is gone. */
+	bool (*flush)(void *ctx);
+	/* Returns a CGI parameter (e.g. "HTTP_ORIGIN") or NULL; borrowed. */
+	const char *(*param)(void *ctx, const char *name);
+	void *ctx;
+};
+
+#define HTTP_ID_MAX 64
+
+struct request {
+	/* From the front end; borrowed until the request ends. */
+	const char      *method;
+	const char      *path;            /* without the query string */
+	const char      *query;           /* "" when absent */
+	const char      *authorization;
+	const char      *content_type;
+	const char      *remote_addr;
+	const char      *body;
+	size_t           body_len;
+	struct http_io   io;
+
+	/* Shared, read-only for the request. */
+	const struct config *cfg;
+	struct store    *store;
+	struct upstream *upstream;         /* the calling thread's client */
+
+	/* Filled by routing and authentication. */
+	const char      *route_name;       /* static, for logs and metrics */
+	char             path_id[HTTP_ID_MAX];  /* the {id} segment, if any */
+	bool             authed;
+	char             user_id[HTTP_ID_MAX];
+
+	/* Response state. */
+	int              status;
+	bool             headers_sent;
+	bool             client_gone;
+	bool             is_stream;
+	struct buf       headers;          /* extra response header lines */
+	uint64_t         bytes_out;
+	int64_t          t_start_us;
+	int64_t          t_first_byte_us;  /* first body byte of a stream, 0 if none */
+};
+
+/* Prepares r for a new request (zeroes the response state). */
+void http_request_init(struct request *r);
+
+/* Releases what the request allocated. */
+void http_request_free(struct request *r);
+
+/* Monotonic clock in microseconds. */
+int64_t http_now_us(void);
+
+/* Returns the request header (CGI name, e.g. "HTTP_LAST_EVENT_ID") or NULL. */
+const char *http_param(struct request *r, const char *cgi_name);
+
+/* Adds a response header line (before anything is sent). Values containing
+ * CR or LF are refused (header injection). */
+bool http_header(struct request *r, const char *name, const char *value);
+
+/* Sends a complete response. http_reply_json takes ownership of obj. All
+ * return status, so handlers can `return http_reply_json(...)`. */
+int http_reply_raw(struct request *r, int status, const char *content_type,
+    const char *body, size_t n);
+int http_reply_json(struct request *r, int status, json_object *obj);
+int http_reply_buf(struct request *r, int status, const struct buf *json);
+
+/* Sends {"error": msg} with status. */
+int http_error(struct request *r, int status, const char *msg);
+
+/* Default message for an error status ("Not found", ...). */
+const char *http_status_message(int status);
+
+/* Starts a text/event-stream response (200, no buffering, no caching). */
+bool http_stream_begin(struct request *r);
+
+/* Writes n bytes of the stream and flushes them. Returns false (and sets
+ * client_gone) once the client has left; later calls are no-ops. */
+bool http_stream_send(struct request *r, const char *p, size_t n);
+
+/* Reads the value of name from an application/x-www-form-urlencoded string
+ * (a query), percent-decoded, into out. Returns false if absent or too long. */
+bool http_query_get(const char *query, const char *name, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,127 @@
+/* openai_chunk.c: interpreting streamed Chat Completions chunks. */
+#include "openai_chunk.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json_in.h"
+
+struct openai_chunk_parser {
+	json_tokener *tok;
+	json_object  *last;    /* the previous chunk, kept while out borrows from it */
+};
+
+struct openai_chunk_parser *
+openai_chunk_parser_new(void)
+{
+	struct openai_chunk_parser *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	if ((p->tok = json_tokener_new_ex(JSON_IN_MAX_DEPTH)) == NULL) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void
+openai_chunk_parser_free(struct openai_chunk_parser *p)
+{
+	if (p == NULL)
+		return;
+	json_object_put(p->last);
+	json_tokener_free(p->tok);
+	free(p);
+}
+
+/* Copies the message of an OpenAI error object (or string) into out. */
+static void
+error_message(json_object *err, struct openai_chunk *out)
+{
+	json_object *msg = NULL;
+	const char *s = NULL;
+
+	out->error = true;
+	if (json_object_is_type(err, json_type_object) &&
+	    json_object_object_get_ex(err, "message", &msg) && json_object_is_type(msg, json_type_string))
+		s = json_object_get_string(msg);
+	else if (json_object_is_type(err, json_type_string))
+		s = json_object_get_string(err);
+	(void)snprintf(out->error_message, sizeof(out->error_message), "%s",
+	    s != NULL ? s : "upstream error");
+}
+
+static long
+usage_field(json_object *usage, const char *name)
+{
+	json_object *v;
+
+	if (json_object_object_get_ex(usage, name, &v) && json_object_is_type(v, json_type_int))
+		return (long)json_object_get_int64(v);
+	return -1;
+}
+
+bool
+openai_chunk_parse(struct openai_chunk_parser *p, const char *event, const char *data,
+    size_t len, struct openai_chunk *out)
+{
+	json_object *root, *v, *choices, *choice, *delta, *content;
+
+	memset(out, 0, sizeof(*out));
+	out->prompt_tokens = out->completion_tokens = -1;
+	json_object_put(p->last);
+	p->last = NULL;
+
+	if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+		out->done = true;
+		return true;
+	}
+	json_tokener_reset(p->tok);
+	root = len > 0 && len < (size_t)INT32_MAX ? json_tokener_parse_ex(p->tok, data, (int)len) : NULL;
+	if (root == NULL || json_tokener_get_parse_end(p->tok) != len) {
+		json_object_put(root);
+		if (strcmp(event, "error") == 0) {
+			out->error = true;
+			(void)snprintf(out->error_message, sizeof(out->error_message), "upstream error");
+			return true;
+		}
+		return false;
+	}
+	p->last = root;
+	if (strcmp(event, "error") == 0) {
+		error_message(json_object_object_get_ex(root, "error", &v) ? v : root, out);
+		return true;
+	}
+	if (!json_object_is_type(root, json_type_object))
+		return false;
+	if (json_object_object_get_ex(root, "error", &v) && v != NULL) {
+		error_message(v, out);
+		return true;
+	}
+	if (json_object_object_get_ex(root, "choices", &choices) &&
+	    json_object_is_type(choices, json_type_array) &&
+	    json_object_array_length(choices) > 0 &&
+	    (choice = json_object_array_get_idx(choices, 0)) != NULL &&
+	    json_object_is_type(choice, json_type_object)) {
+		if (json_object_object_get_ex(choice, "delta", &delta) &&
+		    json_object_is_type(delta, json_type_object) &&
+		    json_object_object_get_ex(delta, "content", &content) &&
+		    json_object_is_type(content, json_type_string) &&
+		    json_object_get_string_len(content) > 0) {
+			out->content = json_object_get_string(content);
+			out->content_len = (size_t)json_object_get_string_len(content);
+		}
+		if (json_object_object_get_ex(choice, "finish_reason", &v) &&
+		    json_object_is_type(v, json_type_string))
+			(void)snprintf(out->finish_reason, sizeof(out->finish_reason), "%s",
+			    json_object_get_string(v));
+	}
+	if (json_object_object_get_ex(root, "usage", &v) && json_object_is_type(v, json_type_object)) {
+		out->prompt_tokens = usage_field(v, "prompt_tokens");
+		out->completion_tokens = usage_field(v, "completion_tokens");
+	}
+	return true;
+}

@@ -1,0 +1,319 @@
+/* pool.c: the prefork master, in the manner of nginx and PHP-FPM: signals
+ * blocked and taken synchronously, fork, reap, respawn, TERM then KILL. */
+#include "pool.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "worker.h"
+
+#define LISTEN_BACKLOG   4096
+#define CRASH_WINDOW_S   10
+#define CRASH_LIMIT      10    /* respawns in the window before slowing down */
+
+struct child {
+	pid_t    pid;         /* 0: free slot */
+	unsigned generation;  /* workers of an older generation are draining */
+	time_t   kill_at;     /* when draining: SIGKILL after this */
+};
+
+struct pool {
+	struct config  *cfg;
+	const char     *config_path;
+	int             listen_fd;
+	unsigned        generation;
+	struct child   *children;
+	int             nchildren;    /* slots */
+	bool            stopping;
+	time_t          crash_window_start;
+	int             crashes;
+	unsigned long   respawns;
+};
+
+static bool
+listen_is_unix(const char *listen)
+{
+	return strchr(listen, '/') != NULL || strncmp(listen, "unix:", 5) == 0;
+}
+
+int
+pool_listen(const struct config *cfg)
+{
+	const char *spec = cfg->listen;
+	int fd = -1, one = 1;
+
+	if (listen_is_unix(spec)) {
+		struct sockaddr_un sun;
+
+		if (strncmp(spec, "unix:", 5) == 0)
+			spec += 5;
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		if (strlen(spec) >= sizeof(sun.sun_path)) {
+			log_error("listen: socket path too long: %s", spec);
+			return -1;
+		}
+		memcpy(sun.sun_path, spec, strlen(spec) + 1);
+		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+			goto failed;
+		if (unlink(spec) == -1 && errno != ENOENT)
+			goto failed;
+		if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+			goto failed;
+		/* nginx's user must be able to connect; nobody else should. */
+		if (chmod(spec, (mode_t)cfg->socket_mode) == -1)
+			goto failed;
+	} else {
+		struct addrinfo hints, *ai = NULL;
+		char host[256];
+		const char *colon = strrchr(spec, ':');
+		int gai;
+
+		if (colon == NULL || (size_t)(colon - spec) >= sizeof(host)) {
+			log_error("listen: expected a socket path or host:port, got %s", spec);
+			return -1;
+		}
+		memcpy(host, spec, (size_t)(colon - spec));
+		host[colon - spec] = '\0';
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_PASSIVE;
+		if ((gai = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &ai)) != 0) {
+			log_error("listen %s: %s", spec, gai_strerror(gai));
+			return -1;
+		}
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+		    bind(fd, ai->ai_addr, ai->ai_addrlen) == -1) {
+			freeaddrinfo(ai);
+			goto failed;
+		}
+		freeaddrinfo(ai);
+	}
+	if (listen(fd, LISTEN_BACKLOG) == -1)
+		goto failed;
+	return fd;
+failed:
+	log_error("listen %s: %s", cfg->listen, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	return -1;
+}
+
+static int
+pool_live_children(const struct pool *p, bool current_only)
+{
+	int n = 0;
+
+	for (int i = 0; i < p->nchildren; i++)
+		if (p->children[i].pid != 0 &&
+		    (!current_only || p->children[i].generation == p->generation))
+			n++;
+	return n;
+}
+
+static struct child *
+pool_free_slot(struct pool *p)
+{
+	struct child *c;
+
+	for (int i = 0; i < p->nchildren; i++)
+		if (p->children[i].pid == 0)
+			return &p->children[i];
+	c = realloc(p->children, sizeof(*c) * (size_t)(p->nchildren + 8));
+	if (c == NULL)
+		return NULL;
+	memset(c + p->nchildren, 0, sizeof(*c) * 8);
+	p->children = c;
+	p->nchildren += 8;
+	return &p->children[p->nchildren - 8];
+}
+
+static bool
+pool_spawn(struct pool *p)
+{
+	struct child *c = pool_free_slot(p);
+	pid_t pid;
+
+	if (c == NULL) {
+		log_error("out of memory for worker slots");
+		return false;
+	}
+	pid = fork();
+	if (pid == -1) {
+		log_error("fork: %s", strerror(errno));
+		return false;
+	}
+	if (pid == 0) {
+		/* The worker takes its signals with sigwait; keep them blocked
+		 * but restore default dispositions. */
+		signal(SIGCHLD, SIG_DFL);
+		_exit(worker_run(p->cfg, p->listen_fd));
+	}
+	c->pid = pid;
+	c->generation = p->generation;
+	c->kill_at = 0;
+	return true;
+}
+
+/* Starts workers until the current generation has cfg->workers of them. */
+static void
+pool_fill(struct pool *p)
+{
+	time_t now = time(NULL);
+
+	while (!p->stopping && pool_live_children(p, true) < p->cfg->workers) {
+		if (now - p->crash_window_start > CRASH_WINDOW_S) {
+			p->crash_window_start = now;
+			p->crashes = 0;
+		}
+		if (p->crashes > CRASH_LIMIT) {
+			/* A crash loop: do not fork as fast as workers die. */
+			log_error("workers keep dying: waiting before the next respawn");
+			return;
+		}
+		if (!pool_spawn(p))
+			return;
+	}
+}
+
+static void
+pool_signal_generation(struct pool *p, bool older_only, int sig, time_t kill_at)
+{
+	for (int i = 0; i < p->nchildren; i++) {
+		struct child *c = &p->children[i];
+
+		if (c->pid == 0 || (older_only && c->generation == p->generation))
+			continue;
+		if (kill(c->pid, sig) == -1 && errno != ESRCH)
+			log_warn("kill %ld: %s", (long)c->pid, strerror(errno));
+		if (sig == SIGTERM && c->kill_at == 0)
+			c->kill_at = kill_at;
+	}
+}
+
+static void
+pool_reap(struct pool *p)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (int i = 0; i < p->nchildren; i++) {
+			struct child *c = &p->children[i];
+
+			if (c->pid != pid)
+				continue;
+			if (WIFSIGNALED(status)) {
+				log_error("worker %ld killed by signal %d", (long)pid, WTERMSIG(status));
+				if (c->kill_at == 0)
+					p->crashes++;
+			} else if (WEXITSTATUS(status) != 0) {
+				log_error("worker %ld exited with status %d", (long)pid, WEXITSTATUS(status));
+				p->crashes++;
+			} else
+				log_info("worker %ld exited", (long)pid);
+			if (c->generation == p->generation && c->kill_at == 0 && !p->stopping)
+				p->respawns++;
+			c->pid = 0;
+		}
+	}
+}
+
+/* SIGKILLs draining workers past their deadline. */
+static void
+pool_enforce_deadlines(struct pool *p)
+{
+	time_t now = time(NULL);
+
+	for (int i = 0; i < p->nchildren; i++) {
+		struct child *c = &p->children[i];
+
+		if (c->pid != 0 && c->kill_at != 0 && now >= c->kill_at) {
+			log_warn("worker %ld still draining after %ds: killing it", (long)c->pid,
+			    p->cfg->drain_timeout);
+			(void)kill(c->pid, SIGKILL);
+			c->kill_at = now + 5;
+		}
+	}
+}
+
+static void
+pool_reload(struct pool *p)
+{
+	struct config fresh;
+	char err[512];
+
+	if (!config_load(&fresh, p->config_path, err, sizeof(err))) {
+		log_error("reload refused, keeping the running configuration: %s", err);
+		return;
+	}
+	if (strcmp(fresh.listen, p->cfg->listen) != 0)
+		log_warn("reload: a new listen address needs a restart; keeping %s", p->cfg->listen);
+	/* Old workers keep their copy of the old configuration (fork). */
+	config_free(p->cfg);
+	*p->cfg = fresh;
+	p->generation++;
+	log_info("reloading: starting generation %u, draining the previous one", p->generation);
+	pool_fill(p);
+	pool_signal_generation(p, true, SIGTERM, time(NULL) + p->cfg->drain_timeout);
+}
+
+int
+pool_run(struct config *cfg, const char *config_path, int listen_fd)
+{
+	struct pool p = { .cfg = cfg, .config_path = config_path, .listen_fd = listen_fd };
+	sigset_t set;
+	siginfo_t info;
+	struct timespec tick = { 1, 0 };
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGPIPE);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) {
+		log_error("sigprocmask: %s", strerror(errno));
+		return 1;
+	}
+	log_info("master started: %d workers x %d threads on %s", cfg->workers, cfg->threads,
+	    cfg->listen);
+	pool_fill(&p);
+	for (;;) {
+		int sig = sigtimedwait(&set, &info, &tick);
+
+		if (sig == SIGCHLD || sig == -1)
+			pool_reap(&p);
+		if (sig == SIGHUP && !p.stopping)
+			pool_reload(&p);
+		if ((sig == SIGTERM || sig == SIGINT || sig == SIGQUIT) && !p.stopping) {
+			p.stopping = true;
+			log_info("stopping: draining workers (deadline %ds)", p.cfg->drain_timeout);
+			pool_signal_generation(&p, false, SIGTERM, time(NULL) + p.cfg->drain_timeout);
+		}
+		pool_enforce_deadlines(&p);
+		if (p.stopping && pool_live_children(&p, false) == 0)
+			break;
+		pool_fill(&p);
+	}
+	log_info("master stopped (%lu respawns)", p.respawns);
+	free(p.children);
+	return 0;
+}

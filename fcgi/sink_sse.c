@@ -1,0 +1,84 @@
+/* sink_sse.c: engine events to SSE bytes on an HTTP response. */
+#include "sink_sse.h"
+
+#include "http.h"
+#include "log.h"
+#include "sse.h"
+
+#define SSE_EVENT_MAX (16 << 20)
+
+static bool
+sink_sse_send(struct sink_sse *s)
+{
+	bool ok = http_stream_send(s->req, s->out.data, s->out.len);
+
+	buf_reset(&s->out);
+	return ok;
+}
+
+static bool
+sink_sse_open(void *ctx, const struct chat_stream_info *info)
+{
+	struct sink_sse *s = ctx;
+
+	if (!http_stream_begin(s->req))
+		return false;
+	if (!s->dialect->start(&s->out, info)) {
+		log_error("%s: start event too large", s->dialect->name);
+		buf_reset(&s->out);
+		return true;
+	}
+	return sink_sse_send(s);
+}
+
+static bool
+sink_sse_delta(void *ctx, const struct chat_stream_info *info, const char *text, size_t len)
+{
+	struct sink_sse *s = ctx;
+
+	if (!s->dialect->delta(&s->out, info, text, len)) {
+		buf_reset(&s->out);
+		return true;
+	}
+	return sink_sse_send(s);
+}
+
+static void
+sink_sse_heartbeat(void *ctx)
+{
+	struct sink_sse *s = ctx;
+
+	if (sse_put_comment(&s->out, "ping"))
+		(void)sink_sse_send(s);
+}
+
+static void
+sink_sse_end(void *ctx, const struct chat_stream_info *info, const struct chat_outcome *o)
+{
+	struct sink_sse *s = ctx;
+
+	if (s->dialect->end(&s->out, info, o))
+		(void)sink_sse_send(s);
+	else
+		log_error("%s: end event too large", s->dialect->name);
+}
+
+void
+sink_sse_init(struct sink_sse *s, struct chat_sink *sink, struct request *req,
+    const struct dialect *dialect)
+{
+	s->req = req;
+	s->dialect = dialect;
+	buf_init(&s->out, SSE_EVENT_MAX);
+	sink->open = sink_sse_open;
+	sink->delta = sink_sse_delta;
+	sink->heartbeat = sink_sse_heartbeat;
+	sink->end = sink_sse_end;
+	sink->ctx = s;
+}
+
+void
+sink_sse_free(struct sink_sse *s)
+{
+	buf_free(&s->out);
+}

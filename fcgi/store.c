@@ -1,0 +1,543 @@
+/* store.c: libpq connection pool, prepared statements and all SQL. */
+#include "store.h"
+
+#include <errno.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+#define ACQUIRE_TIMEOUT_S 5
+
+/* Every statement, prepared on each connection under its enum index. */
+enum stmt {
+	S_PING,
+	S_USER_CREATE,
+	S_USER_CREDENTIALS,
+	S_USER_GET,
+	S_SESSION_CREATE,
+	S_SESSION_LIST,
+	S_SESSION_GET,
+	S_SESSION_RENAME,
+	S_SESSION_DELETE,
+	S_TURN_BEGIN,
+	S_REPLY_APPEND,
+	S_REPLY_FINISH,
+	S_METRIC_INSERT,
+	S_COUNT
+};
+
+#define SESSION_JSON \
+	"json_build_object('id', s.id, 'user_id', s.user_id, 'title', s.title, " \
+	"'created_at', iso_ts(s.created_at), 'updated_at', iso_ts(s.updated_at))"
+
+static const char *const stmt_sql[S_COUNT] = {
+	[S_PING] = "SELECT 1",
+	[S_USER_CREATE] =
+	    "INSERT INTO users (username, email, password_hash) VALUES ($1, $2, $3) "
+	    "RETURNING json_build_object('id', id, 'username', username, 'email', email, "
+	    "'created_at', iso_ts(created_at))::text",
+	[S_USER_CREDENTIALS] =
+	    "SELECT id::text, password_hash FROM users WHERE lower(username) = lower($1)",
+	[S_USER_GET] =
+	    "SELECT json_build_object('id', id, 'username', username, 'email', email, "
+	    "'created_at', iso_ts(created_at))::text FROM users WHERE id = $1",
+	[S_SESSION_CREATE] =
+	    "WITH s AS (INSERT INTO chat_sessions (user_id, title) "
+	    "           VALUES ($1, coalesce($2, 'New chat')) RETURNING *), "
+	    "     m AS (INSERT INTO messages (session_id, role, content) "
+	    "           SELECT id, 'user', $3 FROM s WHERE $3 IS NOT NULL) "
+	    "SELECT " SESSION_JSON "::text FROM s",
+	[S_SESSION_LIST] =
+	    "SELECT json_build_object('sessions', coalesce(json_agg(" SESSION_JSON
+	    "   ORDER BY s.updated_at DESC, s.id) FILTER (WHERE s.n <= $2::int), '[]'), "
+	    "  'limit', $2::int, 'offset', $3::int, 'has_more', count(*) > $2::int)::text "
+	    "FROM (SELECT t.*, row_number() OVER (ORDER BY t.updated_at DESC, t.id) AS n "
+	    "      FROM (SELECT * FROM chat_sessions WHERE user_id = $1 "
+	    "            ORDER BY updated_at DESC, id LIMIT $2::int + 1 OFFSET $3::int) t) s",
+	[S_SESSION_GET] =
+	    "SELECT json_build_object('id', s.id, 'user_id', s.user_id, 'title', s.title, "
+	    "  'created_at', iso_ts(s.created_at), 'updated_at', iso_ts(s.updated_at), "
+	    "  'messages', (SELECT coalesce(json_agg(json_build_object('id', m.id, "
+	    "     'role', m.role, 'content', m.content, 'status', m.status, 'model', m.model, "
+	    "     'created_at', iso_ts(m.created_at)) ORDER BY m.seq), '[]') "
+	    "     FROM messages m WHERE m.session_id = s.id))::text "
+	    "FROM chat_sessions s WHERE s.id = $2 AND s.user_id IS NOT DISTINCT FROM $1",
+	[S_SESSION_RENAME] =
+	    "UPDATE chat_sessions s SET title = $3, updated_at = now() "
+	    "WHERE s.id = $2 AND s.user_id IS NOT DISTINCT FROM $1 "
+	    "RETURNING " SESSION_JSON "::text",
+	[S_SESSION_DELETE] =
+	    "DELETE FROM chat_sessions WHERE id = $2 AND user_id IS NOT DISTINCT FROM $1",
+	/* The history snapshot does not see the rows this statement inserts,
+	 * so it holds exactly the messages before the new one. */
+	[S_TURN_BEGIN] =
+	    "WITH s AS (UPDATE chat_sessions SET updated_at = now() "
+	    "           WHERE id = $2 AND user_id IS NOT DISTINCT FROM $1 RETURNING id), "
+	    "  last AS (SELECT role FROM messages WHERE session_id = (SELECT id FROM s) "
+	    "           ORDER BY seq DESC LIMIT 1), "
+	    "  ok AS (SELECT id FROM s WHERE $3::text IS NOT NULL "
+	    "         OR (SELECT role FROM last) = 'user'), "
+	    "  u AS (INSERT INTO messages (session_id, role, content) "
+	    "        SELECT id, 'user', $3 FROM ok WHERE $3 IS NOT NULL RETURNING id), "
+	    "  a AS (INSERT INTO messages (session_id, role, status) "
+	    "        SELECT id, 'assistant', 'streaming' FROM ok RETURNING id), "
+	    "  h AS (SELECT role, content, seq FROM messages "
+	    "        WHERE session_id = (SELECT id FROM ok) AND content <> '' AND status <> 'error' "
+	    "        ORDER BY seq DESC LIMIT $4) "
+	    "SELECT (SELECT id FROM s)::text, (SELECT id FROM a)::text, (SELECT id FROM u)::text, "
+	    "  (SELECT coalesce(json_agg(json_build_object('role', role, 'content', content) "
+	    "     ORDER BY seq), '[]') FROM h)::text, "
+	    "  (SELECT json_build_object('system_prompt', system_prompt, 'model', model, "
+	    "     'temperature', temperature) FROM user_settings WHERE user_id = $1)::text",
+	[S_REPLY_APPEND] =
+	    "UPDATE messages SET content = content || $2, chunk_ends = chunk_ends || $3::int[], "
+	    "  updated_at = now() WHERE id = $1",
+	[S_REPLY_FINISH] =
+	    "UPDATE messages SET status = $2, model = $3, prompt_tokens = $4, "
+	    "  completion_tokens = $5, error = $6, updated_at = now() WHERE id = $1",
+	[S_METRIC_INSERT] =
+	    "INSERT INTO stream_metrics (route, user_id, session_id, message_id, status, ttfb_ms, "
+	    "  duration_ms, chunks, prompt_tokens, completion_tokens) "
+	    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+};
+
+struct store_conn {
+	PGconn *pg;        /* NULL until first used, or after a failure */
+};
+
+struct store {
+	pthread_mutex_t    mu;
+	pthread_cond_t     cv;
+	char              *conninfo;
+	int                size;
+	int                nfree;
+	int               *free_idx;   /* stack of free connection indexes */
+	struct store_conn *conns;
+};
+
+struct store *
+store_new(const char *conninfo, int size)
+{
+	struct store *st;
+	pthread_condattr_t ca;
+
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return NULL;
+	st->size = size;
+	st->conninfo = strdup(conninfo);
+	st->conns = calloc((size_t)size, sizeof(*st->conns));
+	st->free_idx = calloc((size_t)size, sizeof(*st->free_idx));
+	if (st->conninfo == NULL || st->conns == NULL || st->free_idx == NULL)
+		goto failed;
+	for (int i = 0; i < size; i++)
+		st->free_idx[i] = i;
+	st->nfree = size;
+	if (pthread_mutex_init(&st->mu, NULL) != 0)
+		goto failed;
+	if (pthread_condattr_init(&ca) != 0 ||
+	    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&st->cv, &ca) != 0) {
+		pthread_mutex_destroy(&st->mu);
+		goto failed;
+	}
+	pthread_condattr_destroy(&ca);
+	return st;
+failed:
+	free(st->conninfo);
+	free(st->conns);
+	free(st->free_idx);
+	free(st);
+	return NULL;
+}
+
+void
+store_free(struct store *st)
+{
+	if (st == NULL)
+		return;
+	for (int i = 0; i < st->size; i++)
+		if (st->conns[i].pg != NULL)
+			PQfinish(st->conns[i].pg);
+	pthread_mutex_destroy(&st->mu);
+	pthread_cond_destroy(&st->cv);
+	free(st->conninfo);
+	free(st->conns);
+	free(st->free_idx);
+	free(st);
+}
+
+int
+store_http_status(enum store_rc rc)
+{
+	switch (rc) {
+	case STORE_OK:          return 200;
+	case STORE_NOT_FOUND:   return 404;
+	case STORE_CONFLICT:    return 409;
+	case STORE_INVALID:     return 400;
+	case STORE_UNAVAILABLE: return 503;
+	case STORE_ERROR:       return 500;
+	}
+	return 500;
+}
+
+/* Opens the connection and prepares every statement. */
+static bool
+store_connect(struct store *st, struct store_conn *c)
+{
+	static const char *const keys[] = { "dbname", "connect_timeout", "application_name", NULL };
+	const char *values[] = { st->conninfo, "5", "chatd", NULL };
+	char name[16];
+
+	if (c->pg != NULL)
+		PQfinish(c->pg);
+	c->pg = PQconnectdbParams(keys, values, 1);
+	if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
+		log_warn("database connection failed: %s",
+		    c->pg != NULL ? PQerrorMessage(c->pg) : "out of memory");
+		goto failed;
+	}
+	for (int i = 0; i < S_COUNT; i++) {
+		PGresult *res;
+		bool ok;
+
+		(void)snprintf(name, sizeof(name), "s%d", i);
+		res = PQprepare(c->pg, name, stmt_sql[i], 0, NULL);
+		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+		if (!ok)
+			log_error("prepare s%d: %s", i, PQresultErrorMessage(res));
+		PQclear(res);
+		if (!ok)
+			goto failed;
+	}
+	return true;
+failed:
+	if (c->pg != NULL)
+		PQfinish(c->pg);
+	c->pg = NULL;
+	return false;
+}
+
+/* Takes a free connection, waiting up to ACQUIRE_TIMEOUT_S. */
+static struct store_conn *
+store_acquire(struct store *st)
+{
+	struct timespec deadline;
+	struct store_conn *c;
+	int rc = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += ACQUIRE_TIMEOUT_S;
+	pthread_mutex_lock(&st->mu);
+	while (st->nfree == 0 && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&st->cv, &st->mu, &deadline);
+	if (st->nfree == 0) {
+		pthread_mutex_unlock(&st->mu);
+		log_warn("database pool exhausted (%d connections)", st->size);
+		return NULL;
+	}
+	c = &st->conns[st->free_idx[--st->nfree]];
+	pthread_mutex_unlock(&st->mu);
+	if ((c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) && !store_connect(st, c)) {
+		pthread_mutex_lock(&st->mu);
+		st->free_idx[st->nfree++] = (int)(c - st->conns);
+		pthread_cond_signal(&st->cv);
+		pthread_mutex_unlock(&st->mu);
+		return NULL;
+	}
+	return c;
+}
+
+static void
+store_release(struct store *st, struct store_conn *c)
+{
+	pthread_mutex_lock(&st->mu);
+	st->free_idx[st->nfree++] = (int)(c - st->conns);
+	pthread_cond_signal(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+}
+
+static enum store_rc
+store_error_rc(const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	if (state == NULL)
+		return STORE_UNAVAILABLE;  /* no server answer: the connection broke */
+	if (strcmp(state, "23505") == 0)
+		return STORE_CONFLICT;
+	if (strcmp(state, "23503") == 0 || strcmp(state, "22P02") == 0)
+		return STORE_NOT_FOUND;  /* missing referenced row, or a malformed id */
+	if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0)
+		return STORE_INVALID;
+	if (strncmp(state, "08", 2) == 0 || strncmp(state, "57", 2) == 0 ||
+	    strncmp(state, "53", 2) == 0)
+		return STORE_UNAVAILABLE;  /* connection, shutdown, resources */
+	return STORE_ERROR;
+}
+
+/* Runs a prepared statement. On success *res holds the result (PQclear it).
+ * A connection found broken is reopened and the statement retried once: the
+ * failed attempt cannot have committed without answering. */
+static enum store_rc
+store_exec(struct store *st, enum stmt s, int n, const char *const *params, PGresult **res)
+{
+	struct store_conn *c;
+	enum store_rc rc = STORE_ERROR;
+	char name[16];
+
+	*res = NULL;
+	if ((c = store_acquire(st)) == NULL)
+		return STORE_UNAVAILABLE;
+	(void)snprintf(name, sizeof(name), "s%d", (int)s);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		ExecStatusType es;
+
+		*res = PQexecPrepared(c->pg, name, n, params, NULL, NULL, 0);
+		es = PQresultStatus(*res);
+		if (es == PGRES_TUPLES_OK || es == PGRES_COMMAND_OK) {
+			rc = STORE_OK;
+			break;
+		}
+		rc = *res != NULL ? store_error_rc(*res) : STORE_UNAVAILABLE;
+		if (rc == STORE_ERROR || rc == STORE_UNAVAILABLE)
+			log_error("query s%d failed: %s", (int)s,
+			    *res != NULL ? PQresultErrorMessage(*res) : PQerrorMessage(c->pg));
+		PQclear(*res);
+		*res = NULL;
+		if (PQstatus(c->pg) == CONNECTION_OK || attempt > 0 || !store_connect(st, c))
+			break;
+	}
+	if (rc == STORE_UNAVAILABLE && c->pg != NULL && PQstatus(c->pg) != CONNECTION_OK) {
+		PQfinish(c->pg);
+		c->pg = NULL;
+	}
+	store_release(st, c);
+	return rc;
+}
+
+/* Copies field (row, col) or NULL when SQL NULL. */
+static enum store_rc
+store_dup(const PGresult *res, int row, int col, char **out)
+{
+	*out = NULL;
+	if (PQntuples(res) <= row || PQgetisnull(res, row, col))
+		return STORE_NOT_FOUND;
+	if ((*out = strdup(PQgetvalue(res, row, col))) == NULL)
+		return STORE_ERROR;
+	return STORE_OK;
+}
+
+/* Runs s and returns the first column of its first row (JSON text). */
+static enum store_rc
+store_query_text(struct store *st, enum stmt s, int n, const char *const *params, char **out)
+{
+	PGresult *res;
+	enum store_rc rc;
+
+	*out = NULL;
+	if ((rc = store_exec(st, s, n, params, &res)) != STORE_OK)
+		return rc;
+	rc = store_dup(res, 0, 0, out);
+	PQclear(res);
+	return rc;
+}
+
+bool
+store_ping(struct store *st)
+{
+	PGresult *res;
+	enum store_rc rc = store_exec(st, S_PING, 0, NULL, &res);
+
+	PQclear(res);
+	return rc == STORE_OK;
+}
+
+enum store_rc
+store_user_create(struct store *st, const char *username, const char *email,
+    const char *password_hash, char **user_json)
+{
+	const char *p[] = { username, email, password_hash };
+
+	return store_query_text(st, S_USER_CREATE, 3, p, user_json);
+}
+
+enum store_rc
+store_user_credentials(struct store *st, const char *username, char **user_id,
+    char **password_hash)
+{
+	const char *p[] = { username };
+	PGresult *res;
+	enum store_rc rc;
+
+	*user_id = *password_hash = NULL;
+	if ((rc = store_exec(st, S_USER_CREDENTIALS, 1, p, &res)) != STORE_OK)
+		return rc;
+	if ((rc = store_dup(res, 0, 0, user_id)) == STORE_OK &&
+	    (rc = store_dup(res, 0, 1, password_hash)) != STORE_OK) {
+		free(*user_id);
+		*user_id = NULL;
+	}
+	PQclear(res);
+	return rc;
+}
+
+enum store_rc
+store_user_get(struct store *st, const char *user_id, char **user_json)
+{
+	const char *p[] = { user_id };
+
+	return store_query_text(st, S_USER_GET, 1, p, user_json);
+}
+
+enum store_rc
+store_session_create(struct store *st, const char *user_id, const char *title,
+    const char *initial_message, char **session_json)
+{
+	const char *p[] = { user_id, title, initial_message };
+
+	return store_query_text(st, S_SESSION_CREATE, 3, p, session_json);
+}
+
+enum store_rc
+store_session_list(struct store *st, const char *user_id, int limit, int offset, char **list_json)
+{
+	char l[16], o[16];
+	const char *p[] = { user_id, l, o };
+
+	(void)snprintf(l, sizeof(l), "%d", limit);
+	(void)snprintf(o, sizeof(o), "%d", offset);
+	return store_query_text(st, S_SESSION_LIST, 3, p, list_json);
+}
+
+enum store_rc
+store_session_get(struct store *st, const char *user_id, const char *session_id,
+    char **session_json)
+{
+	const char *p[] = { user_id, session_id };
+
+	return store_query_text(st, S_SESSION_GET, 2, p, session_json);
+}
+
+enum store_rc
+store_session_rename(struct store *st, const char *user_id, const char *session_id,
+    const char *title, char **session_json)
+{
+	const char *p[] = { user_id, session_id, title };
+
+	return store_query_text(st, S_SESSION_RENAME, 3, p, session_json);
+}
+
+enum store_rc
+store_session_delete(struct store *st, const char *user_id, const char *session_id)
+{
+	const char *p[] = { user_id, session_id };
+	PGresult *res;
+	enum store_rc rc;
+
+	if ((rc = store_exec(st, S_SESSION_DELETE, 2, p, &res)) != STORE_OK)
+		return rc;
+	if (strcmp(PQcmdTuples(res), "0") == 0)
+		rc = STORE_NOT_FOUND;
+	PQclear(res);
+	return rc;
+}
+
+enum store_rc
+store_turn_begin(struct store *st, const char *user_id, const char *session_id,
+    const char *content, int history, struct store_turn *turn)
+{
+	char limit[16];
+	const char *p[] = { user_id, session_id, content, limit };
+	PGresult *res;
+	enum store_rc rc;
+
+	memset(turn, 0, sizeof(*turn));
+	(void)snprintf(limit, sizeof(limit), "%d", history);
+	if ((rc = store_exec(st, S_TURN_BEGIN, 4, p, &res)) != STORE_OK)
+		return rc;
+	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
+		rc = STORE_NOT_FOUND;
+	else if (PQgetisnull(res, 0, 1))
+		rc = STORE_INVALID;
+	else if (store_dup(res, 0, 1, &turn->reply_id) != STORE_OK ||
+	    store_dup(res, 0, 3, &turn->history_json) != STORE_OK)
+		rc = STORE_ERROR;
+	else {
+		(void)store_dup(res, 0, 2, &turn->user_message_id);
+		(void)store_dup(res, 0, 4, &turn->settings_json);
+	}
+	PQclear(res);
+	if (rc != STORE_OK)
+		store_turn_free(turn);
+	return rc;
+}
+
+void
+store_turn_free(struct store_turn *turn)
+{
+	free(turn->reply_id);
+	free(turn->user_message_id);
+	free(turn->history_json);
+	free(turn->settings_json);
+	memset(turn, 0, sizeof(*turn));
+}
+
+enum store_rc
+store_reply_append(struct store *st, const char *reply_id, const char *text, size_t len,
+    const char *chunk_ends)
+{
+	char *copy;
+	enum store_rc rc;
+	PGresult *res;
+
+	/* Text parameters are NUL-terminated; the engine's text holds no NUL. */
+	if ((copy = strndup(text, len)) == NULL)
+		return STORE_ERROR;
+	const char *p[] = { reply_id, copy, chunk_ends };
+	rc = store_exec(st, S_REPLY_APPEND, 3, p, &res);
+	PQclear(res);
+	free(copy);
+	return rc;
+}
+
+enum store_rc
+store_reply_finish(struct store *st, const char *reply_id, const char *status, const char *model,
+    long prompt_tokens, long completion_tokens, const char *error)
+{
+	char pt[24], ct[24];
+	const char *p[] = { reply_id, status, model, prompt_tokens >= 0 ? pt : NULL,
+		completion_tokens >= 0 ? ct : NULL, error };
+	PGresult *res;
+	enum store_rc rc;
+
+	(void)snprintf(pt, sizeof(pt), "%ld", prompt_tokens);
+	(void)snprintf(ct, sizeof(ct), "%ld", completion_tokens);
+	rc = store_exec(st, S_REPLY_FINISH, 6, p, &res);
+	PQclear(res);
+	return rc;
+}
+
+enum store_rc
+store_metric_insert(struct store *st, const struct store_stream_metric *m)
+{
+	char ttfb[32], dur[32], chunks[24], pt[24], ct[24];
+	const char *p[] = { m->route, m->user_id, m->session_id, m->message_id, m->status,
+		m->ttfb_ms >= 0 ? ttfb : NULL, dur, chunks,
+		m->prompt_tokens >= 0 ? pt : NULL, m->completion_tokens >= 0 ? ct : NULL };
+	PGresult *res;
+	enum store_rc rc;
+
+	(void)snprintf(ttfb, sizeof(ttfb), "%.3f", m->ttfb_ms);
+	(void)snprintf(dur, sizeof(dur), "%.3f", m->duration_ms);
+	(void)snprintf(chunks, sizeof(chunks), "%ld", m->chunks);
+	(void)snprintf(pt, sizeof(pt), "%ld", m->prompt_tokens);
+	(void)snprintf(ct, sizeof(ct), "%ld", m->completion_tokens);
+	rc = store_exec(st, S_METRIC_INSERT, 10, p, &res);
+	PQclear(res);
+	return rc;
+}

@@ -1,0 +1,106 @@
+/* store.h: PostgreSQL storage: a per-process connection pool and every query.
+ *
+ * The only module that includes libpq-fe.h. All SQL lives in store.c, is
+ * prepared once per connection and takes parameters only. Queries that feed a
+ * response build their JSON in SQL, so rows reach the client without being
+ * re-encoded in C. Returned strings are owned by the caller (free()). */
+#ifndef CHAT_STORE_H
+#define CHAT_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum store_rc {
+	STORE_OK = 0,
+	STORE_NOT_FOUND,      /* no row, or a reference to a missing row */
+	STORE_CONFLICT,       /* unique violation */
+	STORE_INVALID,        /* the database refused the value (check, length) */
+	STORE_UNAVAILABLE,    /* no connection: answer 503 */
+	STORE_ERROR,          /* anything else: answer 500 */
+};
+
+struct store;
+
+/* Creates a pool of up to size connections to conninfo (URI or key=value).
+ * Connections are opened lazily, after fork. Returns NULL on allocation
+ * failure. */
+struct store *store_new(const char *conninfo, int size);
+
+/* Closes every connection and frees the pool. NULL-safe. */
+void store_free(struct store *st);
+
+/* Maps a result code to an HTTP status (200, 404, 409, 400, 503, 500). */
+int store_http_status(enum store_rc rc);
+
+/* True if a trivial query succeeds (readiness probe). */
+bool store_ping(struct store *st);
+
+/* --- users --- */
+
+/* Inserts a user; *user_json is {"id","username","email","created_at"}. */
+enum store_rc store_user_create(struct store *st, const char *username, const char *email,
+    const char *password_hash, char **user_json);
+
+/* Looks up a user for login (case-insensitive name). */
+enum store_rc store_user_credentials(struct store *st, const char *username,
+    char **user_id, char **password_hash);
+
+enum store_rc store_user_get(struct store *st, const char *user_id, char **user_json);
+
+/* --- sessions (always scoped to their owner: user_id NULL means anonymous) --- */
+
+enum store_rc store_session_create(struct store *st, const char *user_id, const char *title,
+    const char *initial_message, char **session_json);
+
+/* Newest first: {"sessions":[...],"limit","offset","has_more"}. */
+enum store_rc store_session_list(struct store *st, const char *user_id, int limit, int offset,
+    char **list_json);
+
+/* The session with its messages in order. */
+enum store_rc store_session_get(struct store *st, const char *user_id, const char *session_id,
+    char **session_json);
+
+enum store_rc store_session_rename(struct store *st, const char *user_id, const char *session_id,
+    const char *title, char **session_json);
+
+enum store_rc store_session_delete(struct store *st, const char *user_id, const char *session_id);
+
+/* --- one chat turn (the engine's view) --- */
+
+struct store_turn {
+	char   *reply_id;        /* the assistant message, inserted as 'streaming' */
+	char   *user_message_id; /* NULL when answering a stored message */
+	char   *history_json;    /* [{"role","content"},...] oldest first */
+	char   *settings_json;   /* the user's overrides or NULL */
+};
+
+/* In one round trip: checks that session_id belongs to user_id, stores
+ * content as a user message (unless NULL: then the last stored message must
+ * be the user's), inserts the assistant placeholder and returns the last
+ * history rows. STORE_NOT_FOUND: no such session for this owner;
+ * STORE_INVALID: content NULL and nothing to answer. Free with
+ * store_turn_free(). */
+enum store_rc store_turn_begin(struct store *st, const char *user_id, const char *session_id,
+    const char *content, int history, struct store_turn *turn);
+
+void store_turn_free(struct store_turn *turn);
+
+/* Appends text and the end offsets of its chunks (a SQL int array literal
+ * "{3,7}") to a streaming reply. */
+enum store_rc store_reply_append(struct store *st, const char *reply_id, const char *text,
+    size_t len, const char *chunk_ends);
+
+/* Records the end of a reply: status complete|cancelled|interrupted|error. */
+enum store_rc store_reply_finish(struct store *st, const char *reply_id, const char *status,
+    const char *model, long prompt_tokens, long completion_tokens, const char *error);
+
+struct store_stream_metric {
+	const char *route, *user_id, *session_id, *message_id, *status;
+	double      ttfb_ms;         /* < 0: no first byte */
+	double      duration_ms;
+	long        chunks, prompt_tokens, completion_tokens;  /* < 0: unknown */
+};
+
+enum store_rc store_metric_insert(struct store *st, const struct store_stream_metric *m);
+
+#endif

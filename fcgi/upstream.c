@@ -1,0 +1,591 @@
+/* upstream.c: libcurl client for the OpenAI-compatible API, streamed or not. */
+#include "upstream.h"
+
+#include <curl/curl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "config.h"
+#include "log.h"
+#include "openai_chunk.h"
+#include "sse_reader.h"
+
+#define UPSTREAM_LINE_MAX   (1 << 20)   /* one SSE event from the upstream */
+#define UPSTREAM_ERRBODY    16384       /* kept of a non-2xx body, for the log */
+#define UPSTREAM_POST_MAX   (4 << 20)   /* a non-streamed response */
+#define BACKOFF_BASE_MS     500
+#define BACKOFF_MAX_MS      8000
+#define RETRY_AFTER_MAX_MS  30000
+
+struct upstream {
+	const struct config *cfg;
+	CURL               *easy;
+	CURLM              *multi;
+	char               *auth_header;     /* "Authorization: Bearer ..."; secret */
+	struct sse_reader   reader;
+	struct openai_chunk_parser *chunks;
+
+	/* State of the transfer in progress. */
+	const struct upstream_stream_ops *ops;
+	struct upstream_result *res;
+	struct buf         *collect;         /* upstream_post: the response body */
+	struct buf          errbody;
+	bool                streaming;
+	bool                stop;            /* a callback or the parser ended it */
+	enum upstream_error stop_error;
+	long                retry_after_ms;  /* from the last response, -1 if none */
+	int64_t             t_start_us;
+	int64_t             t_last_delta_us;
+};
+
+static int64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+const char *
+upstream_error_code(enum upstream_error e)
+{
+	switch (e) {
+	case UPSTREAM_OK:                  return "ok";
+	case UPSTREAM_CONNECT:             return "upstream_unreachable";
+	case UPSTREAM_HTTP:                return "upstream_http_error";
+	case UPSTREAM_TIMEOUT_CONNECT:     return "upstream_connect_timeout";
+	case UPSTREAM_TIMEOUT_FIRST_TOKEN: return "upstream_first_token_timeout";
+	case UPSTREAM_TIMEOUT_IDLE:        return "upstream_idle_timeout";
+	case UPSTREAM_MAX_DURATION:        return "stream_max_duration";
+	case UPSTREAM_STREAM_ERROR:        return "upstream_stream_error";
+	case UPSTREAM_PROTOCOL:            return "upstream_protocol_error";
+	case UPSTREAM_DROPPED:             return "upstream_dropped";
+	case UPSTREAM_ABORTED:             return "cancelled";
+	}
+	return "upstream_error";
+}
+
+const char *
+upstream_error_message(enum upstream_error e, int http_status)
+{
+	switch (e) {
+	case UPSTREAM_OK:                  return "OK";
+	case UPSTREAM_CONNECT:             return "The AI service is unreachable";
+	case UPSTREAM_HTTP:
+		if (http_status == 429)
+			return "The AI service is rate limiting requests; try again later";
+		if (http_status == 401 || http_status == 403)
+			return "The AI service refused the server's credentials";
+		if (http_status >= 400 && http_status < 500)
+			return "The AI service rejected the request";
+		return "The AI service failed";
+	case UPSTREAM_TIMEOUT_CONNECT:     return "Timed out connecting to the AI service";
+	case UPSTREAM_TIMEOUT_FIRST_TOKEN: return "The AI service did not start answering in time";
+	case UPSTREAM_TIMEOUT_IDLE:        return "The AI service stopped answering";
+	case UPSTREAM_MAX_DURATION:        return "The reply reached the maximum stream duration";
+	case UPSTREAM_STREAM_ERROR:        return "The AI service reported an error";
+	case UPSTREAM_PROTOCOL:            return "The AI service sent a malformed stream";
+	case UPSTREAM_DROPPED:             return "The connection to the AI service was lost";
+	case UPSTREAM_ABORTED:             return "The reply was cancelled";
+	}
+	return "Upstream error";
+}
+
+int
+upstream_error_http_status(enum upstream_error e)
+{
+	switch (e) {
+	case UPSTREAM_TIMEOUT_CONNECT:
+	case UPSTREAM_TIMEOUT_FIRST_TOKEN:
+	case UPSTREAM_TIMEOUT_IDLE:
+	case UPSTREAM_MAX_DURATION:
+		return 504;
+	default:
+		return 502;
+	}
+}
+
+/* One SSE event from the upstream. */
+static int
+upstream_on_event(void *ctx, const char *event, const char *data, size_t len)
+{
+	struct upstream *u = ctx;
+	struct upstream_result *res = u->res;
+	struct openai_chunk c;
+
+	if (!openai_chunk_parse(u->chunks, event, data, len, &c)) {
+		u->stop_error = UPSTREAM_PROTOCOL;
+		return 1;
+	}
+	if (c.error) {
+		log_warn("upstream stream error: %s", c.error_message);
+		u->stop_error = UPSTREAM_STREAM_ERROR;
+		return 1;
+	}
+	if (c.done) {
+		res->done = true;
+		return 0;
+	}
+	if (c.finish_reason[0] != '\0')
+		memcpy(res->finish_reason, c.finish_reason, sizeof(res->finish_reason));
+	if (c.prompt_tokens >= 0)
+		res->prompt_tokens = c.prompt_tokens;
+	if (c.completion_tokens >= 0)
+		res->completion_tokens = c.completion_tokens;
+	if (c.content != NULL) {
+		u->t_last_delta_us = now_us();
+		if (res->deltas++ == 0)
+			res->ttft_ms = (double)(u->t_last_delta_us - u->t_start_us) / 1000.0;
+		if (u->ops->on_delta(u->ops->ctx, c.content, c.content_len) != 0) {
+			u->stop_error = UPSTREAM_ABORTED;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static size_t
+upstream_on_header(char *p, size_t size, size_t n, void *ctx)
+{
+	struct upstream *u = ctx;
+	size_t len = size * n;
+	char value[64];
+
+	if (len > 5 && strncmp(p, "HTTP/", 5) == 0) {
+		u->retry_after_ms = -1;  /* a new response (after 100-continue, say) */
+		return len;
+	}
+	if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
+		/* End of the headers: a 2xx stream is open from here on, so
+		 * heartbeats can start before the first body byte. */
+		long status = 0;
+		(void)curl_easy_getinfo(u->easy, CURLINFO_RESPONSE_CODE, &status);
+		u->res->http_status = (int)status;
+		if (u->streaming && status >= 200 && status <= 299 && !u->res->opened) {
+			u->res->opened = true;
+			if (u->ops->on_open(u->ops->ctx) != 0) {
+				u->stop_error = UPSTREAM_ABORTED;
+				return 0;
+			}
+		}
+		return len;
+	}
+	if (len > 15 && strncasecmp(p, "retry-after-ms:", 15) == 0) {
+		(void)snprintf(value, sizeof(value), "%.*s", (int)(len - 15), p + 15);
+		u->retry_after_ms = strtol(value, NULL, 10);
+	} else if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0 && u->retry_after_ms < 0) {
+		char *end;
+		long secs;
+
+		(void)snprintf(value, sizeof(value), "%.*s", (int)(len - 12), p + 12);
+		secs = strtol(value, &end, 10);
+		if (end != value && (*end == '\r' || *end == '\n' || *end == '\0' || *end == ' '))
+			u->retry_after_ms = secs * 1000;
+		else {
+			time_t when = curl_getdate(value, NULL);
+			if (when > 0)
+				u->retry_after_ms = ((long)(when - time(NULL))) * 1000;
+		}
+	}
+	return len;
+}
+
+static size_t
+upstream_on_body(char *p, size_t size, size_t n, void *ctx)
+{
+	struct upstream *u = ctx;
+	size_t len = size * n;
+	long status = 0;
+
+	(void)curl_easy_getinfo(u->easy, CURLINFO_RESPONSE_CODE, &status);
+	u->res->http_status = (int)status;
+	if (status < 200 || status > 299) {
+		size_t room = UPSTREAM_ERRBODY - u->errbody.len;
+		(void)buf_append(&u->errbody, p, len < room ? len : room);
+		return len;
+	}
+	if (!u->streaming) {
+		if (!buf_append(u->collect, p, len)) {
+			u->stop_error = UPSTREAM_PROTOCOL;
+			return CURL_WRITEFUNC_ERROR;
+		}
+		return len;
+	}
+	if (!u->res->opened) {
+		u->res->opened = true;
+		if (u->ops->on_open(u->ops->ctx) != 0) {
+			u->stop_error = UPSTREAM_ABORTED;
+			return CURL_WRITEFUNC_ERROR;
+		}
+	}
+	if (sse_reader_feed(&u->reader, p, len) != 0) {
+		if (u->stop_error == UPSTREAM_OK)
+			u->stop_error = UPSTREAM_PROTOCOL;
+		return CURL_WRITEFUNC_ERROR;
+	}
+	return len;
+}
+
+struct upstream *
+upstream_new(const struct config *cfg)
+{
+	struct upstream *u;
+	size_t n;
+
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		return NULL;
+	u->cfg = cfg;
+	buf_init(&u->errbody, UPSTREAM_ERRBODY);
+	sse_reader_init(&u->reader, UPSTREAM_LINE_MAX, upstream_on_event, u);
+	if ((u->easy = curl_easy_init()) == NULL || (u->multi = curl_multi_init()) == NULL ||
+	    (u->chunks = openai_chunk_parser_new()) == NULL)
+		goto failed;
+	n = strlen(cfg->openai_api_key) + 32;
+	if ((u->auth_header = malloc(n)) == NULL)
+		goto failed;
+	(void)snprintf(u->auth_header, n, "Authorization: Bearer %s", cfg->openai_api_key);
+	return u;
+failed:
+	upstream_free(u);
+	return NULL;
+}
+
+void
+upstream_free(struct upstream *u)
+{
+	if (u == NULL)
+		return;
+	if (u->auth_header != NULL) {
+		explicit_bzero(u->auth_header, strlen(u->auth_header));
+		free(u->auth_header);
+	}
+	openai_chunk_parser_free(u->chunks);
+	if (u->multi != NULL)
+		curl_multi_cleanup(u->multi);
+	if (u->easy != NULL)
+		curl_easy_cleanup(u->easy);
+	sse_reader_free(&u->reader);
+	buf_free(&u->errbody);
+	free(u);
+}
+
+void
+upstream_wakeup(struct upstream *u)
+{
+	(void)curl_multi_wakeup(u->multi);
+}
+
+/* Sets up the easy handle for one attempt. */
+static bool
+upstream_prepare(struct upstream *u, const char *url, const char *content_type, const char *body,
+    size_t len, struct curl_slist **headers, long total_timeout_ms)
+{
+	char ctype[128];
+	struct curl_slist *h = NULL, *t;
+
+	curl_easy_reset(u->easy);
+	(void)snprintf(ctype, sizeof(ctype), "Content-Type: %s", content_type);
+	if ((t = curl_slist_append(h, ctype)) == NULL)
+		goto failed;
+	h = t;
+	if (u->cfg->openai_api_key[0] != '\0') {
+		if ((t = curl_slist_append(h, u->auth_header)) == NULL)
+			goto failed;
+		h = t;
+	}
+	if ((t = curl_slist_append(h, u->streaming ? "Accept: text/event-stream" : "Accept: application/json")) == NULL)
+		goto failed;
+	h = t;
+	/* libcurl would otherwise wait for "100 Continue" on bodies over 1 KiB. */
+	if ((t = curl_slist_append(h, "Expect:")) == NULL)
+		goto failed;
+	h = t;
+	*headers = h;
+	if (curl_easy_setopt(u->easy, CURLOPT_URL, url) != CURLE_OK ||
+	    curl_easy_setopt(u->easy, CURLOPT_HTTPHEADER, h) != CURLE_OK ||
+	    curl_easy_setopt(u->easy, CURLOPT_POSTFIELDS, body) != CURLE_OK ||
+	    curl_easy_setopt(u->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) != CURLE_OK ||
+	    curl_easy_setopt(u->easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+	    curl_easy_setopt(u->easy, CURLOPT_CONNECTTIMEOUT_MS,
+	        (long)u->cfg->upstream_connect_timeout * 1000) != CURLE_OK ||
+	    curl_easy_setopt(u->easy, CURLOPT_TIMEOUT_MS, total_timeout_ms) != CURLE_OK ||
+	    curl_easy_setopt(u->easy, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK ||
+	    curl_easy_setopt(u->easy, CURLOPT_TCP_NODELAY, 1L) != CURLE_OK ||
+	    curl_easy_setopt(u->easy, CURLOPT_WRITEFUNCTION, upstream_on_body) != CURLE_OK ||
+	    curl_easy_setopt(u->easy, CURLOPT_WRITEDATA, u) != CURLE_OK ||
+	    curl_easy_setopt(u->easy, CURLOPT_HEADERFUNCTION, upstream_on_header) != CURLE_OK ||
+	    curl_easy_setopt(u->easy, CURLOPT_HEADERDATA, u) != CURLE_OK ||
+	    curl_easy_setopt(u->easy, CURLOPT_USERAGENT, "chatd/" PACKAGE_VERSION) != CURLE_OK)
+		goto failed;
+	return true;
+failed:
+	curl_slist_free_all(h);
+	*headers = NULL;
+	return false;
+}
+
+/* The budget check of a running stream: returns the error once a deadline
+ * passed, UPSTREAM_OK otherwise. */
+static enum upstream_error
+upstream_deadline(struct upstream *u, int64_t now)
+{
+	const struct config *cfg = u->cfg;
+
+	if (now - u->t_start_us > (int64_t)cfg->stream_max_duration * 1000000)
+		return UPSTREAM_MAX_DURATION;
+	if (!u->streaming)
+		return UPSTREAM_OK;
+	if (u->res->deltas == 0) {
+		if (now - u->t_start_us > (int64_t)cfg->upstream_first_token_timeout * 1000000)
+			return UPSTREAM_TIMEOUT_FIRST_TOKEN;
+	} else if (now - u->t_last_delta_us > (int64_t)cfg->upstream_idle_timeout * 1000000)
+		return UPSTREAM_TIMEOUT_IDLE;
+	return UPSTREAM_OK;
+}
+
+/* Calls on_tick if due. Returns false if it asked to stop. */
+static bool
+upstream_tick(struct upstream *u, int64_t now, int64_t *next_tick)
+{
+	if (u->ops == NULL || u->ops->on_tick == NULL || now < *next_tick)
+		return true;
+	*next_tick = now + (int64_t)u->ops->tick_ms * 1000;
+	return u->ops->on_tick(u->ops->ctx) == 0;
+}
+
+/* Runs one attempt to completion; returns libcurl's result. */
+static CURLcode
+upstream_run(struct upstream *u)
+{
+	CURLcode result = CURLE_OK;
+	int64_t next_tick = 0;
+	int running = 1;
+
+	if (curl_multi_add_handle(u->multi, u->easy) != CURLM_OK)
+		return CURLE_FAILED_INIT;
+	while (running) {
+		struct CURLMsg *msg;
+		int64_t now;
+		int left;
+
+		if (curl_multi_perform(u->multi, &running) != CURLM_OK) {
+			result = CURLE_FAILED_INIT;
+			break;
+		}
+		while ((msg = curl_multi_info_read(u->multi, &left)) != NULL)
+			if (msg->msg == CURLMSG_DONE)
+				result = msg->data.result;
+		if (!running || u->stop_error != UPSTREAM_OK)
+			break;
+		now = now_us();
+		if ((u->stop_error = upstream_deadline(u, now)) != UPSTREAM_OK)
+			break;
+		if (!upstream_tick(u, now, &next_tick)) {
+			u->stop_error = UPSTREAM_ABORTED;
+			break;
+		}
+		(void)curl_multi_poll(u->multi, NULL, 0,
+		    u->ops != NULL && u->ops->tick_ms > 0 ? u->ops->tick_ms : 1000, NULL);
+	}
+	/* Removing the handle closes the upstream request if it still runs. */
+	(void)curl_multi_remove_handle(u->multi, u->easy);
+	return result;
+}
+
+static bool
+retryable_status(int status)
+{
+	return status == 429 || status == 408 || status >= 500;
+}
+
+static bool
+retryable_curl(CURLcode rc)
+{
+	return rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+	    rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR ||
+	    rc == CURLE_GOT_NOTHING || rc == CURLE_SSL_CONNECT_ERROR;
+}
+
+/* Waits before the next attempt, ticking. Returns false if told to stop or
+ * if the wait would pass the first-token deadline. */
+static bool
+upstream_backoff(struct upstream *u, int attempt)
+{
+	uint32_t jitter = 0;
+	int64_t wait_ms, until, next_tick = 0;
+
+	if (u->retry_after_ms >= 0)
+		wait_ms = u->retry_after_ms > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS : u->retry_after_ms;
+	else {
+		wait_ms = (int64_t)BACKOFF_BASE_MS << attempt;
+		if (wait_ms > BACKOFF_MAX_MS)
+			wait_ms = BACKOFF_MAX_MS;
+		/* Full jitter on the upper half spreads a herd of retries. */
+		(void)getrandom(&jitter, sizeof(jitter), GRND_NONBLOCK);
+		wait_ms = wait_ms / 2 + (int64_t)(jitter % (uint32_t)(wait_ms / 2 + 1));
+	}
+	until = now_us() + wait_ms * 1000;
+	if (until - u->t_start_us > (int64_t)u->cfg->upstream_first_token_timeout * 1000000)
+		return false;
+	for (;;) {
+		int64_t now = now_us();
+		if (now >= until)
+			return true;
+		if (!upstream_tick(u, now, &next_tick)) {
+			u->stop_error = UPSTREAM_ABORTED;
+			return false;
+		}
+		int64_t slice = (until - now) / 1000;
+		if (u->ops != NULL && u->ops->tick_ms > 0 && slice > u->ops->tick_ms)
+			slice = u->ops->tick_ms;
+		(void)curl_multi_poll(u->multi, NULL, 0, (int)(slice > 0 ? slice : 1), NULL);
+	}
+}
+
+static void
+upstream_log_failure(struct upstream *u, CURLcode rc, int attempt)
+{
+	/* Only the status and libcurl's text: the upstream body may echo
+	 * fragments of the key in its message. */
+	log_warn("upstream attempt %d failed: status=%d curl=\"%s\" error=%s", attempt + 1,
+	    u->res->http_status, curl_easy_strerror(rc), upstream_error_code(u->stop_error));
+}
+
+static void
+upstream_transfer(struct upstream *u, const char *path, const char *content_type, const char *body,
+    size_t len, struct upstream_result *res)
+{
+	char url[2048];
+	int n;
+
+	memset(res, 0, sizeof(*res));
+	res->prompt_tokens = res->completion_tokens = -1;
+	res->ttft_ms = -1;
+	u->res = res;
+	u->t_start_us = now_us();
+	n = snprintf(url, sizeof(url), "%s%s", u->cfg->openai_base_url, path);
+	if (n < 0 || (size_t)n >= sizeof(url)) {
+		res->error = UPSTREAM_CONNECT;
+		return;
+	}
+	for (int attempt = 0;; attempt++) {
+		struct curl_slist *headers = NULL;
+		CURLcode rc;
+		long total_ms = (long)u->cfg->stream_max_duration * 1000 + 1000;
+
+		res->attempts = attempt + 1;
+		res->http_status = 0;
+		u->stop = false;
+		u->stop_error = UPSTREAM_OK;
+		u->retry_after_ms = -1;
+		buf_reset(&u->errbody);
+		sse_reader_reset(&u->reader);
+		if (u->collect != NULL)
+			buf_reset(u->collect);
+		if (!upstream_prepare(u, url, content_type, body, len, &headers, total_ms)) {
+			res->error = UPSTREAM_CONNECT;
+			return;
+		}
+		rc = upstream_run(u);
+		curl_slist_free_all(headers);
+
+		if (u->stop_error == UPSTREAM_OK && rc == CURLE_OK && u->streaming && !res->done &&
+		    res->http_status >= 200 && res->http_status < 300)
+			(void)sse_reader_finish(&u->reader);  /* a last event without its blank line */
+		if (u->stop_error != UPSTREAM_OK) {
+			res->error = u->stop_error;
+		} else if (res->http_status >= 200 && res->http_status < 300 && rc == CURLE_OK) {
+			/* A clean close after finish_reason counts as the end even
+			 * from servers that omit [DONE]. */
+			res->error = !u->streaming || res->done || res->finish_reason[0] != '\0'
+			    ? UPSTREAM_OK : UPSTREAM_DROPPED;
+		} else if (res->opened) {
+			res->error = UPSTREAM_DROPPED;
+		} else if (res->http_status != 0 && (res->http_status < 200 || res->http_status > 299)) {
+			res->error = UPSTREAM_HTTP;
+		} else if (rc == CURLE_OPERATION_TIMEDOUT) {
+			res->error = UPSTREAM_TIMEOUT_CONNECT;
+		} else
+			res->error = UPSTREAM_CONNECT;
+
+		if (res->error == UPSTREAM_OK)
+			return;
+		upstream_log_failure(u, rc, attempt);
+		if (res->opened || attempt >= u->cfg->upstream_retries)
+			return;
+		if (res->error == UPSTREAM_HTTP ? !retryable_status(res->http_status)
+		    : !(res->error == UPSTREAM_CONNECT || res->error == UPSTREAM_TIMEOUT_CONNECT ||
+		        retryable_curl(rc)))
+			return;
+		if (!upstream_backoff(u, attempt)) {
+			if (u->stop_error == UPSTREAM_ABORTED)
+				res->error = UPSTREAM_ABORTED;
+			return;
+		}
+	}
+}
+
+void
+upstream_stream(struct upstream *u, const char *path, const char *body, size_t len,
+    const struct upstream_stream_ops *ops, struct upstream_result *res)
+{
+	u->ops = ops;
+	u->streaming = true;
+	u->collect = NULL;
+	upstream_transfer(u, path, "application/json", body, len, res);
+	u->ops = NULL;
+}
+
+void
+upstream_post(struct upstream *u, const char *path, const char *content_type, const char *body,
+    size_t len, struct buf *out, struct upstream_result *res)
+{
+	u->ops = NULL;
+	u->streaming = false;
+	u->collect = out;
+	upstream_transfer(u, path, content_type, body, len, res);
+	u->collect = NULL;
+}
+
+static size_t
+upstream_discard(char *p, size_t size, size_t n, void *ctx)
+{
+	(void)p;
+	(void)ctx;
+	return size * n;
+}
+
+bool
+upstream_probe(struct upstream *u)
+{
+	char url[2048];
+	struct curl_slist *h = NULL;
+	long status = 0;
+	CURLcode rc;
+	int n;
+
+	n = snprintf(url, sizeof(url), "%s/models", u->cfg->openai_base_url);
+	if (n < 0 || (size_t)n >= sizeof(url))
+		return false;
+	curl_easy_reset(u->easy);
+	if (u->cfg->openai_api_key[0] != '\0' && (h = curl_slist_append(NULL, u->auth_header)) == NULL)
+		return false;
+	if (curl_easy_setopt(u->easy, CURLOPT_URL, url) != CURLE_OK ||
+	    curl_easy_setopt(u->easy, CURLOPT_HTTPHEADER, h) != CURLE_OK ||
+	    curl_easy_setopt(u->easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+	    curl_easy_setopt(u->easy, CURLOPT_WRITEFUNCTION, upstream_discard) != CURLE_OK ||
+	    curl_easy_setopt(u->easy, CURLOPT_TIMEOUT_MS, 2000L) != CURLE_OK) {
+		curl_slist_free_all(h);
+		return false;
+	}
+	rc = curl_easy_perform(u->easy);
+	if (rc == CURLE_OK)
+		(void)curl_easy_getinfo(u->easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(h);
+	return rc == CURLE_OK && status >= 200 && status < 300;
+}

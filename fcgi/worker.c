@@ -1,0 +1,284 @@
+/* worker.c: the FastCGI worker: threads, request mapping, graceful stop. */
+#include "worker.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcgiapp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "store.h"
+#include "upstream.h"
+
+#define THREAD_STACK_SIZE (512 * 1024)
+
+struct worker;
+
+struct worker_thread {
+	struct worker  *w;
+	pthread_t       tid;
+	atomic_bool     busy;      /* serving a request (do not interrupt) */
+	bool            started;
+};
+
+struct worker {
+	const struct config  *cfg;
+	int                   listen_fd;
+	struct store         *store;
+	atomic_bool           stopping;
+	atomic_long           served;
+	struct worker_thread *threads;
+};
+
+/* SIGUSR1 interrupts accept() in idle threads during a stop; it must not
+ * restart the call, so it has a (no-op) handler without SA_RESTART. */
+static void
+worker_on_wake(int sig)
+{
+	(void)sig;
+}
+
+struct fcgi_io {
+	FCGX_Request *req;
+};
+
+static bool
+fcgi_write(void *ctx, const char *p, size_t n)
+{
+	FCGX_Request *req = ((struct fcgi_io *)ctx)->req;
+
+	return n == 0 || FCGX_PutStr(p, (int)n, req->out) == (int)n;
+}
+
+static bool
+fcgi_flush(void *ctx)
+{
+	FCGX_Request *req = ((struct fcgi_io *)ctx)->req;
+
+	/* FCGX_PutStr succeeds into the buffer after the client left; the
+	 * flush is where EPIPE shows. */
+	return FCGX_FFlush(req->out) == 0;
+}
+
+static const char *
+fcgi_param(void *ctx, const char *name)
+{
+	FCGX_Request *req = ((struct fcgi_io *)ctx)->req;
+
+	return FCGX_GetParam(name, req->envp);
+}
+
+/* Reads the body if it fits max_body_size. A larger declared body is not
+ * read: body stays NULL and body_len holds the declared size (413 later). */
+static char *
+worker_read_body(FCGX_Request *req, const struct config *cfg, size_t *len)
+{
+	const char *cl = FCGX_GetParam("CONTENT_LENGTH", req->envp);
+	char *body, *end;
+	unsigned long long n;
+	int got;
+
+	*len = 0;
+	if (cl == NULL || cl[0] == '\0')
+		return NULL;
+	errno = 0;
+	n = strtoull(cl, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return NULL;
+	if (n > (unsigned long long)cfg->max_body_size) {
+		*len = (size_t)(n > SIZE_MAX ? SIZE_MAX : n);
+		return NULL;
+	}
+	if (n == 0 || (body = malloc((size_t)n + 1)) == NULL)
+		return NULL;
+	got = FCGX_GetStr(body, (int)n, req->in);
+	if (got < 0)
+		got = 0;
+	body[got] = '\0';
+	*len = (size_t)got;  /* a truncated body is parsed as what it is: bad JSON */
+	return body;
+}
+
+/* The request path: nginx's normalised $uri (DOCUMENT_URI) when present. */
+static const char *
+worker_path(FCGX_Request *req, char *buf, size_t len)
+{
+	const char *p = FCGX_GetParam("DOCUMENT_URI", req->envp);
+	const char *uri, *q;
+
+	if (p != NULL && p[0] != '\0')
+		return p;
+	if ((uri = FCGX_GetParam("REQUEST_URI", req->envp)) == NULL)
+		return "/";
+	q = strchr(uri, '?');
+	if (q == NULL)
+		return uri;
+	if ((size_t)(q - uri) >= len)
+		return "/";
+	memcpy(buf, uri, (size_t)(q - uri));
+	buf[q - uri] = '\0';
+	return buf;
+}
+
+static void
+worker_serve(struct worker_thread *t, FCGX_Request *fr, struct upstream *up)
+{
+	struct worker *w = t->w;
+	struct fcgi_io io = { fr };
+	struct request r;
+	char pathbuf[2048];
+	const char *v;
+	char *body;
+
+	http_request_init(&r);
+	r.cfg = w->cfg;
+	r.store = w->store;
+	r.upstream = up;
+	r.io.write = fcgi_write;
+	r.io.flush = fcgi_flush;
+	r.io.param = fcgi_param;
+	r.io.ctx = &io;
+	r.method = (v = FCGX_GetParam("REQUEST_METHOD", fr->envp)) != NULL ? v : "GET";
+	r.path = worker_path(fr, pathbuf, sizeof(pathbuf));
+	r.query = (v = FCGX_GetParam("QUERY_STRING", fr->envp)) != NULL ? v : "";
+	r.authorization = FCGX_GetParam("HTTP_AUTHORIZATION", fr->envp);
+	r.content_type = FCGX_GetParam("CONTENT_TYPE", fr->envp);
+	r.remote_addr = FCGX_GetParam("REMOTE_ADDR", fr->envp);
+	body = worker_read_body(fr, w->cfg, &r.body_len);
+	r.body = body;
+	app_handle(&r);
+	http_request_free(&r);
+	free(body);
+}
+
+static void *
+worker_thread_main(void *arg)
+{
+	struct worker_thread *t = arg;
+	struct worker *w = t->w;
+	struct upstream *up;
+	FCGX_Request fr;
+
+	if ((up = upstream_new(w->cfg)) == NULL) {
+		log_error("cannot create the upstream client");
+		return NULL;
+	}
+	if (FCGX_InitRequest(&fr, w->listen_fd, 0) != 0) {
+		log_error("FCGX_InitRequest failed");
+		upstream_free(up);
+		return NULL;
+	}
+	while (!atomic_load(&w->stopping)) {
+		if (FCGX_Accept_r(&fr) < 0)
+			break;
+		atomic_store(&t->busy, true);
+		worker_serve(t, &fr, up);
+		FCGX_Finish_r(&fr);
+		atomic_store(&t->busy, false);
+		long n = atomic_fetch_add(&w->served, 1) + 1;
+		if (w->cfg->max_requests > 0 && n == w->cfg->max_requests) {
+			log_info("served %ld requests: recycling", n);
+			(void)kill(getpid(), SIGTERM);
+		}
+	}
+	FCGX_Free(&fr, 0);
+	upstream_free(up);
+	return NULL;
+}
+
+/* Wakes the threads blocked in accept(); busy ones finish their request. */
+static void
+worker_stop_threads(struct worker *w)
+{
+	atomic_store(&w->stopping, true);
+	FCGX_ShutdownPending();
+	for (int i = 0; i < w->cfg->threads; i++)
+		if (w->threads[i].started && !atomic_load(&w->threads[i].busy))
+			(void)pthread_kill(w->threads[i].tid, SIGUSR1);
+}
+
+int
+worker_run(const struct config *cfg, int listen_fd)
+{
+	struct worker w = { .cfg = cfg, .listen_fd = listen_fd };
+	struct sigaction sa;
+	pthread_attr_t attr;
+	sigset_t waitset;
+	int started = 0, sig = 0, rc = 1;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGPIPE, &sa, NULL) != 0)
+		return 1;
+	sa.sa_handler = worker_on_wake;  /* no SA_RESTART: accept() returns EINTR */
+	if (sigaction(SIGUSR1, &sa, NULL) != 0)
+		return 1;
+	/* Our handlers are in place, so FCGX_Init leaves the signals alone. */
+	if (FCGX_Init() != 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("library initialisation failed");
+		return 1;
+	}
+	if ((w.store = store_new(cfg->database_url, cfg->db_pool_size)) == NULL ||
+	    (w.threads = calloc((size_t)cfg->threads, sizeof(*w.threads))) == NULL) {
+		log_error("out of memory");
+		goto done;
+	}
+	/* Threads inherit a mask blocking everything but SIGUSR1: only this
+	 * thread takes the stop signals, synchronously, with sigwait. */
+	sigemptyset(&waitset);
+	sigaddset(&waitset, SIGTERM);
+	sigaddset(&waitset, SIGINT);
+	sigaddset(&waitset, SIGHUP);
+	sigaddset(&waitset, SIGQUIT);
+	sigset_t thread_mask;
+	sigfillset(&thread_mask);
+	sigdelset(&thread_mask, SIGUSR1);
+	sigdelset(&thread_mask, SIGSEGV);
+	sigdelset(&thread_mask, SIGBUS);
+	sigdelset(&thread_mask, SIGFPE);
+	sigdelset(&thread_mask, SIGILL);
+	sigdelset(&thread_mask, SIGABRT);
+	pthread_sigmask(SIG_SETMASK, &thread_mask, NULL);
+	if (pthread_attr_init(&attr) != 0 ||
+	    pthread_attr_setstacksize(&attr, THREAD_STACK_SIZE) != 0) {
+		log_error("pthread_attr failed");
+		goto done;
+	}
+	for (int i = 0; i < cfg->threads; i++) {
+		w.threads[i].w = &w;
+		if (pthread_create(&w.threads[i].tid, &attr, worker_thread_main, &w.threads[i]) != 0) {
+			log_error("pthread_create failed after %d threads", i);
+			break;
+		}
+		w.threads[i].started = true;
+		started++;
+	}
+	pthread_attr_destroy(&attr);
+	log_info("worker ready: %d threads", started);
+	if (started == 0)
+		goto done;
+	while (sig != SIGTERM && sig != SIGINT && sig != SIGQUIT) {
+		if (sigwait(&waitset, &sig) != 0)
+			break;
+	}
+	log_info("worker stopping: %s, draining in-flight requests", strsignal(sig));
+	worker_stop_threads(&w);
+	for (int i = 0; i < cfg->threads; i++)
+		if (w.threads[i].started)
+			pthread_join(w.threads[i].tid, NULL);
+	log_info("worker stopped after %ld requests", atomic_load(&w.served));
+	rc = 0;
+done:
+	free(w.threads);
+	store_free(w.store);
+	curl_global_cleanup();
+	return rc;
+}

@@ -1,0 +1,13 @@
+/* worker.h: one FastCGI worker process: T threads accepting on the shared
+ * socket, each serving one request at a time (a stream holds its thread). */
+#ifndef CHAT_WORKER_H
+#define CHAT_WORKER_H
+
+struct config;
+
+/* Runs the worker until SIGTERM (drain in-flight requests, then return) or
+ * until it served cfg->max_requests requests. Returns the exit status. Call
+ * in the child after fork, with all signals blocked. */
+int worker_run(const struct config *cfg, int listen_fd);
+
+#endif
