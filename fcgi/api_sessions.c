@@ -158,11 +158,14 @@ api_sessions_stream(struct request *r)
 	size_t len = 0;
 	struct sink_sse sse;
 	struct chat_sink sink;
-	struct chat_env env = { r->cfg, r->store, r->upstream };
+	struct chat_env env = { r->cfg, r->store, r->upstream, r->worker_id };
+	const char *key = http_param(r, "HTTP_IDEMPOTENCY_KEY");
 	int status;
 
 	if (!auth_is_uuid(r->path_id))
 		return http_error(r, 404, session_not_found);
+	if (key != NULL && (key[0] == '\0' || strlen(key) > 255))
+		return handler_bad_field(r, "Idempotency-Key", "must be 1 to 255 characters");
 	/* No body, or no content: answer the session's initial message. */
 	if (r->body_len > 0) {
 		if ((body = handler_body_object(r, &status)) == NULL)
@@ -181,6 +184,7 @@ api_sessions_stream(struct request *r)
 		.user_id = r->user_id,
 		.session_id = r->path_id,
 		.content = content,
+		.idempotency_key = key,
 	};
 	sink_sse_init(&sse, &sink, r, &dialect_seed000);
 	status = chat_turn_run(&env, &turn, &sink, &err);
@@ -190,4 +194,61 @@ api_sessions_stream(struct request *r)
 done:
 	json_object_put(body);
 	return status;
+}
+
+/* GET …/stream: resume after a disconnect. The position comes from the
+ * Last-Event-ID header, or from ?lastEventId= for EventSource in browsers
+ * (which cannot set headers on the first connection). */
+int
+api_sessions_resume(struct request *r)
+{
+	struct chat_env env = { r->cfg, r->store, r->upstream, r->worker_id };
+	const char *last = http_param(r, "HTTP_LAST_EVENT_ID"), *err = NULL;
+	char qbuf[128], reply_id[40];
+	struct sink_sse sse;
+	struct chat_sink sink;
+	long seq = -1;
+	int status;
+
+	if (!auth_is_uuid(r->path_id))
+		return http_error(r, 404, session_not_found);
+	if ((last == NULL || last[0] == '\0') &&
+	    http_query_get(r->query, "lastEventId", qbuf, sizeof(qbuf)))
+		last = qbuf;
+	if (last != NULL && last[0] != '\0' &&
+	    !chat_event_id_parse(last, reply_id, sizeof(reply_id), &seq))
+		return handler_bad_field(r, "Last-Event-ID", "is not an event id of this server");
+	sink_sse_init(&sse, &sink, r, &dialect_seed000);
+	status = chat_replay_run(&env, r->user_id, r->path_id, seq >= 0 ? reply_id : NULL, seq,
+	    &sink, &err);
+	if (status == 204)
+		status = http_reply_raw(r, 204, "text/event-stream", NULL, 0);
+	else if (status != 200)
+		status = http_error(r, status, err);
+	sink_sse_free(&sse);
+	return status;
+}
+
+int
+api_sessions_cancel(struct request *r)
+{
+	char *reply_id = NULL;
+	enum store_rc rc;
+	json_object *o;
+
+	if (!auth_is_uuid(r->path_id))
+		return http_error(r, 404, session_not_found);
+	rc = store_cancel(r->store, r->user_id, r->path_id, &reply_id);
+	if (rc == STORE_CONFLICT)
+		return http_error(r, 409, "No reply in progress");
+	if (rc != STORE_OK)
+		return handler_store_error(r, rc, session_not_found);
+	if ((o = json_object_new_object()) == NULL) {
+		free(reply_id);
+		return http_error(r, 500, "Out of memory");
+	}
+	json_object_object_add(o, "cancelled", json_object_new_boolean(1));
+	json_object_object_add(o, "message_id", json_object_new_string(reply_id));
+	free(reply_id);
+	return http_reply_json(r, 200, o);
 }

@@ -25,6 +25,8 @@ static const struct route routes[] = {
 	{ "PATCH",  "/api/chat/realtime/sessions/{id}",   api_sessions_rename, ROUTE_AUTH_REQUIRED, "sessions_rename" },
 	{ "DELETE", "/api/chat/realtime/sessions/{id}",   api_sessions_delete, ROUTE_AUTH_REQUIRED, "sessions_delete" },
 	{ "POST",   "/api/chat/realtime/sessions/{id}/stream", api_sessions_stream, ROUTE_AUTH_REQUIRED, "sessions_stream" },
+	{ "GET",    "/api/chat/realtime/sessions/{id}/stream", api_sessions_resume, ROUTE_AUTH_REQUIRED, "sessions_resume" },
+	{ "POST",   "/api/chat/realtime/sessions/{id}/cancel", api_sessions_cancel, ROUTE_AUTH_REQUIRED, "sessions_cancel" },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

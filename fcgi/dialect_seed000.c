@@ -60,11 +60,12 @@ seed000_end(struct buf *out, const struct chat_stream_info *info, const struct c
 	bool ok;
 
 	buf_init(&j, info->content_len * 6 + 1024);
-	if (o->error_code == NULL)
+	if (chat_outcome_is_done(o))
 		ok = buf_appendz(&j, "{\"type\":\"done\",\"message_id\":") &&
 		    json_put_stringz(&j, info->reply_id) &&
 		    buf_appendz(&j, ",\"full_content\":") &&
 		    json_put_string(&j, info->content, info->content_len) &&
+		    buf_appendz(&j, ",\"status\":") && json_put_stringz(&j, o->status) &&
 		    buf_appendc(&j, '}');
 	else
 		ok = buf_appendz(&j, "{\"type\":\"error\",\"error\":") &&

@@ -10,6 +10,8 @@
 #include "config.h"
 #include "http.h"
 #include "json_in.h"
+#include "json_out.h"
+#include "live.h"
 #include "log.h"
 #include "store.h"
 #include "upstream.h"
@@ -29,6 +31,8 @@ struct turn_state {
 	struct buf               chunk_ends;   /* "{3,9,..." of unstored chunks */
 	int64_t                  last_persist_us;
 	int64_t                  last_write_us;
+	struct live_gen          gen;          /* cancel flag, registered while running */
+	struct buf               clean;        /* a delta made valid UTF-8 */
 	bool                     client_gone;
 	bool                     truncated;
 };
@@ -153,8 +157,21 @@ turn_on_delta(void *ctx, const char *text, size_t len)
 	char num[24];
 	int n;
 
+	if (atomic_load(&ts->gen.cancel))
+		return 1;
 	if (ts->truncated)
 		return 0;
+	/* Storage and framing need valid UTF-8: a delta that is not (a split
+	 * character, a NUL) is repaired before it goes anywhere. */
+	if (!utf8_valid(text, len)) {
+		buf_reset(&ts->clean);
+		if (!utf8_sanitize(&ts->clean, text, len))
+			return 0;
+		text = ts->clean.data;
+		len = ts->clean.len;
+		if (len == 0)
+			return 0;
+	}
 	if (!buf_append(&ts->content, text, len)) {
 		ts->truncated = true;  /* the reply outgrew REPLY_MAX: keep what fits */
 		return 0;
@@ -184,11 +201,17 @@ turn_on_tick(void *ctx)
 	struct turn_state *ts = ctx;
 	int64_t now = http_now_us();
 
-	if (ts->info.seq == 0 && ts->last_write_us == 0)
+	if (atomic_load(&ts->gen.cancel))
+		return 1;
+	if (ts->last_write_us == 0)
 		return 0;  /* not open yet: nothing to keep alive */
 	if (!ts->client_gone &&
 	    now - ts->last_write_us >= (int64_t)ts->env->cfg->heartbeat_interval * 1000000) {
-		ts->sink->heartbeat(ts->sink->ctx);
+		if (!ts->sink->heartbeat(ts->sink->ctx)) {
+			ts->client_gone = true;
+			if (ts->turn->stop_when_client_leaves)
+				return 1;
+		}
 		ts->last_write_us = now;
 	}
 	if (now - ts->last_persist_us >= PERSIST_EVERY_US)
@@ -211,8 +234,14 @@ turn_outcome(const struct turn_state *ts, const struct upstream_result *res,
 	}
 	out->error_code = upstream_error_code(res->error);
 	out->error_message = upstream_error_message(res->error, res->http_status);
-	if (res->error == UPSTREAM_ABORTED)
-		out->status = ts->client_gone ? "interrupted" : "cancelled";
+	if (res->error == UPSTREAM_ABORTED && atomic_load(&ts->gen.cancel)) {
+		out->status = "cancelled";
+		out->error_code = "cancelled";
+	} else if (res->error == UPSTREAM_ABORTED) {
+		out->status = "interrupted";
+		out->error_code = "client_gone";
+		out->error_message = "The client went away";
+	}
 	else if (res->error == UPSTREAM_DROPPED || res->error == UPSTREAM_TIMEOUT_IDLE ||
 	    res->error == UPSTREAM_MAX_DURATION)
 		out->status = "interrupted";
@@ -262,8 +291,18 @@ chat_turn_run(const struct chat_env *env, const struct chat_turn *turn,
 	ts.sink = sink;
 	buf_init(&ts.content, REPLY_MAX);
 	buf_init(&ts.chunk_ends, 1 << 20);
+	buf_init(&ts.clean, REPLY_MAX);
 
-	rc = store_turn_begin(env->store, turn->user_id, turn->session_id, turn->content, history, &ts.st);
+	rc = store_turn_begin(env->store, turn->user_id, turn->session_id, turn->content, history,
+	    turn->idempotency_key, env->worker_id, &ts.st);
+	if (rc == STORE_CONFLICT)  /* a concurrent send with the same key won */
+		rc = store_turn_begin(env->store, turn->user_id, turn->session_id, turn->content,
+		    history, turn->idempotency_key, env->worker_id, &ts.st);
+	if (rc == STORE_OK && ts.st.attached_reply_id != NULL) {
+		status = chat_replay_run(env, turn->user_id, turn->session_id,
+		    ts.st.attached_reply_id, -1, sink, error);
+		goto done;
+	}
 	if (rc != STORE_OK) {
 		*error = rc == STORE_NOT_FOUND ? "Session not found"
 		    : rc == STORE_INVALID ? "content is required" : rc == STORE_UNAVAILABLE
@@ -276,10 +315,12 @@ chat_turn_run(const struct chat_env *env, const struct chat_turn *turn,
 	ts.info.user_message_id = ts.st.user_message_id;
 	ts.info.content = "";
 	ts.last_persist_us = t_start;
+	live_register(&ts.gen, ts.st.reply_id, env->upstream);
 
 	if ((req = prompt_build(env->cfg, &ts.st, turn->content)) == NULL) {
 		*error = "Internal server error";
 		status = 500;
+		live_unregister(&ts.gen);
 		(void)store_reply_finish(env->store, ts.st.reply_id, "error", NULL, -1, -1, "prompt");
 		goto done;
 	}
@@ -293,6 +334,7 @@ chat_turn_run(const struct chat_env *env, const struct chat_turn *turn,
 		.tick_ms = TICK_MS,
 	};
 	upstream_stream(env->upstream, "/chat/completions", body, body_len, &ops, &res);
+	live_unregister(&ts.gen);
 	turn_outcome(&ts, &res, &out);
 
 	turn_persist(&ts);
@@ -318,5 +360,6 @@ done:
 	store_turn_free(&ts.st);
 	buf_free(&ts.content);
 	buf_free(&ts.chunk_ends);
+	buf_free(&ts.clean);
 	return status;
 }

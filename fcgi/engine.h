@@ -23,6 +23,8 @@ struct chat_stream_info {
 	unsigned long  chunk_index;       /* deltas before this one */
 	const char    *content;           /* the reply so far, including this delta */
 	size_t         content_len;
+	bool           resumed;           /* replay after a Last-Event-ID: the client
+	                                   * already has the start event */
 };
 
 /* How the stream ended; borrowed for the call only. */
@@ -35,6 +37,14 @@ struct chat_outcome {
 	const char *finish_reason;   /* "" if unknown */
 };
 
+/* True when the end is a `done` (complete, or cancelled with its partial
+ * reply); otherwise it is an `error`. */
+static inline bool
+chat_outcome_is_done(const struct chat_outcome *o)
+{
+	return o->status[0] == 'c';  /* complete, cancelled */
+}
+
 /* A sink receives, in order: open (once, when the upstream accepted the
  * request), delta (per content delta), heartbeat (on quiet intervals), then
  * exactly one end. If the upstream fails before open, nothing is called and
@@ -44,7 +54,7 @@ struct chat_outcome {
 struct chat_sink {
 	bool (*open)(void *ctx, const struct chat_stream_info *info);
 	bool (*delta)(void *ctx, const struct chat_stream_info *info, const char *text, size_t len);
-	void (*heartbeat)(void *ctx);
+	bool (*heartbeat)(void *ctx);
 	void (*end)(void *ctx, const struct chat_stream_info *info, const struct chat_outcome *out);
 	void *ctx;
 };
@@ -54,6 +64,7 @@ struct chat_env {
 	const struct config *cfg;
 	struct store        *store;
 	struct upstream     *upstream;
+	const char          *worker_id;  /* "host:pid", tags replies in flight */
 };
 
 struct chat_turn {
@@ -61,13 +72,28 @@ struct chat_turn {
 	const char *user_id;         /* NULL: anonymous */
 	const char *session_id;
 	const char *content;         /* NULL: answer the last stored user message */
+	const char *idempotency_key; /* NULL if none */
 	bool        stop_when_client_leaves;
 };
 
 /* Runs one turn. Returns 200 if the stream opened (the sink got its end), or
  * the error status (404 unknown session, 400 nothing to answer, 503 database,
- * 502/504 upstream) with a client message in *error. */
+ * 502/504 upstream) with a client message in *error. A send whose
+ * idempotency_key is known replays and follows the earlier generation
+ * instead (chat_replay_run). */
 int chat_turn_run(const struct chat_env *env, const struct chat_turn *turn,
     const struct chat_sink *sink, const char **error);
+
+/* Replays a reply to the sink and follows it live until it ends (polling the
+ * database, so the generation may run on any worker of any host): start (if
+ * after_seq < 0), the deltas after after_seq, then the end. reply_id NULL
+ * means the session's latest reply. Returns 200 when something was sent,
+ * 204 when the reply ended and the client has seen all of it, 404 when there
+ * is no such reply for this owner, 503 without a database. */
+int chat_replay_run(const struct chat_env *env, const char *user_id, const char *session_id,
+    const char *reply_id, long after_seq, const struct chat_sink *sink, const char **error);
+
+/* Parses an event id "<reply uuid>:<seq>" (from Last-Event-ID). */
+bool chat_event_id_parse(const char *id, char *reply_id, size_t len, long *seq);
 
 #endif

@@ -29,6 +29,8 @@ int api_sessions_get(struct request *r);
 int api_sessions_rename(struct request *r);
 int api_sessions_delete(struct request *r);
 int api_sessions_stream(struct request *r);
+int api_sessions_resume(struct request *r);
+int api_sessions_cancel(struct request *r);
 
 /* api_health.c */
 int api_healthz(struct request *r);

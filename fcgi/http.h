@@ -48,6 +48,7 @@ struct request {
 	const struct config *cfg;
 	struct store    *store;
 	struct upstream *upstream;         /* the calling thread's client */
+	const char      *worker_id;        /* "host:pid" of this process */
 
 	/* Filled by routing and authentication. */
 	const char      *route_name;       /* static, for logs and metrics */

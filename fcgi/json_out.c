@@ -50,6 +50,28 @@ utf8_valid(const char *p, size_t n)
 	return true;
 }
 
+bool
+utf8_sanitize(struct buf *b, const char *p, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)p;
+	size_t i = 0, run = 0, k;
+
+	while (i < n) {
+		if (s[i] != 0 && (k = utf8_seq(s + i, n - i)) != 0) {
+			i += k;
+			run += k;
+			continue;
+		}
+		if (run > 0 && !buf_append(b, s + i - run, run))
+			return false;
+		run = 0;
+		if (s[i] != 0 && !buf_append(b, "\xef\xbf\xbd", 3))
+			return false;
+		i++;
+	}
+	return run == 0 || buf_append(b, s + n - run, run);
+}
+
 size_t
 utf8_complete_prefix(const char *p, size_t n)
 {

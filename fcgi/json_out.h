@@ -25,6 +25,10 @@ bool json_put_key(struct buf *b, const char *key);
  * the middle of a UTF-8 sequence (used to cut text at a safe point). */
 size_t utf8_complete_prefix(const char *p, size_t n);
 
+/* Appends p[0..n) to b with every invalid UTF-8 byte replaced by U+FFFD and
+ * NUL bytes dropped, so the text can be stored and framed safely. */
+bool utf8_sanitize(struct buf *b, const char *p, size_t n);
+
 /* True if p[0..n) is well-formed UTF-8 without NUL bytes. */
 bool utf8_valid(const char *p, size_t n);
 

@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "store.h"
 #include "worker.h"
 
 #define LISTEN_BACKLOG   4096
@@ -219,9 +220,16 @@ pool_reap(struct pool *p)
 			if (c->pid != pid)
 				continue;
 			if (WIFSIGNALED(status)) {
+				char wid[300];
+				long n;
+
 				log_error("worker %ld killed by signal %d", (long)pid, WTERMSIG(status));
 				if (c->kill_at == 0)
 					p->crashes++;
+				/* Its replies in flight will never end by themselves. */
+				if (worker_id_format(wid, sizeof(wid), pid) &&
+				    (n = store_interrupt_worker(p->cfg->database_url, wid)) > 0)
+					log_warn("marked %ld replies of worker %ld interrupted", n, (long)pid);
 			} else if (WEXITSTATUS(status) != 0) {
 				log_error("worker %ld exited with status %d", (long)pid, WEXITSTATUS(status));
 				p->crashes++;

@@ -23,6 +23,8 @@ sink_sse_open(void *ctx, const struct chat_stream_info *info)
 
 	if (!http_stream_begin(s->req))
 		return false;
+	if (info->resumed)
+		return true;
 	if (!s->dialect->start(&s->out, info)) {
 		log_error("%s: start event too large", s->dialect->name);
 		buf_reset(&s->out);
@@ -43,13 +45,14 @@ sink_sse_delta(void *ctx, const struct chat_stream_info *info, const char *text,
 	return sink_sse_send(s);
 }
 
-static void
+static bool
 sink_sse_heartbeat(void *ctx)
 {
 	struct sink_sse *s = ctx;
 
-	if (sse_put_comment(&s->out, "ping"))
-		(void)sink_sse_send(s);
+	if (!sse_put_comment(&s->out, "ping"))
+		return true;
+	return sink_sse_send(s);
 }
 
 static void

@@ -2,6 +2,8 @@
 #include "store.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <unistd.h>
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -28,6 +30,8 @@ enum stmt {
 	S_REPLY_APPEND,
 	S_REPLY_FINISH,
 	S_METRIC_INSERT,
+	S_CANCEL,
+	S_REPLY_READ,
 	S_COUNT
 };
 
@@ -74,18 +78,21 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_SESSION_DELETE] =
 	    "DELETE FROM chat_sessions WHERE id = $2 AND user_id IS NOT DISTINCT FROM $1",
 	/* The history snapshot does not see the rows this statement inserts,
-	 * so it holds exactly the messages before the new one. */
+	 * so it holds exactly the messages before the new one. A send whose
+	 * Idempotency-Key is known inserts nothing and names the earlier reply. */
 	[S_TURN_BEGIN] =
 	    "WITH s AS (UPDATE chat_sessions SET updated_at = now() "
 	    "           WHERE id = $2 AND user_id IS NOT DISTINCT FROM $1 RETURNING id), "
+	    "  prior AS (SELECT m.id FROM messages m WHERE $5::text IS NOT NULL "
+	    "            AND m.session_id = (SELECT id FROM s) AND m.idempotency_key = $5), "
 	    "  last AS (SELECT role FROM messages WHERE session_id = (SELECT id FROM s) "
 	    "           ORDER BY seq DESC LIMIT 1), "
-	    "  ok AS (SELECT id FROM s WHERE $3::text IS NOT NULL "
-	    "         OR (SELECT role FROM last) = 'user'), "
+	    "  ok AS (SELECT id FROM s WHERE NOT EXISTS (SELECT 1 FROM prior) "
+	    "         AND ($3::text IS NOT NULL OR (SELECT role FROM last) = 'user')), "
 	    "  u AS (INSERT INTO messages (session_id, role, content) "
 	    "        SELECT id, 'user', $3 FROM ok WHERE $3 IS NOT NULL RETURNING id), "
-	    "  a AS (INSERT INTO messages (session_id, role, status) "
-	    "        SELECT id, 'assistant', 'streaming' FROM ok RETURNING id), "
+	    "  a AS (INSERT INTO messages (session_id, role, status, idempotency_key, worker) "
+	    "        SELECT id, 'assistant', 'streaming', $5, $6 FROM ok RETURNING id), "
 	    "  h AS (SELECT role, content, seq FROM messages "
 	    "        WHERE session_id = (SELECT id FROM ok) AND content <> '' AND status <> 'error' "
 	    "        ORDER BY seq DESC LIMIT $4) "
@@ -93,13 +100,33 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "  (SELECT coalesce(json_agg(json_build_object('role', role, 'content', content) "
 	    "     ORDER BY seq), '[]') FROM h)::text, "
 	    "  (SELECT json_build_object('system_prompt', system_prompt, 'model', model, "
-	    "     'temperature', temperature) FROM user_settings WHERE user_id = $1)::text",
+	    "     'temperature', temperature) FROM user_settings WHERE user_id = $1)::text, "
+	    "  (SELECT id FROM prior)::text",
 	[S_REPLY_APPEND] =
 	    "UPDATE messages SET content = content || $2, chunk_ends = chunk_ends || $3::int[], "
 	    "  updated_at = now() WHERE id = $1",
 	[S_REPLY_FINISH] =
 	    "UPDATE messages SET status = $2, model = $3, prompt_tokens = $4, "
 	    "  completion_tokens = $5, error = $6, updated_at = now() WHERE id = $1",
+	/* Marks the session's reply in flight and tells every process. */
+	[S_CANCEL] =
+	    "WITH r AS (UPDATE messages m SET cancel_requested = true FROM chat_sessions s "
+	    "           WHERE m.session_id = s.id AND s.id = $2 AND s.user_id IS NOT DISTINCT FROM $1 "
+	    "           AND m.role = 'assistant' AND m.status = 'streaming' RETURNING m.id) "
+	    "SELECT (SELECT count(*) FROM chat_sessions WHERE id = $2 "
+	    "          AND user_id IS NOT DISTINCT FROM $1)::int, "
+	    "  (SELECT min(id::text) FROM r), "
+	    "  (SELECT count(*) FROM (SELECT pg_notify('chat_cancel', id::text) FROM r) n)::int",
+	/* A reply for replay: the named one, or the session's latest. A
+	 * 'streaming' row untouched for $4 seconds lost its worker. */
+	[S_REPLY_READ] =
+	    "SELECT m.id::text, m.status, m.content, array_to_string(m.chunk_ends, ','), "
+	    "  coalesce(m.error, ''), "
+	    "  (m.status = 'streaming' AND m.updated_at < now() - make_interval(secs => $4::int))::int "
+	    "FROM messages m JOIN chat_sessions s ON s.id = m.session_id "
+	    "WHERE s.id = $2 AND s.user_id IS NOT DISTINCT FROM $1 AND m.role = 'assistant' "
+	    "  AND ($3::uuid IS NULL OR m.id = $3::uuid) "
+	    "ORDER BY m.seq DESC LIMIT 1",
 	[S_METRIC_INSERT] =
 	    "INSERT INTO stream_metrics (route, user_id, session_id, message_id, status, ttfb_ms, "
 	    "  duration_ms, chunks, prompt_tokens, completion_tokens) "
@@ -449,19 +476,22 @@ store_session_delete(struct store *st, const char *user_id, const char *session_
 
 enum store_rc
 store_turn_begin(struct store *st, const char *user_id, const char *session_id,
-    const char *content, int history, struct store_turn *turn)
+    const char *content, int history, const char *idempotency_key, const char *worker_id,
+    struct store_turn *turn)
 {
 	char limit[16];
-	const char *p[] = { user_id, session_id, content, limit };
+	const char *p[] = { user_id, session_id, content, limit, idempotency_key, worker_id };
 	PGresult *res;
 	enum store_rc rc;
 
 	memset(turn, 0, sizeof(*turn));
 	(void)snprintf(limit, sizeof(limit), "%d", history);
-	if ((rc = store_exec(st, S_TURN_BEGIN, 4, p, &res)) != STORE_OK)
+	if ((rc = store_exec(st, S_TURN_BEGIN, 6, p, &res)) != STORE_OK)
 		return rc;
 	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
 		rc = STORE_NOT_FOUND;
+	else if (!PQgetisnull(res, 0, 5))
+		rc = store_dup(res, 0, 5, &turn->attached_reply_id);
 	else if (PQgetisnull(res, 0, 1))
 		rc = STORE_INVALID;
 	else if (store_dup(res, 0, 1, &turn->reply_id) != STORE_OK ||
@@ -484,6 +514,7 @@ store_turn_free(struct store_turn *turn)
 	free(turn->user_message_id);
 	free(turn->history_json);
 	free(turn->settings_json);
+	free(turn->attached_reply_id);
 	memset(turn, 0, sizeof(*turn));
 }
 
@@ -540,4 +571,149 @@ store_metric_insert(struct store *st, const struct store_stream_metric *m)
 	rc = store_exec(st, S_METRIC_INSERT, 10, p, &res);
 	PQclear(res);
 	return rc;
+}
+
+enum store_rc
+store_cancel(struct store *st, const char *user_id, const char *session_id, char **reply_id)
+{
+	const char *p[] = { user_id, session_id };
+	PGresult *res;
+	enum store_rc rc;
+
+	*reply_id = NULL;
+	if ((rc = store_exec(st, S_CANCEL, 2, p, &res)) != STORE_OK)
+		return rc;
+	if (strcmp(PQgetvalue(res, 0, 0), "0") == 0)
+		rc = STORE_NOT_FOUND;
+	else if (PQgetisnull(res, 0, 1))
+		rc = STORE_CONFLICT;
+	else
+		rc = store_dup(res, 0, 1, reply_id);
+	PQclear(res);
+	return rc;
+}
+
+enum store_rc
+store_reply_read(struct store *st, const char *user_id, const char *session_id,
+    const char *reply_id, int stale_after_s, struct store_reply *out)
+{
+	char stale[16];
+	const char *p[] = { user_id, session_id, reply_id, stale };
+	PGresult *res;
+	enum store_rc rc;
+
+	memset(out, 0, sizeof(*out));
+	(void)snprintf(stale, sizeof(stale), "%d", stale_after_s);
+	if ((rc = store_exec(st, S_REPLY_READ, 4, p, &res)) != STORE_OK)
+		return rc;
+	if (PQntuples(res) != 1)
+		rc = STORE_NOT_FOUND;
+	else if (store_dup(res, 0, 0, &out->id) != STORE_OK ||
+	    store_dup(res, 0, 1, &out->status) != STORE_OK ||
+	    store_dup(res, 0, 2, &out->content) != STORE_OK ||
+	    store_dup(res, 0, 3, &out->chunk_ends) != STORE_OK ||
+	    store_dup(res, 0, 4, &out->error) != STORE_OK)
+		rc = STORE_ERROR;
+	else {
+		out->content_len = (size_t)PQgetlength(res, 0, 2);
+		out->stale = strcmp(PQgetvalue(res, 0, 5), "1") == 0;
+	}
+	PQclear(res);
+	if (rc != STORE_OK)
+		store_reply_free(out);
+	return rc;
+}
+
+void
+store_reply_free(struct store_reply *r)
+{
+	free(r->id);
+	free(r->status);
+	free(r->content);
+	free(r->chunk_ends);
+	free(r->error);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Opens a connection outside the pool (listener, master). */
+static PGconn *
+store_connect_once(const char *conninfo)
+{
+	static const char *const keys[] = { "dbname", "connect_timeout", "application_name", NULL };
+	const char *values[] = { conninfo, "5", "chatd", NULL };
+	PGconn *pg = PQconnectdbParams(keys, values, 1);
+
+	if (pg != NULL && PQstatus(pg) == CONNECTION_OK)
+		return pg;
+	log_warn("database connection failed: %s", pg != NULL ? PQerrorMessage(pg) : "out of memory");
+	PQfinish(pg);
+	return NULL;
+}
+
+long
+store_interrupt_worker(const char *conninfo, const char *worker_id)
+{
+	const char *p[] = { worker_id };
+	PGconn *pg = store_connect_once(conninfo);
+	PGresult *res;
+	long n = -1;
+
+	if (pg == NULL)
+		return -1;
+	res = PQexecParams(pg,
+	    "UPDATE messages SET status = 'interrupted', error = 'worker_died', updated_at = now() "
+	    "WHERE status = 'streaming' AND worker = $1", 1, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_COMMAND_OK)
+		n = strtol(PQcmdTuples(res), NULL, 10);
+	else
+		log_error("interrupting replies of %s: %s", worker_id, PQresultErrorMessage(res));
+	PQclear(res);
+	PQfinish(pg);
+	return n;
+}
+
+void
+store_listen_loop(const char *conninfo, const char *channel,
+    void (*on_notify)(void *ctx, const char *payload), void *ctx, atomic_bool *stop)
+{
+	while (!atomic_load(stop)) {
+		PGconn *pg = store_connect_once(conninfo);
+		char *quoted;
+		PGresult *res;
+
+		if (pg == NULL) {
+			sleep(1);
+			continue;
+		}
+		if ((quoted = PQescapeIdentifier(pg, channel, strlen(channel))) == NULL) {
+			PQfinish(pg);
+			return;
+		}
+		char sql[128];
+		(void)snprintf(sql, sizeof(sql), "LISTEN %s", quoted);
+		PQfreemem(quoted);
+		res = PQexec(pg, sql);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			log_error("LISTEN %s: %s", channel, PQresultErrorMessage(res));
+			PQclear(res);
+			PQfinish(pg);
+			sleep(1);
+			continue;
+		}
+		PQclear(res);
+		while (!atomic_load(stop) && PQstatus(pg) == CONNECTION_OK) {
+			struct pollfd pfd = { .fd = PQsocket(pg), .events = POLLIN };
+			PGnotify *n;
+
+			if (poll(&pfd, 1, 500) < 0 && errno != EINTR)
+				break;
+			if (!PQconsumeInput(pg))
+				break;
+			while ((n = PQnotifies(pg)) != NULL) {
+				on_notify(ctx, n->extra);
+				PQfreemem(n);
+			}
+		}
+		PQfinish(pg);
+	}
 }

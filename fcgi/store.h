@@ -7,6 +7,7 @@
 #ifndef CHAT_STORE_H
 #define CHAT_STORE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -72,16 +73,22 @@ struct store_turn {
 	char   *user_message_id; /* NULL when answering a stored message */
 	char   *history_json;    /* [{"role","content"},...] oldest first */
 	char   *settings_json;   /* the user's overrides or NULL */
+	char   *attached_reply_id; /* set instead of the above when the
+	                            * Idempotency-Key names an earlier reply */
 };
 
 /* In one round trip: checks that session_id belongs to user_id, stores
  * content as a user message (unless NULL: then the last stored message must
- * be the user's), inserts the assistant placeholder and returns the last
- * history rows. STORE_NOT_FOUND: no such session for this owner;
- * STORE_INVALID: content NULL and nothing to answer. Free with
- * store_turn_free(). */
+ * be the user's), inserts the assistant placeholder (tagged with
+ * idempotency_key, may be NULL, and worker_id) and returns the last history
+ * rows. If idempotency_key names an earlier reply of the session, nothing is
+ * inserted and turn->attached_reply_id is set. STORE_NOT_FOUND: no such
+ * session for this owner; STORE_INVALID: content NULL and nothing to answer;
+ * STORE_CONFLICT: a concurrent send with the same key won (call again).
+ * Free with store_turn_free(). */
 enum store_rc store_turn_begin(struct store *st, const char *user_id, const char *session_id,
-    const char *content, int history, struct store_turn *turn);
+    const char *content, int history, const char *idempotency_key, const char *worker_id,
+    struct store_turn *turn);
 
 void store_turn_free(struct store_turn *turn);
 
@@ -102,5 +109,36 @@ struct store_stream_metric {
 };
 
 enum store_rc store_metric_insert(struct store *st, const struct store_stream_metric *m);
+
+/* Requests the cancel of the session's reply in flight (NOTIFY chat_cancel).
+ * STORE_NOT_FOUND: no such session for this owner; STORE_CONFLICT: no reply
+ * in flight. *reply_id: the cancelled reply (free it). */
+enum store_rc store_cancel(struct store *st, const char *user_id, const char *session_id,
+    char **reply_id);
+
+struct store_reply {
+	char   *id;
+	char   *status;       /* streaming, complete, cancelled, interrupted, error */
+	char   *content;
+	size_t  content_len;
+	char   *chunk_ends;   /* "3,9,14": byte offsets where each delta ended */
+	char   *error;        /* reason code, "" if none */
+	bool    stale;        /* streaming, but its worker stopped updating it */
+};
+
+/* Reads reply_id (or, if NULL, the session's latest reply) for replay.
+ * Free with store_reply_free(). */
+enum store_rc store_reply_read(struct store *st, const char *user_id, const char *session_id,
+    const char *reply_id, int stale_after_s, struct store_reply *out);
+void store_reply_free(struct store_reply *r);
+
+/* Marks the replies a dead worker was generating as interrupted (own
+ * connection; for the master). Returns the count, -1 on failure. */
+long store_interrupt_worker(const char *conninfo, const char *worker_id);
+
+/* Blocks: LISTENs on channel and calls on_notify(ctx, payload) for each
+ * notification until *stop; reconnects after failures. */
+void store_listen_loop(const char *conninfo, const char *channel,
+    void (*on_notify)(void *ctx, const char *payload), void *ctx, atomic_bool *stop);
 
 #endif

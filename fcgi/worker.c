@@ -9,11 +9,13 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "app.h"
 #include "config.h"
 #include "http.h"
+#include "live.h"
 #include "log.h"
 #include "store.h"
 #include "upstream.h"
@@ -33,6 +35,7 @@ struct worker {
 	const struct config  *cfg;
 	int                   listen_fd;
 	struct store         *store;
+	char                  worker_id[300];   /* host:pid */
 	atomic_bool           stopping;
 	atomic_long           served;
 	struct worker_thread *threads;
@@ -142,6 +145,7 @@ worker_serve(struct worker_thread *t, FCGX_Request *fr, struct upstream *up)
 	r.cfg = w->cfg;
 	r.store = w->store;
 	r.upstream = up;
+	r.worker_id = w->worker_id;
 	r.io.write = fcgi_write;
 	r.io.flush = fcgi_flush;
 	r.io.param = fcgi_param;
@@ -194,6 +198,19 @@ worker_thread_main(void *arg)
 	return NULL;
 }
 
+bool
+worker_id_format(char *out, size_t len, pid_t pid)
+{
+	char host[256];
+	int n;
+
+	if (gethostname(host, sizeof(host)) != 0)
+		(void)snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	n = snprintf(out, len, "%s:%ld", host, (long)pid);
+	return n > 0 && (size_t)n < len;
+}
+
 /* Wakes the threads blocked in accept(); busy ones finish their request. */
 static void
 worker_stop_threads(struct worker *w)
@@ -231,6 +248,8 @@ worker_run(const struct config *cfg, int listen_fd)
 		log_error("out of memory");
 		goto done;
 	}
+	if (!worker_id_format(w.worker_id, sizeof(w.worker_id), getpid()))
+		goto done;
 	/* Threads inherit a mask blocking everything but SIGUSR1: only this
 	 * thread takes the stop signals, synchronously, with sigwait. */
 	sigemptyset(&waitset);
@@ -262,6 +281,8 @@ worker_run(const struct config *cfg, int listen_fd)
 		started++;
 	}
 	pthread_attr_destroy(&attr);
+	if (!live_listener_start(cfg))
+		goto done;
 	log_info("worker ready: %d threads", started);
 	if (started == 0)
 		goto done;
@@ -274,6 +295,7 @@ worker_run(const struct config *cfg, int listen_fd)
 	for (int i = 0; i < cfg->threads; i++)
 		if (w.threads[i].started)
 			pthread_join(w.threads[i].tid, NULL);
+	live_listener_stop();
 	log_info("worker stopped after %ld requests", atomic_load(&w.served));
 	rc = 0;
 done:

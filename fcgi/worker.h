@@ -10,4 +10,11 @@ struct config;
  * in the child after fork, with all signals blocked. */
 int worker_run(const struct config *cfg, int listen_fd);
 
+/* Writes "host:pid", the tag of the replies a worker generates (the master
+ * marks them interrupted if the worker dies). */
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+bool worker_id_format(char *out, size_t len, pid_t pid);
+
 #endif

@@ -55,11 +55,19 @@ CREATE TABLE messages (
     prompt_tokens     integer,
     completion_tokens integer,
     chunk_ends        integer[] NOT NULL DEFAULT '{}',
-    error             text,
+    error             text,             -- the reason code when not complete
+    idempotency_key   text,             -- a send's Idempotency-Key (assistant rows)
+    cancel_requested  boolean NOT NULL DEFAULT false,
+    worker            text,             -- host:pid generating a 'streaming' reply
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX messages_session_seq ON messages (session_id, seq);
+-- A retried send with the same key finds the generation it started.
+CREATE UNIQUE INDEX messages_idempotency ON messages (session_id, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+-- Replies in flight, for cancel and for cleaning up after a dead worker.
+CREATE INDEX messages_streaming ON messages (worker) WHERE status = 'streaming';
 
 -- One row per stream, whatever its ending: the raw material of reports.
 CREATE TABLE stream_metrics (
