@@ -36,37 +36,37 @@ enum stmt {
 };
 
 #define SESSION_JSON \
-	"json_build_object('id', s.id, 'user_id', s.user_id, 'title', s.title, " \
+	"jsonb_build_object('id', s.id, 'user_id', s.user_id, 'title', s.title, " \
 	"'created_at', iso_ts(s.created_at), 'updated_at', iso_ts(s.updated_at))"
 
 static const char *const stmt_sql[S_COUNT] = {
 	[S_PING] = "SELECT 1",
 	[S_USER_CREATE] =
 	    "INSERT INTO users (username, email, password_hash) VALUES ($1, $2, $3) "
-	    "RETURNING json_build_object('id', id, 'username', username, 'email', email, "
+	    "RETURNING jsonb_build_object('id', id, 'username', username, 'email', email, "
 	    "'created_at', iso_ts(created_at))::text",
 	[S_USER_CREDENTIALS] =
 	    "SELECT id::text, password_hash FROM users WHERE lower(username) = lower($1)",
 	[S_USER_GET] =
-	    "SELECT json_build_object('id', id, 'username', username, 'email', email, "
+	    "SELECT jsonb_build_object('id', id, 'username', username, 'email', email, "
 	    "'created_at', iso_ts(created_at))::text FROM users WHERE id = $1",
 	[S_SESSION_CREATE] =
 	    "WITH s AS (INSERT INTO chat_sessions (user_id, title) "
-	    "           VALUES ($1, coalesce($2, 'New chat')) RETURNING *), "
+	    "           VALUES ($1::uuid, coalesce($2::text, 'New chat')) RETURNING *), "
 	    "     m AS (INSERT INTO messages (session_id, role, content) "
-	    "           SELECT id, 'user', $3 FROM s WHERE $3 IS NOT NULL) "
+	    "           SELECT id, 'user', $3::text FROM s WHERE $3::text IS NOT NULL) "
 	    "SELECT " SESSION_JSON "::text FROM s",
 	[S_SESSION_LIST] =
-	    "SELECT json_build_object('sessions', coalesce(json_agg(" SESSION_JSON
+	    "SELECT jsonb_build_object('sessions', coalesce(jsonb_agg(" SESSION_JSON
 	    "   ORDER BY s.updated_at DESC, s.id) FILTER (WHERE s.n <= $2::int), '[]'), "
 	    "  'limit', $2::int, 'offset', $3::int, 'has_more', count(*) > $2::int)::text "
 	    "FROM (SELECT t.*, row_number() OVER (ORDER BY t.updated_at DESC, t.id) AS n "
 	    "      FROM (SELECT * FROM chat_sessions WHERE user_id = $1 "
 	    "            ORDER BY updated_at DESC, id LIMIT $2::int + 1 OFFSET $3::int) t) s",
 	[S_SESSION_GET] =
-	    "SELECT json_build_object('id', s.id, 'user_id', s.user_id, 'title', s.title, "
+	    "SELECT jsonb_build_object('id', s.id, 'user_id', s.user_id, 'title', s.title, "
 	    "  'created_at', iso_ts(s.created_at), 'updated_at', iso_ts(s.updated_at), "
-	    "  'messages', (SELECT coalesce(json_agg(json_build_object('id', m.id, "
+	    "  'messages', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', m.id, "
 	    "     'role', m.role, 'content', m.content, 'status', m.status, 'model', m.model, "
 	    "     'created_at', iso_ts(m.created_at)) ORDER BY m.seq), '[]') "
 	    "     FROM messages m WHERE m.session_id = s.id))::text "
@@ -82,7 +82,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	 * Idempotency-Key is known inserts nothing and names the earlier reply. */
 	[S_TURN_BEGIN] =
 	    "WITH s AS (UPDATE chat_sessions SET updated_at = now() "
-	    "           WHERE id = $2 AND user_id IS NOT DISTINCT FROM $1 RETURNING id), "
+	    "           WHERE id = $2::uuid AND user_id IS NOT DISTINCT FROM $1::uuid RETURNING id), "
 	    "  prior AS (SELECT m.id FROM messages m WHERE $5::text IS NOT NULL "
 	    "            AND m.session_id = (SELECT id FROM s) AND m.idempotency_key = $5), "
 	    "  last AS (SELECT role FROM messages WHERE session_id = (SELECT id FROM s) "
@@ -90,17 +90,19 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "  ok AS (SELECT id FROM s WHERE NOT EXISTS (SELECT 1 FROM prior) "
 	    "         AND ($3::text IS NOT NULL OR (SELECT role FROM last) = 'user')), "
 	    "  u AS (INSERT INTO messages (session_id, role, content) "
-	    "        SELECT id, 'user', $3 FROM ok WHERE $3 IS NOT NULL RETURNING id), "
+	    "        SELECT id, 'user', $3::text FROM ok WHERE $3::text IS NOT NULL RETURNING id), "
+	    /* Reading u makes the user's row take its seq before the reply's. */
 	    "  a AS (INSERT INTO messages (session_id, role, status, idempotency_key, worker) "
-	    "        SELECT id, 'assistant', 'streaming', $5, $6 FROM ok RETURNING id), "
+	    "        SELECT ok.id, 'assistant', 'streaming', $5::text, $6::text "
+	    "        FROM ok LEFT JOIN u ON true RETURNING id), "
 	    "  h AS (SELECT role, content, seq FROM messages "
 	    "        WHERE session_id = (SELECT id FROM ok) AND content <> '' AND status <> 'error' "
-	    "        ORDER BY seq DESC LIMIT $4) "
+	    "        ORDER BY seq DESC LIMIT $4::int) "
 	    "SELECT (SELECT id FROM s)::text, (SELECT id FROM a)::text, (SELECT id FROM u)::text, "
-	    "  (SELECT coalesce(json_agg(json_build_object('role', role, 'content', content) "
+	    "  (SELECT coalesce(jsonb_agg(jsonb_build_object('role', role, 'content', content) "
 	    "     ORDER BY seq), '[]') FROM h)::text, "
-	    "  (SELECT json_build_object('system_prompt', system_prompt, 'model', model, "
-	    "     'temperature', temperature) FROM user_settings WHERE user_id = $1)::text, "
+	    "  (SELECT jsonb_build_object('system_prompt', system_prompt, 'model', model, "
+	    "     'temperature', temperature) FROM user_settings WHERE user_id = $1::uuid)::text, "
 	    "  (SELECT id FROM prior)::text",
 	[S_REPLY_APPEND] =
 	    "UPDATE messages SET content = content || $2, chunk_ends = chunk_ends || $3::int[], "
