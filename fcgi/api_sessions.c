@@ -186,7 +186,7 @@ api_sessions_stream(struct request *r)
 		.content = content,
 		.idempotency_key = key,
 	};
-	sink_sse_init(&sse, &sink, r, &dialect_seed000);
+	sink_sse_init(&sse, &sink, r, &dialect_seed000, NULL);
 	status = chat_turn_run(&env, &turn, &sink, &err);
 	if (status != 200)
 		status = http_error(r, status, err);
@@ -218,7 +218,7 @@ api_sessions_resume(struct request *r)
 	if (last != NULL && last[0] != '\0' &&
 	    !chat_event_id_parse(last, reply_id, sizeof(reply_id), &seq))
 		return handler_bad_field(r, "Last-Event-ID", "is not an event id of this server");
-	sink_sse_init(&sse, &sink, r, &dialect_seed000);
+	sink_sse_init(&sse, &sink, r, &dialect_seed000, NULL);
 	status = chat_replay_run(&env, r->user_id, r->path_id, seq >= 0 ? reply_id : NULL, seq,
 	    &sink, &err);
 	if (status == 204)

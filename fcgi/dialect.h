@@ -12,15 +12,34 @@
 #include "buf.h"
 #include "engine.h"
 
+/* opts is the route's own data for its dialect (see each declaration). */
 struct dialect {
 	const char *name;
-	bool (*start)(struct buf *out, const struct chat_stream_info *info);
-	bool (*delta)(struct buf *out, const struct chat_stream_info *info, const char *text, size_t len);
-	bool (*end)(struct buf *out, const struct chat_stream_info *info, const struct chat_outcome *o);
+	bool (*start)(struct buf *out, const struct chat_stream_info *info, const void *opts);
+	bool (*delta)(struct buf *out, const struct chat_stream_info *info, const void *opts,
+	    const char *text, size_t len);
+	bool (*end)(struct buf *out, const struct chat_stream_info *info, const void *opts,
+	    const struct chat_outcome *o);
 };
 
-/* Seed 000: `data: {"type":"start"|"content"|"done"|"error",...}` with ids. */
+/* Seed 000: `data: {"type":"start"|"content"|"done"|"error",...}` with ids.
+ * opts: unused. */
 extern const struct dialect dialect_seed000;
+
+/* Seed 002: named events start, chunk (chunk_index, is_final), end, error.
+ * opts: the conversation id the client knows (const char *). */
+extern const struct dialect dialect_seed002;
+
+/* Seed 003: `data: {"content","sessionId"}`, `data: {"done":true,...}`,
+ * `data: {"error"}`. opts: the sessionId the client knows (const char *). */
+extern const struct dialect dialect_seed003;
+
+/* OpenAI chat.completion.chunk stream ending in `data: [DONE]`.
+ * opts: const struct dialect_openai_opts *. */
+struct dialect_openai_opts {
+	bool include_usage;     /* the client asked stream_options.include_usage */
+};
+extern const struct dialect dialect_openai;
 
 /* Writes the SSE id of an event: "<reply id>:<seq>" (resumable position). */
 bool dialect_event_id(char *out, size_t len, const struct chat_stream_info *info);

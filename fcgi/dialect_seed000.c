@@ -25,7 +25,7 @@ seed000_frame(struct buf *out, struct buf *json, const struct chat_stream_info *
 }
 
 static bool
-seed000_start(struct buf *out, const struct chat_stream_info *info)
+seed000_start(struct buf *out, const struct chat_stream_info *info, const void *opts)
 {
 	struct buf j;
 	bool ok;
@@ -40,7 +40,8 @@ seed000_start(struct buf *out, const struct chat_stream_info *info)
 }
 
 static bool
-seed000_delta(struct buf *out, const struct chat_stream_info *info, const char *text, size_t len)
+seed000_delta(struct buf *out, const struct chat_stream_info *info, const void *opts,
+    const char *text, size_t len)
 {
 	struct buf j;
 	bool ok;
@@ -54,7 +55,8 @@ seed000_delta(struct buf *out, const struct chat_stream_info *info, const char *
 }
 
 static bool
-seed000_end(struct buf *out, const struct chat_stream_info *info, const struct chat_outcome *o)
+seed000_end(struct buf *out, const struct chat_stream_info *info, const void *opts,
+    const struct chat_outcome *o)
 {
 	struct buf j;
 	bool ok;

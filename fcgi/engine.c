@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "buf.h"
 #include "config.h"
@@ -37,10 +39,12 @@ struct turn_state {
 	bool                     truncated;
 };
 
-/* Adds the user's overrides (or the server defaults) to the request. */
+/* Adds model and temperature: the turn's own, else the user's settings, else
+ * the server's defaults. Returns the system prompt to use (borrowed from
+ * *settings_out or cfg). */
 static bool
-prompt_settings(const struct config *cfg, const char *settings_json, json_object *req,
-    const char **system_prompt_out, json_object **settings_out)
+prompt_settings(const struct config *cfg, const struct chat_turn *turn, const char *settings_json,
+    json_object *req, const char **system_prompt_out, json_object **settings_out)
 {
 	json_object *settings = NULL, *v;
 	const char *model = cfg->model, *system = cfg->system_prompt;
@@ -55,46 +59,73 @@ prompt_settings(const struct config *cfg, const char *settings_json, json_object
 		    (json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
 			temperature = json_object_get_double(v);
 	}
+	if (turn->model != NULL)
+		model = turn->model;
+	if (turn->temperature >= 0)
+		temperature = turn->temperature;
 	*system_prompt_out = system;
 	*settings_out = settings;  /* keeps model/system alive */
 	return json_object_object_add(req, "model", json_object_new_string(model)) == 0 &&
 	    json_object_object_add(req, "temperature", json_object_new_double(temperature)) == 0;
 }
 
+static bool
+prompt_add(json_object *messages, const char *role, const char *content)
+{
+	json_object *m = json_object_new_object();
+
+	if (m == NULL)
+		return false;
+	json_object_object_add(m, "role", json_object_new_string(role));
+	json_object_object_add(m, "content", json_object_new_string(content));
+	return json_object_array_add(messages, m) == 0;
+}
+
+/* True if the client's own conversation starts with a system message. */
+static bool
+starts_with_system(json_object *messages)
+{
+	json_object *first = json_object_array_get_idx(messages, 0), *role;
+
+	return first != NULL && json_object_object_get_ex(first, "role", &role) &&
+	    json_object_is_type(role, json_type_string) &&
+	    (strcmp(json_object_get_string(role), "system") == 0 ||
+	     strcmp(json_object_get_string(role), "developer") == 0);
+}
+
 /* Builds the upstream request body. Returns a new object or NULL. */
 static json_object *
-prompt_build(const struct config *cfg, const struct store_turn *st, const char *content)
+prompt_build(const struct config *cfg, const struct chat_turn *turn, const char *settings_json,
+    const char *history_json)
 {
 	json_object *req = json_object_new_object(), *messages = NULL, *history = NULL;
-	json_object *settings = NULL, *m, *opts;
+	json_object *settings = NULL, *opts, *from;
 	const char *system;
 
-	if (req == NULL || !prompt_settings(cfg, st->settings_json, req, &system, &settings))
+	if (req == NULL || !prompt_settings(cfg, turn, settings_json, req, &system, &settings))
 		goto failed;
 	if ((messages = json_object_new_array()) == NULL)
 		goto failed;
-	if (system[0] != '\0') {
-		if ((m = json_object_new_object()) == NULL)
+	if (history_json != NULL) {
+		if ((history = json_tokener_parse(history_json)) == NULL ||
+		    !json_object_is_type(history, json_type_array))
 			goto failed;
-		json_object_object_add(m, "role", json_object_new_string("system"));
-		json_object_object_add(m, "content", json_object_new_string(system));
-		json_object_array_add(messages, m);
-	}
-	if ((history = json_tokener_parse(st->history_json)) == NULL ||
-	    !json_object_is_type(history, json_type_array))
+		from = history;
+	} else
+		from = turn->messages;
+	if (system[0] != '\0' && (turn->session_id != NULL ||
+	    (turn->add_system_prompt && !starts_with_system(from))) &&
+	    !prompt_add(messages, "system", system))
 		goto failed;
-	for (size_t i = 0; i < json_object_array_length(history); i++)
-		json_object_array_add(messages, json_object_get(json_object_array_get_idx(history, i)));
-	if (content != NULL) {
-		if ((m = json_object_new_object()) == NULL)
-			goto failed;
-		json_object_object_add(m, "role", json_object_new_string("user"));
-		json_object_object_add(m, "content", json_object_new_string(content));
-		json_object_array_add(messages, m);
-	}
+	for (size_t i = 0; from != NULL && i < json_object_array_length(from); i++)
+		json_object_array_add(messages, json_object_get(json_object_array_get_idx(from, i)));
+	if (turn->session_id != NULL && turn->content != NULL &&
+	    !prompt_add(messages, "user", turn->content))
+		goto failed;
 	json_object_object_add(req, "messages", messages);
 	messages = NULL;
-	json_object_object_add(req, "max_tokens", json_object_new_int(cfg->max_tokens));
+	json_object_object_add(req, "max_tokens",
+	    json_object_new_int(turn->max_tokens > 0 ? turn->max_tokens : cfg->max_tokens));
 	json_object_object_add(req, "stream", json_object_new_boolean(1));
 	if ((opts = json_object_new_object()) == NULL)
 		goto failed;
@@ -111,13 +142,34 @@ failed:
 	return NULL;
 }
 
+/* A random (version 4) UUID: the id of a stateless turn's reply. */
+static void
+random_uuid(char out[37])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char b[16];
+	size_t o = 0;
+
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+		memset(b, 0, sizeof(b));
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = hex[b[i] & 15];
+	}
+	out[o] = '\0';
+}
+
 /* Stores the content not yet persisted, with its chunk boundaries. */
 static void
 turn_persist(struct turn_state *ts)
 {
 	enum store_rc rc;
 
-	if (ts->content.len == ts->persisted)
+	if (ts->content.len == ts->persisted || ts->turn->session_id == NULL)
 		return;
 	if (!buf_appendc(&ts->chunk_ends, '}'))
 		return;
@@ -257,7 +309,7 @@ turn_record_metric(const struct turn_state *ts, const struct upstream_result *re
 		.route = ts->turn->route,
 		.user_id = ts->turn->user_id,
 		.session_id = ts->turn->session_id,
-		.message_id = ts->st.reply_id,
+		.message_id = ts->turn->session_id != NULL ? ts->info.reply_id : NULL,
 		.status = out->status,
 		.ttfb_ms = res->ttft_ms,
 		.duration_ms = (double)(http_now_us() - t_start) / 1000.0,
@@ -270,6 +322,28 @@ turn_record_metric(const struct turn_state *ts, const struct upstream_result *re
 		log_warn("stream metric not stored for reply %s", ts->st.reply_id);
 }
 
+/* Session turns: stores the user's message and the reply placeholder. */
+static int
+turn_begin_session(struct turn_state *ts, const char **error)
+{
+	const struct chat_env *env = ts->env;
+	const struct chat_turn *turn = ts->turn;
+	int history = env->cfg->history_messages + (turn->content == NULL ? 1 : 0);
+	enum store_rc rc;
+
+	rc = store_turn_begin(env->store, turn->user_id, turn->session_id, turn->content, history,
+	    turn->idempotency_key, env->worker_id, &ts->st);
+	if (rc == STORE_CONFLICT)  /* a concurrent send with the same key won */
+		rc = store_turn_begin(env->store, turn->user_id, turn->session_id, turn->content,
+		    history, turn->idempotency_key, env->worker_id, &ts->st);
+	if (rc == STORE_OK)
+		return 200;
+	*error = rc == STORE_NOT_FOUND ? "Session not found"
+	    : rc == STORE_INVALID ? "content is required" : rc == STORE_UNAVAILABLE
+	    ? "Database unavailable" : "Internal server error";
+	return store_http_status(rc);
+}
+
 int
 chat_turn_run(const struct chat_env *env, const struct chat_turn *turn,
     const struct chat_sink *sink, const char **error)
@@ -277,13 +351,12 @@ chat_turn_run(const struct chat_env *env, const struct chat_turn *turn,
 	struct turn_state ts;
 	struct upstream_result res;
 	struct chat_outcome out;
-	json_object *req = NULL;
+	json_object *req = NULL, *model;
+	char stateless_id[37];
 	const char *body;
 	size_t body_len;
-	enum store_rc rc;
 	int64_t t_start = http_now_us();
 	int status = 200;
-	int history = env->cfg->history_messages + (turn->content == NULL ? 1 : 0);
 
 	memset(&ts, 0, sizeof(ts));
 	ts.env = env;
@@ -293,37 +366,41 @@ chat_turn_run(const struct chat_env *env, const struct chat_turn *turn,
 	buf_init(&ts.chunk_ends, 1 << 20);
 	buf_init(&ts.clean, REPLY_MAX);
 
-	rc = store_turn_begin(env->store, turn->user_id, turn->session_id, turn->content, history,
-	    turn->idempotency_key, env->worker_id, &ts.st);
-	if (rc == STORE_CONFLICT)  /* a concurrent send with the same key won */
-		rc = store_turn_begin(env->store, turn->user_id, turn->session_id, turn->content,
-		    history, turn->idempotency_key, env->worker_id, &ts.st);
-	if (rc == STORE_OK && ts.st.attached_reply_id != NULL) {
-		status = chat_replay_run(env, turn->user_id, turn->session_id,
-		    ts.st.attached_reply_id, -1, sink, error);
-		goto done;
-	}
-	if (rc != STORE_OK) {
-		*error = rc == STORE_NOT_FOUND ? "Session not found"
-		    : rc == STORE_INVALID ? "content is required" : rc == STORE_UNAVAILABLE
-		    ? "Database unavailable" : "Internal server error";
-		status = store_http_status(rc);
-		goto done;
+	if (turn->session_id != NULL) {
+		if ((status = turn_begin_session(&ts, error)) != 200)
+			goto done;
+		if (ts.st.attached_reply_id != NULL) {
+			status = chat_replay_run(env, turn->user_id, turn->session_id,
+			    ts.st.attached_reply_id, -1, sink, error);
+			goto done;
+		}
+		ts.info.reply_id = ts.st.reply_id;
+	} else {
+		enum store_rc rc = turn->user_id != NULL
+		    ? store_settings_get(env->store, turn->user_id, &ts.st.settings_json) : STORE_OK;
+		if (rc != STORE_OK && rc != STORE_NOT_FOUND) {
+			*error = "Database unavailable";
+			status = store_http_status(rc);
+			goto done;
+		}
+		random_uuid(stateless_id);
+		ts.info.reply_id = stateless_id;
 	}
 	ts.info.session_id = turn->session_id;
-	ts.info.reply_id = ts.st.reply_id;
 	ts.info.user_message_id = ts.st.user_message_id;
 	ts.info.content = "";
+	ts.info.created = (long)time(NULL);
 	ts.last_persist_us = t_start;
-	live_register(&ts.gen, ts.st.reply_id, env->upstream);
 
-	if ((req = prompt_build(env->cfg, &ts.st, turn->content)) == NULL) {
+	if ((req = prompt_build(env->cfg, turn, ts.st.settings_json, ts.st.history_json)) == NULL) {
 		*error = "Internal server error";
 		status = 500;
-		live_unregister(&ts.gen);
-		(void)store_reply_finish(env->store, ts.st.reply_id, "error", NULL, -1, -1, "prompt");
+		if (turn->session_id != NULL)
+			(void)store_reply_finish(env->store, ts.st.reply_id, "error", NULL, -1, -1, "prompt");
 		goto done;
 	}
+	(void)json_object_object_get_ex(req, "model", &model);
+	ts.info.model = json_object_get_string(model);
 	body = json_object_to_json_string_length(req, JSON_C_TO_STRING_PLAIN, &body_len);
 
 	struct upstream_stream_ops ops = {
@@ -333,16 +410,17 @@ chat_turn_run(const struct chat_env *env, const struct chat_turn *turn,
 		.ctx = &ts,
 		.tick_ms = TICK_MS,
 	};
+	live_register(&ts.gen, ts.info.reply_id, env->upstream);
 	upstream_stream(env->upstream, "/chat/completions", body, body_len, &ops, &res);
 	live_unregister(&ts.gen);
 	turn_outcome(&ts, &res, &out);
 
-	turn_persist(&ts);
-	json_object *model = NULL;
-	(void)json_object_object_get_ex(req, "model", &model);
-	if (store_reply_finish(env->store, ts.st.reply_id, out.status, json_object_get_string(model),
-	    res.prompt_tokens, res.completion_tokens, out.error_code) != STORE_OK)
-		log_error("reply %s: final status %s not stored", ts.st.reply_id, out.status);
+	if (turn->session_id != NULL) {
+		turn_persist(&ts);
+		if (store_reply_finish(env->store, ts.st.reply_id, out.status, ts.info.model,
+		    res.prompt_tokens, res.completion_tokens, out.error_code) != STORE_OK)
+			log_error("reply %s: final status %s not stored", ts.st.reply_id, out.status);
+	}
 	turn_record_metric(&ts, &res, &out, t_start);
 
 	if (!res.opened) {

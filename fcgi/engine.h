@@ -25,6 +25,8 @@ struct chat_stream_info {
 	size_t         content_len;
 	bool           resumed;           /* replay after a Last-Event-ID: the client
 	                                   * already has the start event */
+	const char    *model;             /* the model asked of the upstream */
+	long           created;           /* unix time the turn started */
 };
 
 /* How the stream ended; borrowed for the call only. */
@@ -67,13 +69,21 @@ struct chat_env {
 	const char          *worker_id;  /* "host:pid", tags replies in flight */
 };
 
+/* A turn is either of a stored session (session_id set: history comes from
+ * the database and the reply is stored) or stateless (messages set: the
+ * client sends the whole conversation, nothing but metrics is stored). */
 struct chat_turn {
-	const char *route;           /* label for metrics */
-	const char *user_id;         /* NULL: anonymous */
-	const char *session_id;
-	const char *content;         /* NULL: answer the last stored user message */
-	const char *idempotency_key; /* NULL if none */
-	bool        stop_when_client_leaves;
+	const char  *route;           /* label for metrics */
+	const char  *user_id;         /* NULL: anonymous */
+	const char  *session_id;
+	const char  *content;         /* NULL: answer the last stored user message */
+	const char  *idempotency_key; /* NULL if none */
+	struct json_object *messages; /* stateless: [{"role","content"},...], borrowed */
+	bool         add_system_prompt; /* stateless: prepend the user's system prompt */
+	const char  *model;           /* NULL: the user's setting or the default */
+	double       temperature;     /* < 0: the user's setting or the default */
+	int          max_tokens;      /* <= 0: the configured max_tokens */
+	bool         stop_when_client_leaves;
 };
 
 /* Runs one turn. Returns 200 if the stream opened (the sink got its end), or

@@ -25,7 +25,7 @@ sink_sse_open(void *ctx, const struct chat_stream_info *info)
 		return false;
 	if (info->resumed)
 		return true;
-	if (!s->dialect->start(&s->out, info)) {
+	if (!s->dialect->start(&s->out, info, s->opts)) {
 		log_error("%s: start event too large", s->dialect->name);
 		buf_reset(&s->out);
 		return true;
@@ -38,7 +38,7 @@ sink_sse_delta(void *ctx, const struct chat_stream_info *info, const char *text,
 {
 	struct sink_sse *s = ctx;
 
-	if (!s->dialect->delta(&s->out, info, text, len)) {
+	if (!s->dialect->delta(&s->out, info, s->opts, text, len)) {
 		buf_reset(&s->out);
 		return true;
 	}
@@ -60,7 +60,7 @@ sink_sse_end(void *ctx, const struct chat_stream_info *info, const struct chat_o
 {
 	struct sink_sse *s = ctx;
 
-	if (s->dialect->end(&s->out, info, o))
+	if (s->dialect->end(&s->out, info, s->opts, o))
 		(void)sink_sse_send(s);
 	else
 		log_error("%s: end event too large", s->dialect->name);
@@ -68,10 +68,11 @@ sink_sse_end(void *ctx, const struct chat_stream_info *info, const struct chat_o
 
 void
 sink_sse_init(struct sink_sse *s, struct chat_sink *sink, struct request *req,
-    const struct dialect *dialect)
+    const struct dialect *dialect, const void *opts)
 {
 	s->req = req;
 	s->dialect = dialect;
+	s->opts = opts;
 	buf_init(&s->out, SSE_EVENT_MAX);
 	sink->open = sink_sse_open;
 	sink->delta = sink_sse_delta;

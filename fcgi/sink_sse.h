@@ -15,12 +15,14 @@ struct request;
 struct sink_sse {
 	struct request       *req;
 	const struct dialect *dialect;
+	const void           *opts;    /* the dialect's route data; borrowed */
 	struct buf            out;     /* reused for every event */
 };
 
-/* Binds a sink to req and dialect; free with sink_sse_free(). */
+/* Binds a sink to req and dialect (with its opts, borrowed for the sink's
+ * life); free with sink_sse_free(). */
 void sink_sse_init(struct sink_sse *s, struct chat_sink *sink, struct request *req,
-    const struct dialect *dialect);
+    const struct dialect *dialect, const void *opts);
 void sink_sse_free(struct sink_sse *s);
 
 #endif

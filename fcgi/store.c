@@ -11,7 +11,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth.h"
 #include "log.h"
+#include <json-c/json.h>
 
 #define ACQUIRE_TIMEOUT_S 5
 
@@ -32,6 +34,10 @@ enum stmt {
 	S_METRIC_INSERT,
 	S_CANCEL,
 	S_REPLY_READ,
+	S_SETTINGS_GET,
+	S_SETTINGS_PUT,
+	S_SESSION_OWNED,
+	S_SESSION_EXTERNAL,
 	S_COUNT
 };
 
@@ -129,6 +135,36 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "WHERE s.id = $2 AND s.user_id IS NOT DISTINCT FROM $1 AND m.role = 'assistant' "
 	    "  AND ($3::uuid IS NULL OR m.id = $3::uuid) "
 	    "ORDER BY m.seq DESC LIMIT 1",
+	[S_SETTINGS_GET] =
+	    "SELECT jsonb_strip_nulls(jsonb_build_object('system_prompt', system_prompt, "
+	    "  'model', model, 'temperature', temperature, 'realtime_model', realtime_model, "
+	    "  'voice', voice))::text FROM user_settings WHERE user_id = $1::uuid",
+	/* $2 holds only the fields to change; a JSON null resets one. */
+	[S_SETTINGS_PUT] =
+	    "INSERT INTO user_settings AS us (user_id, system_prompt, model, temperature, "
+	    "  realtime_model, voice) "
+	    "SELECT $1::uuid, p->>'system_prompt', p->>'model', (p->>'temperature')::float8, "
+	    "  p->>'realtime_model', p->>'voice' FROM (SELECT $2::jsonb AS p) x "
+	    "ON CONFLICT (user_id) DO UPDATE SET "
+	    "  system_prompt = CASE WHEN $2::jsonb ? 'system_prompt' THEN EXCLUDED.system_prompt ELSE us.system_prompt END, "
+	    "  model = CASE WHEN $2::jsonb ? 'model' THEN EXCLUDED.model ELSE us.model END, "
+	    "  temperature = CASE WHEN $2::jsonb ? 'temperature' THEN EXCLUDED.temperature ELSE us.temperature END, "
+	    "  realtime_model = CASE WHEN $2::jsonb ? 'realtime_model' THEN EXCLUDED.realtime_model ELSE us.realtime_model END, "
+	    "  voice = CASE WHEN $2::jsonb ? 'voice' THEN EXCLUDED.voice ELSE us.voice END, "
+	    "  updated_at = now() "
+	    "RETURNING jsonb_strip_nulls(jsonb_build_object('system_prompt', system_prompt, "
+	    "  'model', model, 'temperature', temperature, 'realtime_model', realtime_model, "
+	    "  'voice', voice))::text",
+	[S_SESSION_OWNED] =
+	    "SELECT id::text FROM chat_sessions WHERE id = $2::uuid AND user_id IS NOT DISTINCT FROM $1::uuid",
+	/* Finds or creates the owner's session named by a client string. */
+	[S_SESSION_EXTERNAL] =
+	    "WITH f AS (SELECT id FROM chat_sessions WHERE user_id IS NOT DISTINCT FROM $1::uuid "
+	    "           AND external_id = $2::text), "
+	    "  i AS (INSERT INTO chat_sessions (user_id, title, external_id) "
+	    "        SELECT $1::uuid, $3::text, $2::text WHERE NOT EXISTS (SELECT 1 FROM f) "
+	    "        ON CONFLICT DO NOTHING RETURNING id) "
+	    "SELECT id::text FROM f UNION ALL SELECT id::text FROM i",
 	[S_METRIC_INSERT] =
 	    "INSERT INTO stream_metrics (route, user_id, session_id, message_id, status, ttfb_ms, "
 	    "  duration_ms, chunks, prompt_tokens, completion_tokens) "
@@ -718,4 +754,53 @@ store_listen_loop(const char *conninfo, const char *channel,
 		}
 		PQfinish(pg);
 	}
+}
+
+enum store_rc
+store_settings_get(struct store *st, const char *user_id, char **settings_json)
+{
+	const char *p[] = { user_id };
+
+	return store_query_text(st, S_SETTINGS_GET, 1, p, settings_json);
+}
+
+enum store_rc
+store_settings_put(struct store *st, const char *user_id, const char *patch_json,
+    char **settings_json)
+{
+	const char *p[] = { user_id, patch_json };
+
+	return store_query_text(st, S_SETTINGS_PUT, 2, p, settings_json);
+}
+
+enum store_rc
+store_session_resolve(struct store *st, const char *user_id, const char *ref, const char *title,
+    char **session_id)
+{
+	*session_id = NULL;
+	if (ref == NULL) {
+		char *json = NULL;
+		enum store_rc rc = store_session_create(st, user_id, title, NULL, &json);
+		json_object *o;
+		json_object *id;
+
+		if (rc != STORE_OK)
+			return rc;
+		o = json_tokener_parse(json);
+		free(json);
+		if (o == NULL || !json_object_object_get_ex(o, "id", &id) ||
+		    (*session_id = strdup(json_object_get_string(id))) == NULL)
+			rc = STORE_ERROR;
+		json_object_put(o);
+		return rc;
+	}
+	if (auth_is_uuid(ref)) {
+		const char *p[] = { user_id, ref };
+		return store_query_text(st, S_SESSION_OWNED, 2, p, session_id);
+	}
+	const char *p[] = { user_id, ref, title };
+	enum store_rc rc = store_query_text(st, S_SESSION_EXTERNAL, 3, p, session_id);
+	if (rc == STORE_NOT_FOUND)  /* lost a creation race: it exists now */
+		rc = store_query_text(st, S_SESSION_EXTERNAL, 3, p, session_id);
+	return rc;
 }

@@ -132,6 +132,22 @@ enum store_rc store_reply_read(struct store *st, const char *user_id, const char
     const char *reply_id, int stale_after_s, struct store_reply *out);
 void store_reply_free(struct store_reply *r);
 
+/* The user's settings overrides as {"system_prompt",...} (only those set);
+ * STORE_NOT_FOUND if the user never saved any. */
+enum store_rc store_settings_get(struct store *st, const char *user_id, char **settings_json);
+
+/* Applies patch_json ({"field": value|null}, known fields only: the caller
+ * validates) and returns the stored overrides. */
+enum store_rc store_settings_put(struct store *st, const char *user_id, const char *patch_json,
+    char **settings_json);
+
+/* The session a client names: ref NULL creates one (titled title); a UUID
+ * must be an existing session of this owner (else STORE_NOT_FOUND); any
+ * other string names the owner's session of that external id, created on
+ * first use. *session_id: the session's UUID (free it). */
+enum store_rc store_session_resolve(struct store *st, const char *user_id, const char *ref,
+    const char *title, char **session_id);
+
 /* Marks the replies a dead worker was generating as interrupted (own
  * connection; for the master). Returns the count, -1 on failure. */
 long store_interrupt_worker(const char *conninfo, const char *worker_id);

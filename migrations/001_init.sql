@@ -31,13 +31,18 @@ CREATE TABLE user_settings (
 -- A conversation. user_id is NULL for anonymous sessions (seed 003), which
 -- only anonymous callers can continue.
 CREATE TABLE chat_sessions (
-    id         uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    user_id    uuid REFERENCES users (id) ON DELETE CASCADE,
-    title      text NOT NULL DEFAULT 'New chat',
-    created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now()
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_id     uuid REFERENCES users (id) ON DELETE CASCADE,
+    title       text NOT NULL DEFAULT 'New chat',
+    -- A client-chosen session name (seeds 002/003 accept any string as the
+    -- session id); unique per owner, anonymous owners included.
+    external_id text CHECK (length(external_id) <= 128),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX chat_sessions_user_updated ON chat_sessions (user_id, updated_at DESC, id);
+CREATE UNIQUE INDEX chat_sessions_external ON chat_sessions (user_id, external_id)
+    NULLS NOT DISTINCT WHERE external_id IS NOT NULL;
 
 -- One message. An assistant reply is inserted as 'streaming' when its
 -- generation starts and ends as complete, cancelled, interrupted or error;
