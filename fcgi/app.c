@@ -27,6 +27,16 @@ static const struct route routes[] = {
 	{ "POST",   "/api/chat/realtime/sessions/{id}/stream", api_sessions_stream, ROUTE_AUTH_REQUIRED, "sessions_stream" },
 	{ "GET",    "/api/chat/realtime/sessions/{id}/stream", api_sessions_resume, ROUTE_AUTH_REQUIRED, "sessions_resume" },
 	{ "POST",   "/api/chat/realtime/sessions/{id}/cancel", api_sessions_cancel, ROUTE_AUTH_REQUIRED, "sessions_cancel" },
+
+	{ "POST",   "/stream/chat",            api_seed002_stream, ROUTE_AUTH_REQUIRED, "seed002_stream" },
+	{ "POST",   "/api/v2/ai/chat/stream",  api_seed003_stream, ROUTE_AUTH_OPTIONAL, "seed003_stream" },
+	{ "POST",   "/api/chat",               api_chat004,        ROUTE_AUTH_OPTIONAL, "seed004_chat" },
+	{ "GET",    "/api/settings",           api_settings_get,   ROUTE_AUTH_REQUIRED, "settings_get" },
+	{ "PUT",    "/api/settings",           api_settings_put,   ROUTE_AUTH_REQUIRED, "settings_put" },
+	{ "POST",   "/api/session",            api_realtime_session, ROUTE_AUTH_REQUIRED, "realtime_session" },
+	{ "POST",   "/openai/chatCompletion",  api_openai_chat_completion, ROUTE_AUTH_REQUIRED, "seed001_completion" },
+	{ "POST",   "/api/livekit/token",      api_livekit_token,  ROUTE_AUTH_REQUIRED, "livekit_token" },
+	{ "POST",   "/v1/chat/completions",    api_v1_chat_completions, ROUTE_AUTH_REQUIRED, "v1_chat_completions" },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

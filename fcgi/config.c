@@ -100,6 +100,8 @@ static const struct option options[] = {
 	  "LiveKit API key for /api/livekit/token (empty: the route answers 503)" },
 	{ "livekit_api_secret", "LIVEKIT_API_SECRET", OPT_STR, O(livekit_api_secret), "", 0, 0, true,
 	  "LiveKit API secret" },
+	{ "livekit_url", "LIVEKIT_URL", OPT_STR, O(livekit_url), "", 0, 0, false,
+	  "LiveKit server URL handed to clients with their token (optional)" },
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))

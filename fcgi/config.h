@@ -54,6 +54,7 @@ struct config {
 	/* LiveKit (seed 001) */
 	char   *livekit_api_key;
 	char   *livekit_api_secret;     /* secret: never logged */
+	char   *livekit_url;
 };
 
 /* Loads defaults, then path (if not NULL), then environment overrides, then

@@ -32,6 +32,32 @@ int api_sessions_stream(struct request *r);
 int api_sessions_resume(struct request *r);
 int api_sessions_cancel(struct request *r);
 
+/* api_streams.c (seeds 002 and 003) */
+int api_seed002_stream(struct request *r);
+int api_seed003_stream(struct request *r);
+
+/* api_completions.c (seed 004's /api/chat, seed 001, OpenAI-compatible) */
+int api_chat004(struct request *r);
+int api_openai_chat_completion(struct request *r);
+int api_v1_chat_completions(struct request *r);
+
+/* Validates a client's messages array into [{role, content}] with text
+ * content; NULL after rendering the 400 (*status set). */
+json_object *handler_messages(struct request *r, json_object *arr, const char *field, int *status);
+
+/* api_settings.c (seed 004) */
+int api_settings_get(struct request *r);
+int api_settings_put(struct request *r);
+
+/* The settings in force: server defaults overlaid with the user's
+ * overrides (JSON text or NULL). A new object, or NULL. */
+struct config;
+json_object *settings_effective(const struct config *cfg, const char *overrides_json);
+
+/* api_voice.c (seeds 004 and 001) */
+int api_realtime_session(struct request *r);
+int api_livekit_token(struct request *r);
+
 /* api_health.c */
 int api_healthz(struct request *r);
 int api_readyz(struct request *r);
