@@ -1,0 +1,800 @@
+# shellcheck shell=bash
+# scripts/lib.sh: shared by scripts/up, scripts/down and scripts/test.
+# Sourced, never run. Owns the local instance's paths and ports, package
+# installation, the build, and starting/stopping each service:
+# PostgreSQL, the fake upstream, chatd (FastCGI pool), the Socket.IO gateway
+# and nginx.
+#
+# A service counts as running when its pid file exists and the pid is alive
+# and is the right program. Each started service also gets a ".stamp" file
+# (a hash of its binary, config and environment); scripts/up restarts a
+# running service only when that stamp changed, and leaves it alone
+# otherwise.
+
+CHAT_REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
+
+# Debian packages for building and running. nginx, postgresql and Node are
+# checked by command instead (see missing_packages) because other flavours
+# (nginx-full, a NodeSource node) serve as well.
+CHAT_BASE_PACKAGES=(
+	build-essential autoconf automake libtool pkg-config
+	libfcgi-dev libcurl4-openssl-dev libjson-c-dev libpq-dev libjwt-dev
+	libargon2-dev libwebsockets-dev check
+	openssl curl ca-certificates
+)
+# Extra packages for scripts/test: a browser for the UI tests, valgrind,
+# clang with its runtime libraries (ASan, libFuzzer).
+# shellcheck disable=SC2034 # used by scripts/test
+CHAT_TEST_PACKAGES=(chromium fonts-liberation valgrind clang libclang-rt-14-dev)
+
+# ---------------------------------------------------------------- output
+
+log() { printf '==> %s\n' "$*"; }
+warn() { printf '!!  %s\n' "$*" >&2; }
+die() {
+	printf '!!  %s\n' "$*" >&2
+	exit 1
+}
+
+# banner LINE...: a box around the lines, for things nobody may miss.
+banner() {
+	local line width=0
+	for line in "$@"; do
+		((${#line} > width)) && width=${#line}
+	done
+	local rule
+	rule=$(printf '%*s' $((width + 4)) '' | tr ' ' '*')
+	printf '\n%s\n' "$rule"
+	for line in "$@"; do
+		printf '* %-*s *\n' "$width" "$line"
+	done
+	printf '%s\n\n' "$rule"
+}
+
+# show_log FILE [LINES]: the tail of a log, after a failure.
+show_log() {
+	local file=$1 lines=${2:-40}
+	if [ -s "$file" ]; then
+		printf -- '---- last %s lines of %s ----\n' "$lines" "$file" >&2
+		tail -n "$lines" -- "$file" >&2
+		printf -- '---- end of %s ----\n' "$file" >&2
+	else
+		warn "$file is empty or missing"
+	fi
+}
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# ------------------------------------------------------------ paths, ports
+
+# chat_init: fills in the defaults and derived paths. Callers may set
+# CHAT_VAR and the CHAT_*_PORT variables first (scripts/test does).
+chat_init() {
+	CHAT_VAR=${CHAT_VAR:-$CHAT_REPO/var}
+	case $CHAT_VAR in
+	/*) ;;
+	*) CHAT_VAR=$PWD/$CHAT_VAR ;;
+	esac
+	CHAT_HTTPS_PORT=${CHAT_HTTPS_PORT:-8443}
+	CHAT_HTTP_PORT=${CHAT_HTTP_PORT:-8080}
+	CHAT_PG_PORT=${CHAT_PG_PORT:-55432}
+	CHAT_UPSTREAM_PORT=${CHAT_UPSTREAM_PORT:-8099}
+	CHAT_GATEWAY_PORT=${CHAT_GATEWAY_PORT:-8091}
+	local port
+	for port in "$CHAT_HTTPS_PORT" "$CHAT_HTTP_PORT" "$CHAT_PG_PORT" \
+		"$CHAT_UPSTREAM_PORT" "$CHAT_GATEWAY_PORT"; do
+		if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
+			die "bad port number: '$port'"
+		fi
+	done
+	export CHAT_VAR CHAT_HTTPS_PORT CHAT_HTTP_PORT CHAT_PG_PORT \
+		CHAT_UPSTREAM_PORT CHAT_GATEWAY_PORT
+
+	RUN_DIR=$CHAT_VAR/run
+	LOG_DIR=$CHAT_VAR/log
+	TLS_DIR=$CHAT_VAR/tls
+	NGINX_DIR=$CHAT_VAR/nginx
+	TLS_CERT=$TLS_DIR/cert.pem
+	TLS_KEY=$TLS_DIR/key.pem
+	JWT_FILE=$CHAT_VAR/jwt_secret
+	FCGI_SOCKET=$RUN_DIR/chatd.sock
+	# The binaries can be swapped, e.g. for a sanitizer build in build-asan/.
+	CHATD_BIN=${CHAT_CHATD_BIN:-$CHAT_REPO/fcgi/chatd}
+	CHATD_CONF=${CHAT_CHATD_CONF:-$CHAT_REPO/fcgi/chatd.conf}
+	CHATD_PID=$RUN_DIR/chatd.pid
+	GATEWAY_BIN=${CHAT_GATEWAY_BIN:-$CHAT_REPO/gateway/chat-gateway}
+	GATEWAY_PID=$RUN_DIR/gateway.pid
+	UPSTREAM_BIN=${CHAT_UPSTREAM_BIN:-$CHAT_REPO/tests/fake_upstream/fake-upstream}
+	UPSTREAM_PID=$RUN_DIR/upstream.pid
+	NGINX_PID=$RUN_DIR/nginx.pid
+
+	# Unix socket paths are limited to 107 bytes (sun_path); PostgreSQL's
+	# is the longer one.
+	((${#RUN_DIR} + 20 <= 107)) ||
+		die "CHAT_VAR is too deep for unix sockets ($RUN_DIR); set CHAT_VAR to a shorter path"
+	pg_paths
+}
+
+# var_dirs: creates the state directories (up and test only; down must not
+# create anything).
+var_dirs() {
+	mkdir -p "$CHAT_VAR" "$RUN_DIR" "$LOG_DIR" "$TLS_DIR" "$NGINX_DIR"
+	# postgres must be able to walk into $CHAT_VAR (see pg_place).
+	chmod 0755 "$CHAT_VAR"
+	chmod 0700 "$TLS_DIR"
+}
+
+# ---------------------------------------------------------------- packages
+
+# pkg_installed PKG: true when dpkg has PKG fully installed.
+pkg_installed() {
+	[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" = 'ii ' ]
+}
+
+# missing_packages [EXTRA...]: prints the Debian packages still needed.
+missing_packages() {
+	local pkg
+	for pkg in "${CHAT_BASE_PACKAGES[@]}" "$@"; do
+		pkg_installed "$pkg" || printf '%s\n' "$pkg"
+	done
+	command -v nginx >/dev/null || printf '%s\n' nginx-light
+	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || printf '%s\n' postgresql
+	# Node 20 may come from elsewhere (NodeSource); Debian's only if absent.
+	command -v node >/dev/null || printf '%s\n' nodejs
+	command -v npm >/dev/null || printf '%s\n' npm
+}
+
+# install_deps [EXTRA...]: installs whatever is missing, with one apt-get
+# update at most. Not root: lists what is missing and fails.
+install_deps() {
+	local missing
+	mapfile -t missing < <(missing_packages "$@")
+	((${#missing[@]} == 0)) && return 0
+	if ! is_root; then
+		die "missing Debian packages (run as root, or: sudo apt-get install ${missing[*]})"
+	fi
+	log "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+	# Debian starts the system nginx on port 80 right after installing it;
+	# we run our own, so stop that one. The system PostgreSQL cluster is
+	# left alone (we never use it).
+	if printf '%s\n' "${missing[@]}" | grep -qx 'nginx-light'; then
+		service nginx stop >/dev/null 2>&1 || true
+	fi
+}
+
+# ------------------------------------------------------------------- build
+
+# build: configures when needed, then an incremental make.
+# CHAT_NO_BUILD=1 skips it (binaries built elsewhere, see CHAT_CHATD_BIN).
+build() {
+	if [ "${CHAT_NO_BUILD:-}" = 1 ]; then
+		log "CHAT_NO_BUILD=1: not building"
+		return 0
+	fi
+	local flags=${CHAT_CONFIGURE_FLAGS:---enable-werror}
+	(
+		cd "$CHAT_REPO" || exit 1
+		local reconf=
+		if [ ! -x configure ] || [ ! -f Makefile ] ||
+			[ configure.ac -nt configure ] || [ Makefile.am -nt Makefile ]; then
+			reconf=1
+		elif [ -n "$(find . -path ./tests/node_modules -prune -o -path ./var -prune -o \
+			\( -name '*.am' -o -name '*.mk' \) -newer Makefile -print -quit)" ]; then
+			reconf=1
+		fi
+		if [ -n "$reconf" ]; then
+			log "configuring ($flags)"
+			autoreconf -fi || die "autoreconf failed"
+			# shellcheck disable=SC2086 # flags is a word list on purpose
+			./configure $flags || die "configure failed (details in config.log)"
+		fi
+		log "building"
+		make -j"$(nproc)" || die "the build failed (see above)"
+	)
+}
+
+# --------------------------------------------------------------- processes
+
+# pid_of FILE: prints the pid recorded in FILE, if it looks like one.
+pid_of() {
+	local pid
+	[ -r "$1" ] || return 1
+	read -r pid <"$1" || true
+	[[ ${pid:-} =~ ^[0-9]+$ ]] || return 1
+	printf '%s\n' "$pid"
+}
+
+# pid_running PID: alive and not a zombie (a killed daemon stays a zombie
+# until init reaps it, and kill -0 still succeeds on it).
+pid_running() {
+	local state
+	state=$(awk '/^State:/ { print $2 }' "/proc/$1/status" 2>/dev/null) || return 1
+	[ -n "$state" ] && [ "$state" != Z ]
+}
+
+# pid_alive FILE NAME: true when the pid in FILE runs a program whose
+# command line mentions NAME (guards against a stale file and pid reuse).
+pid_alive() {
+	local pid
+	pid=$(pid_of "$1") || return 1
+	pid_running "$pid" || return 1
+	grep -qa -- "$2" "/proc/$pid/cmdline" 2>/dev/null
+}
+
+# stop_pid LABEL FILE NAME SIGNAL TIMEOUT: sends SIGNAL, waits up to
+# TIMEOUT seconds, then SIGKILLs the whole process group (children too).
+stop_pid() {
+	local label=$1 file=$2 name=$3 sig=$4 timeout=$5 pid
+	if ! pid_alive "$file" "$name"; then
+		rm -f "$file"
+		return 0
+	fi
+	pid=$(pid_of "$file")
+	log "stopping $label (pid $pid)"
+	kill -"$sig" "$pid" 2>/dev/null || true
+	local deadline=$((SECONDS + timeout))
+	while pid_running "$pid" && ((SECONDS < deadline)); do
+		sleep 0.2
+	done
+	if pid_running "$pid"; then
+		warn "$label did not stop within ${timeout}s; killing it"
+		kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+		sleep 0.5
+	fi
+	rm -f "$file"
+}
+
+# spawn PIDFILE LOGFILE CMD...: runs CMD in its own session (so Ctrl-C on
+# the calling terminal does not reach it and it outlives this script),
+# output appended to LOGFILE, and records its pid.
+spawn() {
+	local pidfile=$1 logfile=$2
+	shift 2
+	printf '\n---- %s starting: %s\n' "$(date -Is)" "$(basename -- "$1")" >>"$logfile"
+	setsid "$@" >>"$logfile" 2>&1 </dev/null &
+	printf '%s\n' "$!" >"$pidfile"
+}
+
+# stamp TEXT...: a short hash that changes when a service's inputs change.
+stamp() { printf '%s\n' "$@" | sha256sum | cut -c1-16; }
+
+# file_stamp FILE: identity of a file's current version (missing is fine).
+file_stamp() { stat -c '%n %s %Y' -- "$1" 2>/dev/null || printf '%s missing\n' "$1"; }
+
+# env_stamp: the environment knobs our daemons read.
+env_stamp() {
+	env | LC_ALL=C sort | grep -E '^(CHAT_|OPENAI_|JWT_|DATABASE_URL=|LIVEKIT_)' || true
+}
+
+# unchanged NAME PIDFILE PROG STAMP: true when NAME is running with the same
+# stamp as when it was started (then up leaves it alone).
+unchanged() {
+	pid_alive "$2" "$3" && [ "$(cat "$RUN_DIR/$1.stamp" 2>/dev/null)" = "$4" ]
+}
+
+# wait_http URL TIMEOUT [CURL_ARGS...]: waits for a 200 from URL.
+wait_http() {
+	local url=$1 timeout=$2
+	shift 2
+	local deadline=$((SECONDS + timeout))
+	until curl -fsS -o /dev/null --max-time 3 "$@" -- "$url" 2>/dev/null; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.3
+	done
+}
+
+# wait_port_http URL TIMEOUT: waits until URL answers with any HTTP status
+# (401 from a keyed fake upstream still means "up").
+wait_port_http() {
+	local url=$1 timeout=$2 code
+	local deadline=$((SECONDS + timeout))
+	while :; do
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 -- "$url" 2>/dev/null) || true
+		[ "${code:-000}" != 000 ] && return 0
+		((SECONDS < deadline)) || return 1
+		sleep 0.2
+	done
+}
+
+# need_port PORT WHAT: fails early, with a clear message, when something
+# else already listens on 127.0.0.1:PORT (instead of a bind error deep in
+# a log file).
+need_port() {
+	if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+		die "port $1 ($2) is already in use by another program; pick another with the CHAT_*_PORT variables"
+	fi
+}
+
+# -------------------------------------------------------------- PostgreSQL
+
+# pg_paths: where the local cluster lives. Normally $CHAT_VAR/pg with its
+# socket in $RUN_DIR; if pg_place had to move it out (see there),
+# $CHAT_VAR/pg is a symlink to the real place.
+pg_paths() {
+	PG_DATA=$CHAT_VAR/pg
+	PG_SOCKDIR=$RUN_DIR
+	PG_LOG=$LOG_DIR/postgresql.log
+	if [ -L "$PG_DATA" ]; then
+		local base
+		base=$(dirname -- "$(readlink -f -- "$PG_DATA")")
+		PG_DATA=$base/pg
+		PG_SOCKDIR=$base/run
+		PG_LOG=$base/postgresql.log
+	fi
+}
+
+# pg_bindir: the newest installed PostgreSQL's bin directory.
+pg_bindir() {
+	local dirs
+	dirs=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n1)
+	[ -x "$dirs/initdb" ] || die "PostgreSQL server binaries not found under /usr/lib/postgresql"
+	printf '%s\n' "$dirs"
+}
+
+# as_pg CMD...: PostgreSQL refuses to run as root, so as root the cluster
+# belongs to the `postgres` OS user; otherwise it is the caller's own.
+as_pg() {
+	if is_root; then
+		(cd / && runuser -u postgres -- "$@")
+	else
+		"$@"
+	fi
+}
+
+# pg_own PATH...: hands PATH to the cluster's OS user.
+pg_own() {
+	if is_root; then chown postgres:postgres -- "$@"; fi
+}
+
+# pg_place: as root, postgres must reach $CHAT_VAR. When the checkout sits
+# under a private directory (e.g. /root, mode 0700) it cannot, and we do not
+# loosen the permissions of the user's home: the cluster then lives in
+# /var/lib/chat-dev/<hash of CHAT_VAR>/ and $CHAT_VAR/pg links to it.
+pg_place() {
+	[ -e "$PG_DATA" ] && return 0
+	if is_root; then
+		mkdir -p "$PG_DATA"
+		if ! runuser -u postgres -- test -x "$PG_DATA" 2>/dev/null; then
+			rmdir "$PG_DATA"
+			local base
+			base=/var/lib/chat-dev/$(printf '%s' "$CHAT_VAR" | sha256sum | cut -c1-12)
+			warn "postgres cannot reach $CHAT_VAR; putting the cluster in $base"
+			mkdir -p "$base/pg" "$base/run"
+			pg_own "$base" "$base/pg" "$base/run"
+			ln -sfn "$base/pg" "$CHAT_VAR/pg"
+			ln -sfn "$base/postgresql.log" "$LOG_DIR/postgresql.log"
+			pg_paths
+		fi
+	else
+		mkdir -p "$PG_DATA"
+	fi
+}
+
+# pg_init: creates the cluster. Trust authentication on the unix socket and
+# loopback only: this is a throwaway development cluster that listens on
+# 127.0.0.1 alone; never copy these settings to a real server.
+pg_init() {
+	pg_place
+	log "creating a PostgreSQL cluster in $PG_DATA"
+	pg_own "$PG_DATA"
+	chmod 0700 "$PG_DATA"
+	as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust \
+		-E UTF8 --locale=C.UTF-8 >"$LOG_DIR/initdb.log" 2>&1 ||
+		{
+			show_log "$LOG_DIR/initdb.log"
+			die "initdb failed"
+		}
+	# Our settings live in their own file, rewritten at every start.
+	printf "\n# scripts/up writes chat-local.conf\ninclude_if_exists = 'chat-local.conf'\n" \
+		>>"$PG_DATA/postgresql.conf"
+}
+
+# pg_write_conf: (re)writes chat-local.conf; true when it changed.
+pg_write_conf() {
+	local conf=$PG_DATA/chat-local.conf new
+	new=$(
+		cat <<EOF
+# Written by scripts/up; edits are overwritten.
+listen_addresses = '127.0.0.1'
+port = $CHAT_PG_PORT
+unix_socket_directories = '$PG_SOCKDIR'
+# The load tests open many streams, each worker thread holding a connection.
+max_connections = 400
+shared_buffers = 256MB
+# Durability stays on: tests must see what production would.
+fsync = on
+synchronous_commit = on
+EOF
+	)
+	[ -f "$conf" ] && [ "$(cat "$conf")" = "$new" ] && return 1
+	printf '%s\n' "$new" >"$conf"
+	pg_own "$conf"
+	return 0
+}
+
+pg_running() {
+	[ -f "$PG_DATA/postmaster.pid" ] &&
+		as_pg "$PG_BIN/pg_ctl" status -D "$PG_DATA" >/dev/null 2>&1
+}
+
+# pg_start: creates the cluster if needed and starts it (restarts it when
+# its settings changed, e.g. a new CHAT_PG_PORT).
+pg_start() {
+	PG_BIN=$(pg_bindir)
+	[ -f "$PG_DATA/PG_VERSION" ] || pg_init
+	# The server writes its socket and lock file into $PG_SOCKDIR.
+	if is_root && [ "$PG_SOCKDIR" = "$RUN_DIR" ]; then
+		chgrp postgres "$RUN_DIR"
+		chmod 0775 "$RUN_DIR"
+	fi
+	[ -e "$PG_LOG" ] || : >"$PG_LOG"
+	pg_own "$PG_LOG"
+	local changed=
+	pg_write_conf && changed=1
+	if pg_running; then
+		if [ -z "$changed" ]; then
+			log "PostgreSQL already running on 127.0.0.1:$CHAT_PG_PORT"
+			return 0
+		fi
+		log "PostgreSQL settings changed: restarting"
+		as_pg "$PG_BIN/pg_ctl" restart -w -t 60 -m fast -D "$PG_DATA" -l "$PG_LOG" >/dev/null ||
+			{
+				show_log "$PG_LOG"
+				die "PostgreSQL restart failed"
+			}
+		return 0
+	fi
+	need_port "$CHAT_PG_PORT" "CHAT_PG_PORT"
+	log "starting PostgreSQL on 127.0.0.1:$CHAT_PG_PORT"
+	# A port inside Linux's ephemeral range (32768-60999, e.g. the default
+	# 55432) can be held for up to 60 s by a closed outgoing connection in
+	# TIME_WAIT; PostgreSQL then cannot bind it. Nothing listens, so wait.
+	local deadline=$((SECONDS + 70)) lines
+	while :; do
+		lines=$(wc -l <"$PG_LOG")
+		as_pg "$PG_BIN/pg_ctl" start -w -t 60 -D "$PG_DATA" -l "$PG_LOG" >/dev/null 2>&1 && return 0
+		if ((SECONDS < deadline)) &&
+			tail -n +"$((lines + 1))" "$PG_LOG" | grep -q 'could not bind.*Address already in use'; then
+			need_port "$CHAT_PG_PORT" "CHAT_PG_PORT"
+			log "port $CHAT_PG_PORT is still held by a closed connection (TIME_WAIT); retrying in 5 s"
+			sleep 5
+			continue
+		fi
+		show_log "$PG_LOG"
+		die "PostgreSQL did not start"
+	done
+}
+
+pg_stop() {
+	[ -f "$PG_DATA/PG_VERSION" ] || return 0
+	PG_BIN=$(pg_bindir)
+	pg_running || return 0
+	log "stopping PostgreSQL"
+	as_pg "$PG_BIN/pg_ctl" stop -w -t 60 -m fast -D "$PG_DATA" >/dev/null
+}
+
+# psql_admin ARGS...: psql as the cluster's superuser.
+psql_admin() {
+	PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 \
+		-h 127.0.0.1 -p "$CHAT_PG_PORT" -U postgres -d postgres "$@"
+}
+
+# pg_ensure_db: role `chat` and database `chat` owned by it.
+pg_ensure_db() {
+	psql_admin <<'SQL'
+SELECT 'CREATE ROLE chat LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'chat')\gexec
+SELECT 'CREATE DATABASE chat OWNER chat' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'chat')\gexec
+SQL
+}
+
+# pg_reset_db: drops and recreates database `chat` (test runs start clean).
+pg_reset_db() {
+	log "recreating the database chat"
+	psql_admin -c 'DROP DATABASE IF EXISTS chat WITH (FORCE)'
+	pg_ensure_db
+}
+
+local_database_url() { printf 'postgresql://chat@127.0.0.1:%s/chat\n' "$CHAT_PG_PORT"; }
+
+# ---------------------------------------------------------------- secrets
+
+# tls_cert: a self-signed certificate for localhost / 127.0.0.1 / ::1,
+# regenerated when missing or about to expire.
+tls_cert() {
+	if [ -s "$TLS_CERT" ] && [ -s "$TLS_KEY" ] &&
+		openssl x509 -checkend 86400 -noout -in "$TLS_CERT" >/dev/null 2>&1; then
+		return 0
+	fi
+	log "generating a self-signed TLS certificate in $TLS_DIR"
+	(
+		umask 077
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -noenc \
+			-days 825 -subj '/CN=localhost' \
+			-addext 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1' \
+			-keyout "$TLS_KEY.tmp" -out "$TLS_CERT.tmp" 2>"$LOG_DIR/openssl.log"
+	) || {
+		show_log "$LOG_DIR/openssl.log"
+		die "openssl failed"
+	}
+	chmod 0600 "$TLS_KEY.tmp"
+	chmod 0644 "$TLS_CERT.tmp"
+	mv -f "$TLS_KEY.tmp" "$TLS_KEY"
+	mv -f "$TLS_CERT.tmp" "$TLS_CERT"
+}
+
+# jwt_secret: a random signing key for local use, unless JWT_SECRET is set.
+jwt_secret() {
+	[ -n "${JWT_SECRET:-}" ] && return 0
+	[ -s "$JWT_FILE" ] && return 0
+	log "generating the JWT secret $JWT_FILE"
+	(
+		umask 077
+		openssl rand -hex 32 >"$JWT_FILE.tmp"
+	)
+	mv -f "$JWT_FILE.tmp" "$JWT_FILE"
+}
+
+# ---------------------------------------------------------------- upstream
+
+# upstream_origin URL: scheme://host[:port] of a base URL (for the CSP).
+upstream_origin() { printf '%s\n' "$1" | sed -E 's#^([A-Za-z][A-Za-z0-9+.-]*://[^/?#]+).*#\1#'; }
+
+# upstream_start ARGS...: the fake OpenAI upstream on CHAT_UPSTREAM_PORT,
+# with extra ARGS (--api-key, --delay-ms, --quiet).
+upstream_start() {
+	[ -x "$UPSTREAM_BIN" ] ||
+		die "$UPSTREAM_BIN is not built (see the build output above)"
+	local args=(--listen "127.0.0.1:$CHAT_UPSTREAM_PORT" "$@") st
+	st=$(stamp "$(file_stamp "$UPSTREAM_BIN")" "${args[@]}")
+	if unchanged upstream "$UPSTREAM_PID" fake-upstream "$st"; then
+		log "fake upstream already running on 127.0.0.1:$CHAT_UPSTREAM_PORT"
+		return 0
+	fi
+	upstream_stop
+	need_port "$CHAT_UPSTREAM_PORT" "CHAT_UPSTREAM_PORT"
+	log "starting the fake upstream on 127.0.0.1:$CHAT_UPSTREAM_PORT"
+	spawn "$UPSTREAM_PID" "$LOG_DIR/upstream.log" "$UPSTREAM_BIN" "${args[@]}"
+	if ! wait_port_http "http://127.0.0.1:$CHAT_UPSTREAM_PORT/v1/models" 10 ||
+		! pid_alive "$UPSTREAM_PID" fake-upstream; then
+		show_log "$LOG_DIR/upstream.log"
+		die "the fake upstream did not start"
+	fi
+	printf '%s\n' "$st" >"$RUN_DIR/upstream.stamp"
+}
+
+upstream_stop() {
+	stop_pid "fake upstream" "$UPSTREAM_PID" fake-upstream TERM 5
+	rm -f "$RUN_DIR/upstream.stamp"
+}
+
+# ------------------------------------------------------------ chatd, gateway
+
+# with_app_env CMD...: runs CMD with the environment chatd and the gateway
+# read. Exported in a subshell, never passed on a command line, so secrets
+# do not show up in `ps`.
+with_app_env() {
+	(
+		export CHAT_LISTEN=$FCGI_SOCKET
+		export CHAT_PID_FILE=$CHATD_PID
+		export DATABASE_URL OPENAI_BASE_URL
+		export CHAT_DEV_MODE=${CHAT_DEV_MODE:-1}
+		if [ -n "${OPENAI_API_KEY:-}" ]; then export OPENAI_API_KEY; fi
+		if [ -z "${JWT_SECRET:-}" ]; then export JWT_SECRET_FILE=$JWT_FILE; fi
+		"$@"
+	)
+}
+
+# chatd_start: the FastCGI pool, in the background, on $FCGI_SOCKET.
+# Needs DATABASE_URL and OPENAI_BASE_URL set.
+chatd_start() {
+	[ -x "$CHATD_BIN" ] || die "$CHATD_BIN is not built (see the build output above)"
+	[ -f "$CHATD_CONF" ] || die "$CHATD_CONF is missing"
+	local st
+	st=$(stamp "$(file_stamp "$CHATD_BIN")" "$(file_stamp "$CHATD_CONF")" \
+		"$(env_stamp)" "$DATABASE_URL" "$OPENAI_BASE_URL" "${OPENAI_API_KEY:-}")
+	if unchanged chatd "$CHATD_PID" chatd "$st"; then
+		log "chatd already running (pid $(pid_of "$CHATD_PID")), unchanged"
+		return 0
+	fi
+	chatd_stop
+	log "starting chatd on $FCGI_SOCKET"
+	local spawned=$RUN_DIR/chatd.spawn.pid
+	# A stale socket would look like readiness below; chatd re-creates it.
+	rm -f "$CHATD_PID" "$FCGI_SOCKET"
+	with_app_env spawn "$spawned" "$LOG_DIR/chatd.log" "$CHATD_BIN" -c "$CHATD_CONF"
+	# Ready enough for nginx once chatd has written its pid file and bound
+	# the socket; /healthz through nginx is checked by the caller.
+	local deadline=$((SECONDS + 20))
+	until pid_alive "$CHATD_PID" chatd && [ -S "$FCGI_SOCKET" ]; do
+		# No name check here: just after the fork the child is not yet chatd.
+		if ! pid_running "$(pid_of "$spawned")" || ((SECONDS >= deadline)); then
+			show_log "$LOG_DIR/chatd.log"
+			rm -f "$spawned"
+			die "chatd did not start"
+		fi
+		sleep 0.2
+	done
+	rm -f "$spawned"
+	printf '%s\n' "$st" >"$RUN_DIR/chatd.stamp"
+}
+
+# stop_timeout: seconds to wait for chatd (or the gateway) to drain its
+# streams after SIGTERM: CHAT_STOP_TIMEOUT, else chatd's drain deadline
+# (CHAT_DRAIN_TIMEOUT, or drain_timeout in chatd.conf, default 60) + 10.
+stop_timeout() {
+	if [ -n "${CHAT_STOP_TIMEOUT:-}" ]; then
+		printf '%s\n' "$CHAT_STOP_TIMEOUT"
+		return 0
+	fi
+	local drain=${CHAT_DRAIN_TIMEOUT:-}
+	if [ -z "$drain" ] && [ -r "$CHATD_CONF" ]; then
+		drain=$(sed -nE 's/^[[:space:]]*drain_timeout[[:space:]]*=[[:space:]]*([0-9]+).*/\1/p' \
+			"$CHATD_CONF" | tail -n1)
+	fi
+	[[ ${drain:-} =~ ^[0-9]+$ ]] || drain=60
+	printf '%s\n' $((drain + 10))
+}
+
+# chatd_stop: SIGTERM drains in-flight streams; SIGKILL after stop_timeout.
+chatd_stop() {
+	stop_pid chatd "$CHATD_PID" chatd TERM "$(stop_timeout)"
+	rm -f "$RUN_DIR/chatd.stamp"
+}
+
+# gateway_start: the Socket.IO gateway, only if it has been built.
+gateway_start() {
+	if [ ! -x "$GATEWAY_BIN" ]; then
+		log "gateway/chat-gateway not built: /socket.io/ stays unavailable"
+		return 0
+	fi
+	local st
+	st=$(stamp "$(file_stamp "$GATEWAY_BIN")" "$(file_stamp "$CHATD_CONF")" \
+		"$(env_stamp)" "$DATABASE_URL" "$OPENAI_BASE_URL" "${OPENAI_API_KEY:-}")
+	if unchanged gateway "$GATEWAY_PID" chat-gateway "$st"; then
+		log "gateway already running on 127.0.0.1:$CHAT_GATEWAY_PORT"
+		return 0
+	fi
+	gateway_stop
+	need_port "$CHAT_GATEWAY_PORT" "CHAT_GATEWAY_PORT"
+	log "starting the gateway on 127.0.0.1:$CHAT_GATEWAY_PORT"
+	CHAT_GATEWAY_LISTEN=127.0.0.1:$CHAT_GATEWAY_PORT \
+		with_app_env spawn "$GATEWAY_PID" "$LOG_DIR/gateway.log" \
+		"$GATEWAY_BIN" -c "$CHATD_CONF"
+	if ! wait_port_http "http://127.0.0.1:$CHAT_GATEWAY_PORT/socket.io/?EIO=4&transport=polling" 15 ||
+		! pid_alive "$GATEWAY_PID" chat-gateway; then
+		show_log "$LOG_DIR/gateway.log"
+		die "the gateway did not start"
+	fi
+	printf '%s\n' "$st" >"$RUN_DIR/gateway.stamp"
+}
+
+gateway_stop() {
+	stop_pid gateway "$GATEWAY_PID" chat-gateway TERM "$(stop_timeout)"
+	rm -f "$RUN_DIR/gateway.stamp"
+}
+
+# ------------------------------------------------------------------- nginx
+
+# sed_escape TEXT: TEXT made safe as a sed replacement (delimiter |).
+sed_escape() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }
+
+# render TEMPLATE OUTPUT NAME=VALUE...: replaces each @NAME@; true when
+# OUTPUT changed. Only @NAME@ placeholders are touched, never nginx's own
+# $variables.
+render() {
+	local in=$1 out=$2 pair
+	shift 2
+	local args=()
+	for pair in "$@"; do
+		args+=(-e "s|@${pair%%=*}@|$(sed_escape "${pair#*=}")|g")
+	done
+	sed "${args[@]}" -- "$in" >"$out.tmp"
+	if grep -qE '@[A-Z_]+@' "$out.tmp"; then
+		grep -nE '@[A-Z_]+@' "$out.tmp" >&2
+		die "unfilled placeholder in $out (from $in)"
+	fi
+	if cmp -s "$out.tmp" "$out"; then
+		rm -f "$out.tmp"
+		return 1
+	fi
+	mv -f "$out.tmp" "$out"
+}
+
+# render_nginx: writes $NGINX_DIR/{nginx,chat,chat-routes}.conf from the
+# templates in nginx/; sets NGINX_CONF_CHANGED=1 when any of them changed.
+# Needs OPENAI_BASE_URL (its origin goes into the CSP for WebRTC).
+render_nginx() {
+	local user_line='# not root: workers run as the invoking user'
+	if is_root; then
+		# Workers must reach chatd's socket (mode 0660, owned by whoever
+		# runs up) and web/ (which may sit under a private home), so they
+		# run as that user. Local development only.
+		user_line="user $(id -un) $(id -gn);"
+	fi
+	# nginx cannot raise its descriptor limit past the hard limit (not
+	# even root in a container): ask for no more than that.
+	local nofile=65536 hard
+	hard=$(ulimit -Hn)
+	if [ "$hard" != unlimited ] && ((hard < nofile)); then nofile=$hard; fi
+	local vars=(
+		"USER_LINE=$user_line"
+		"NOFILE=$nofile"
+		"NGINX_DIR=$NGINX_DIR"
+		"LOG_DIR=$LOG_DIR"
+		"NGINX_PID=$NGINX_PID"
+		"SITE_CONF=$NGINX_DIR/chat.conf"
+		"ROUTES_CONF=$NGINX_DIR/chat-routes.conf"
+		"MIME_TYPES=/etc/nginx/mime.types"
+		"FASTCGI_PARAMS=/etc/nginx/fastcgi_params"
+		"SERVER_NAME=localhost"
+		"HTTPS_PORT=$CHAT_HTTPS_PORT"
+		"HTTP_PORT=$CHAT_HTTP_PORT"
+		"GATEWAY_PORT=$CHAT_GATEWAY_PORT"
+		"FCGI_SOCKET=$FCGI_SOCKET"
+		"TLS_CERT=$TLS_CERT"
+		"TLS_KEY=$TLS_KEY"
+		"WEB_ROOT=$CHAT_REPO/web"
+		"CSP_CONNECT_EXTRA=$(upstream_origin "$OPENAI_BASE_URL")"
+	)
+	NGINX_CONF_CHANGED=
+	local name
+	for name in nginx chat chat-routes; do
+		if render "$CHAT_REPO/nginx/$name.conf.in" "$NGINX_DIR/$name.conf" "${vars[@]}"; then
+			NGINX_CONF_CHANGED=1
+		fi
+	done
+}
+
+nginx_cmd() { nginx -p "$NGINX_DIR/" -c "$NGINX_DIR/nginx.conf" -e "$LOG_DIR/nginx-error.log" "$@"; }
+
+# nginx_start: renders the config, checks it, then starts nginx, or
+# reloads a running one (gracefully, SIGHUP) when the config or the
+# certificate changed.
+nginx_start() {
+	render_nginx
+	if ! nginx_cmd -t -q 2>"$LOG_DIR/nginx-test.log"; then
+		show_log "$LOG_DIR/nginx-test.log"
+		die "the generated nginx config is invalid ($NGINX_DIR)"
+	fi
+	if pid_alive "$NGINX_PID" nginx; then
+		if [ -n "$NGINX_CONF_CHANGED" ] || [ "$TLS_CERT" -nt "$NGINX_PID" ]; then
+			log "nginx config changed: reloading"
+			kill -HUP "$(pid_of "$NGINX_PID")"
+			touch "$NGINX_PID"
+		else
+			log "nginx already running"
+		fi
+		return 0
+	fi
+	need_port "$CHAT_HTTPS_PORT" "CHAT_HTTPS_PORT"
+	need_port "$CHAT_HTTP_PORT" "CHAT_HTTP_PORT"
+	log "starting nginx on :$CHAT_HTTPS_PORT (HTTPS) and :$CHAT_HTTP_PORT (HTTP)"
+	# nginx daemonizes itself and writes $NGINX_PID; its errors go to
+	# nginx-error.log (-e), stderr only repeats them.
+	if ! nginx_cmd >/dev/null 2>"$LOG_DIR/nginx-start.log"; then
+		show_log "$LOG_DIR/nginx-start.log"
+		die "nginx did not start"
+	fi
+}
+
+# nginx_stop: SIGQUIT = finish current requests, then exit (the main
+# config bounds that with worker_shutdown_timeout).
+nginx_stop() {
+	stop_pid nginx "$NGINX_PID" nginx QUIT 20
+}
+
+# ------------------------------------------------------------- whole stack
+
+# stack_stop: everything, in the order that lets in-flight streams drain:
+# the app servers first (nginx still carries their last bytes, the upstream
+# and the database still answer them), then nginx, upstream, database.
+stack_stop() {
+	gateway_stop
+	chatd_stop
+	nginx_stop
+	upstream_stop
+	pg_stop
+}
