@@ -186,7 +186,8 @@ api_sessions_stream(struct request *r)
 		.content = content,
 		.idempotency_key = key,
 	};
-	sink_sse_init(&sse, &sink, r, &dialect_seed000, NULL);
+	static const struct dialect_seed000_opts post_framing = { .id_in_own_block = true };
+	sink_sse_init(&sse, &sink, r, &dialect_seed000, &post_framing);
 	status = chat_turn_run(&env, &turn, &sink, &err);
 	if (status != 200)
 		status = http_error(r, status, err);

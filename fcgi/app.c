@@ -9,6 +9,7 @@
 #include "handlers.h"
 #include "log.h"
 #include "router.h"
+#include "store.h"
 
 static const struct route routes[] = {
 	{ "GET",    "/healthz", api_healthz, ROUTE_PUBLIC, "healthz" },
@@ -41,19 +42,27 @@ static const struct route routes[] = {
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
-/* Authenticates r from its bearer token. Returns false if a token was given
- * but is not valid, or none was given where one is required. */
-static bool
+/* Authenticates r from its bearer token: 0 if the request may go on, else
+ * the status to answer (401 for a missing or bad token, or the token of a
+ * user deleted since; 503 when that cannot be checked). */
+static int
 app_authenticate(struct request *r, enum route_auth need)
 {
 	const char *token = auth_bearer(r->authorization);
+	enum store_rc rc;
 
 	if (need == ROUTE_PUBLIC)
-		return true;
+		return 0;
 	if (token == NULL)
-		return need == ROUTE_AUTH_OPTIONAL && (r->authorization == NULL || r->authorization[0] == '\0');
-	r->authed = auth_token_verify(r->cfg, token, r->user_id, sizeof(r->user_id));
-	return r->authed;
+		return need == ROUTE_AUTH_OPTIONAL &&
+		    (r->authorization == NULL || r->authorization[0] == '\0') ? 0 : 401;
+	if (!auth_token_verify(r->cfg, token, r->user_id, sizeof(r->user_id)))
+		return 401;
+	/* One indexed lookup per request: a deleted user's tokens die at once. */
+	if ((rc = store_user_exists(r->store, r->user_id)) != STORE_OK)
+		return rc == STORE_NOT_FOUND ? 401 : 503;
+	r->authed = true;
+	return 0;
 }
 
 static void
@@ -96,8 +105,8 @@ app_handle(struct request *r)
 		status = http_error(r, 413, "Request body too large");
 		goto done;
 	}
-	if (!app_authenticate(r, route->auth)) {
-		status = http_error(r, 401, "Unauthorized");
+	if ((status = app_authenticate(r, route->auth)) != 0) {
+		status = http_error(r, status, status == 401 ? "Unauthorized" : "Database unavailable");
 		goto done;
 	}
 	status = route->handler(r);

@@ -23,7 +23,14 @@ struct dialect {
 };
 
 /* Seed 000: `data: {"type":"start"|"content"|"done"|"error",...}` with ids.
- * opts: unused. */
+ * opts: const struct dialect_seed000_opts *. The seed's own readers split
+ * each read on blank lines and JSON.parse whatever follows `data: `, so on
+ * the POST stream every id travels in a block of its own just before its
+ * event (WHATWG parsers keep the id for the next event); EventSource-style
+ * GET resumes use the ordinary `id:` + `data:` block. */
+struct dialect_seed000_opts {
+	bool id_in_own_block;
+};
 extern const struct dialect dialect_seed000;
 
 /* Seed 002: named events start, chunk (chunk_index, is_final), end, error.

@@ -14,14 +14,20 @@ dialect_event_id(char *out, size_t len, const struct chat_stream_info *info)
 	return n > 0 && (size_t)n < len;
 }
 
-/* Wraps the JSON in b (from offset start) as one SSE event with an id. */
+/* Wraps the JSON as one SSE event with its id. */
 static bool
-seed000_frame(struct buf *out, struct buf *json, const struct chat_stream_info *info)
+seed000_frame(struct buf *out, struct buf *json, const struct chat_stream_info *info,
+    const void *opts)
 {
+	const struct dialect_seed000_opts *o = opts;
 	char id[96];
 
-	return dialect_event_id(id, sizeof(id), info) &&
-	    sse_put_event(out, id, NULL, json->data, json->len);
+	if (!dialect_event_id(id, sizeof(id), info))
+		return false;
+	if (o != NULL && o->id_in_own_block)
+		return buf_appendz(out, "id: ") && buf_appendz(out, id) && buf_append(out, "\n\n", 2) &&
+		    sse_put_event(out, NULL, NULL, json->data, json->len);
+	return sse_put_event(out, id, NULL, json->data, json->len);
 }
 
 static bool
@@ -34,7 +40,7 @@ seed000_start(struct buf *out, const struct chat_stream_info *info, const void *
 	ok = buf_appendz(&j, "{\"type\":\"start\",\"session_id\":") &&
 	    json_put_stringz(&j, info->session_id) &&
 	    buf_appendz(&j, ",\"message_id\":") && json_put_stringz(&j, info->reply_id) &&
-	    buf_appendc(&j, '}') && seed000_frame(out, &j, info);
+	    buf_appendc(&j, '}') && seed000_frame(out, &j, info, opts);
 	buf_free(&j);
 	return ok;
 }
@@ -49,7 +55,7 @@ seed000_delta(struct buf *out, const struct chat_stream_info *info, const void *
 	buf_init(&j, len * 6 + 64);
 	ok = buf_appendz(&j, "{\"type\":\"content\",\"content\":") &&
 	    json_put_string(&j, text, len) && buf_appendc(&j, '}') &&
-	    seed000_frame(out, &j, info);
+	    seed000_frame(out, &j, info, opts);
 	buf_free(&j);
 	return ok;
 }
@@ -76,7 +82,7 @@ seed000_end(struct buf *out, const struct chat_stream_info *info, const void *op
 		    buf_appendz(&j, ",\"message_id\":") && json_put_stringz(&j, info->reply_id) &&
 		    buf_appendz(&j, ",\"status\":") && json_put_stringz(&j, o->status) &&
 		    buf_appendc(&j, '}');
-	ok = ok && seed000_frame(out, &j, info);
+	ok = ok && seed000_frame(out, &j, info, opts);
 	buf_free(&j);
 	return ok;
 }

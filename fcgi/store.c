@@ -38,6 +38,7 @@ enum stmt {
 	S_SETTINGS_PUT,
 	S_SESSION_OWNED,
 	S_SESSION_EXTERNAL,
+	S_USER_EXISTS,
 	S_COUNT
 };
 
@@ -165,6 +166,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "        SELECT $1::uuid, $3::text, $2::text WHERE NOT EXISTS (SELECT 1 FROM f) "
 	    "        ON CONFLICT DO NOTHING RETURNING id) "
 	    "SELECT id::text FROM f UNION ALL SELECT id::text FROM i",
+	[S_USER_EXISTS] = "SELECT 1 FROM users WHERE id = $1::uuid",
 	[S_METRIC_INSERT] =
 	    "INSERT INTO stream_metrics (route, user_id, session_id, message_id, status, ttfb_ms, "
 	    "  duration_ms, chunks, prompt_tokens, completion_tokens) "
@@ -802,5 +804,19 @@ store_session_resolve(struct store *st, const char *user_id, const char *ref, co
 	enum store_rc rc = store_query_text(st, S_SESSION_EXTERNAL, 3, p, session_id);
 	if (rc == STORE_NOT_FOUND)  /* lost a creation race: it exists now */
 		rc = store_query_text(st, S_SESSION_EXTERNAL, 3, p, session_id);
+	return rc;
+}
+
+enum store_rc
+store_user_exists(struct store *st, const char *user_id)
+{
+	const char *p[] = { user_id };
+	PGresult *res;
+	enum store_rc rc;
+
+	if ((rc = store_exec(st, S_USER_EXISTS, 1, p, &res)) != STORE_OK)
+		return rc;
+	rc = PQntuples(res) == 1 ? STORE_OK : STORE_NOT_FOUND;
+	PQclear(res);
 	return rc;
 }

@@ -48,6 +48,9 @@ enum store_rc store_user_credentials(struct store *st, const char *username,
 
 enum store_rc store_user_get(struct store *st, const char *user_id, char **user_json);
 
+/* STORE_OK if the user still exists (a token outlives a deleted user). */
+enum store_rc store_user_exists(struct store *st, const char *user_id);
+
 /* --- sessions (always scoped to their owner: user_id NULL means anonymous) --- */
 
 enum store_rc store_session_create(struct store *st, const char *user_id, const char *title,
