@@ -8,36 +8,46 @@
 #include "config.h"
 #include "handlers.h"
 #include "log.h"
+#include "metrics.h"
+#include "ratelimit.h"
 #include "router.h"
 #include "store.h"
 
+#define C_NONE RATELIMIT_NONE
+#define C_CHAT RATELIMIT_CHAT
+#define C_AUTH RATELIMIT_AUTH
+#define C_API  RATELIMIT_API
+#define SESSIONS "/api/chat/realtime/sessions"
+
 static const struct route routes[] = {
-	{ "GET",    "/healthz", api_healthz, ROUTE_PUBLIC, "healthz" },
-	{ "GET",    "/readyz",  api_readyz,  ROUTE_PUBLIC, "readyz" },
+	{ "GET",    "/healthz", api_healthz, ROUTE_PUBLIC, C_NONE, "healthz" },
+	{ "GET",    "/readyz",  api_readyz,  ROUTE_PUBLIC, C_NONE, "readyz" },
+	{ "GET",    "/metrics", api_metrics, ROUTE_PUBLIC, C_NONE, "metrics" },
+	{ "GET",    "/status",  api_status,  ROUTE_PUBLIC, C_NONE, "status" },
 
-	{ "POST",   "/api/auth/register", api_auth_register, ROUTE_PUBLIC, "auth_register" },
-	{ "POST",   "/api/auth/login",    api_auth_login,    ROUTE_PUBLIC, "auth_login" },
-	{ "POST",   "/auth/login",        api_auth_login,    ROUTE_PUBLIC, "auth_login" },
-	{ "GET",    "/api/auth/me",       api_auth_me,       ROUTE_AUTH_REQUIRED, "auth_me" },
+	{ "POST",   "/api/auth/register", api_auth_register, ROUTE_PUBLIC, C_AUTH, "auth_register" },
+	{ "POST",   "/api/auth/login",    api_auth_login,    ROUTE_PUBLIC, C_AUTH, "auth_login" },
+	{ "POST",   "/auth/login",        api_auth_login,    ROUTE_PUBLIC, C_AUTH, "auth_login" },
+	{ "GET",    "/api/auth/me",       api_auth_me,       ROUTE_AUTH_REQUIRED, C_API, "auth_me" },
 
-	{ "POST",   "/api/chat/realtime/sessions",        api_sessions_create, ROUTE_AUTH_REQUIRED, "sessions_create" },
-	{ "GET",    "/api/chat/realtime/sessions",        api_sessions_list,   ROUTE_AUTH_REQUIRED, "sessions_list" },
-	{ "GET",    "/api/chat/realtime/sessions/{id}",   api_sessions_get,    ROUTE_AUTH_REQUIRED, "sessions_get" },
-	{ "PATCH",  "/api/chat/realtime/sessions/{id}",   api_sessions_rename, ROUTE_AUTH_REQUIRED, "sessions_rename" },
-	{ "DELETE", "/api/chat/realtime/sessions/{id}",   api_sessions_delete, ROUTE_AUTH_REQUIRED, "sessions_delete" },
-	{ "POST",   "/api/chat/realtime/sessions/{id}/stream", api_sessions_stream, ROUTE_AUTH_REQUIRED, "sessions_stream" },
-	{ "GET",    "/api/chat/realtime/sessions/{id}/stream", api_sessions_resume, ROUTE_AUTH_REQUIRED, "sessions_resume" },
-	{ "POST",   "/api/chat/realtime/sessions/{id}/cancel", api_sessions_cancel, ROUTE_AUTH_REQUIRED, "sessions_cancel" },
+	{ "POST",   SESSIONS,                  api_sessions_create, ROUTE_AUTH_REQUIRED, C_API, "sessions_create" },
+	{ "GET",    SESSIONS,                  api_sessions_list,   ROUTE_AUTH_REQUIRED, C_API, "sessions_list" },
+	{ "GET",    SESSIONS "/{id}",          api_sessions_get,    ROUTE_AUTH_REQUIRED, C_API, "sessions_get" },
+	{ "PATCH",  SESSIONS "/{id}",          api_sessions_rename, ROUTE_AUTH_REQUIRED, C_API, "sessions_rename" },
+	{ "DELETE", SESSIONS "/{id}",          api_sessions_delete, ROUTE_AUTH_REQUIRED, C_API, "sessions_delete" },
+	{ "POST",   SESSIONS "/{id}/stream",   api_sessions_stream, ROUTE_AUTH_REQUIRED, C_CHAT, "sessions_stream" },
+	{ "GET",    SESSIONS "/{id}/stream",   api_sessions_resume, ROUTE_AUTH_REQUIRED, C_API, "sessions_resume" },
+	{ "POST",   SESSIONS "/{id}/cancel",   api_sessions_cancel, ROUTE_AUTH_REQUIRED, C_API, "sessions_cancel" },
 
-	{ "POST",   "/stream/chat",            api_seed002_stream, ROUTE_AUTH_REQUIRED, "seed002_stream" },
-	{ "POST",   "/api/v2/ai/chat/stream",  api_seed003_stream, ROUTE_AUTH_OPTIONAL, "seed003_stream" },
-	{ "POST",   "/api/chat",               api_chat004,        ROUTE_AUTH_OPTIONAL, "seed004_chat" },
-	{ "GET",    "/api/settings",           api_settings_get,   ROUTE_AUTH_REQUIRED, "settings_get" },
-	{ "PUT",    "/api/settings",           api_settings_put,   ROUTE_AUTH_REQUIRED, "settings_put" },
-	{ "POST",   "/api/session",            api_realtime_session, ROUTE_AUTH_REQUIRED, "realtime_session" },
-	{ "POST",   "/openai/chatCompletion",  api_openai_chat_completion, ROUTE_AUTH_REQUIRED, "seed001_completion" },
-	{ "POST",   "/api/livekit/token",      api_livekit_token,  ROUTE_AUTH_REQUIRED, "livekit_token" },
-	{ "POST",   "/v1/chat/completions",    api_v1_chat_completions, ROUTE_AUTH_REQUIRED, "v1_chat_completions" },
+	{ "POST",   "/stream/chat",            api_seed002_stream, ROUTE_AUTH_REQUIRED, C_CHAT, "seed002_stream" },
+	{ "POST",   "/api/v2/ai/chat/stream",  api_seed003_stream, ROUTE_AUTH_OPTIONAL, C_CHAT, "seed003_stream" },
+	{ "POST",   "/api/chat",               api_chat004,        ROUTE_AUTH_OPTIONAL, C_CHAT, "seed004_chat" },
+	{ "GET",    "/api/settings",           api_settings_get,   ROUTE_AUTH_REQUIRED, C_API, "settings_get" },
+	{ "PUT",    "/api/settings",           api_settings_put,   ROUTE_AUTH_REQUIRED, C_API, "settings_put" },
+	{ "POST",   "/api/session",            api_realtime_session, ROUTE_AUTH_REQUIRED, C_CHAT, "realtime_session" },
+	{ "POST",   "/openai/chatCompletion",  api_openai_chat_completion, ROUTE_AUTH_REQUIRED, C_CHAT, "seed001_completion" },
+	{ "POST",   "/api/livekit/token",      api_livekit_token,  ROUTE_AUTH_REQUIRED, C_API, "livekit_token" },
+	{ "POST",   "/v1/chat/completions",    api_v1_chat_completions, ROUTE_AUTH_REQUIRED, C_CHAT, "v1_chat_completions" },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -80,11 +90,58 @@ app_log(const struct request *r)
 }
 
 void
+app_init(void)
+{
+	static const char *names[NROUTES];
+
+	for (size_t i = 0; i < NROUTES; i++)
+		names[i] = routes[i].name;
+	metrics_set_routes(names, (int)NROUTES);
+}
+
+/* True if origin may call the API from a browser (cors_origins). */
+static bool
+cors_allowed(const struct config *cfg, const char *origin)
+{
+	size_t n = strlen(origin);
+	const char *p = cfg->cors_origins;
+
+	while (*p != '\0') {
+		while (*p == ' ' || *p == ',')
+			p++;
+		const char *end = p;
+		while (*end != '\0' && *end != ',' && *end != ' ')
+			end++;
+		if ((end - p == 1 && *p == '*' && cfg->dev_mode) ||
+		    ((size_t)(end - p) == n && n > 0 && strncmp(p, origin, n) == 0))
+			return true;
+		p = end;
+	}
+	return false;
+}
+
+/* Answers a CORS preflight (OPTIONS with Access-Control-Request-Method). */
+static int
+cors_preflight(struct request *r, const char *origin, const char *allow)
+{
+	if (origin == NULL || !cors_allowed(r->cfg, origin))
+		return http_error(r, 403, "Origin not allowed");
+	(void)http_header(r, "Access-Control-Allow-Origin", origin);
+	(void)http_header(r, "Vary", "Origin");
+	(void)http_header(r, "Access-Control-Allow-Methods", allow);
+	(void)http_header(r, "Access-Control-Allow-Headers",
+	    "Authorization, Content-Type, Idempotency-Key, Last-Event-ID");
+	(void)http_header(r, "Access-Control-Max-Age", "600");
+	return http_reply_raw(r, 204, "text/plain", NULL, 0);
+}
+
+void
 app_handle(struct request *r)
 {
 	const struct route *route = NULL;
+	const char *origin = http_param(r, "HTTP_ORIGIN");
 	char allow[64];
-	int status;
+	int status, route_index = -1;
 
 	switch (router_match(routes, NROUTES, r->method, r->path, &route, r->path_id,
 	    sizeof(r->path_id), allow, sizeof(allow))) {
@@ -94,13 +151,26 @@ app_handle(struct request *r)
 		goto done;
 	case ROUTE_BAD_METHOD:
 		r->route_name = "bad_method";
+		if (strcmp(r->method, "OPTIONS") == 0 &&
+		    http_param(r, "HTTP_ACCESS_CONTROL_REQUEST_METHOD") != NULL) {
+			r->route_name = "cors_preflight";
+			status = cors_preflight(r, origin, allow);
+			goto done;
+		}
 		(void)http_header(r, "Allow", allow);
 		status = http_error(r, 405, "Method not allowed");
 		goto done;
 	case ROUTE_FOUND:
 		break;
 	}
+	route_index = (int)(route - routes);
 	r->route_name = route->name;
+	if (origin != NULL && cors_allowed(r->cfg, origin)) {
+		(void)http_header(r, "Access-Control-Allow-Origin", origin);
+		(void)http_header(r, "Vary", "Origin");
+		(void)http_header(r, "Access-Control-Expose-Headers",
+		    "Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy");
+	}
 	if ((size_t)r->cfg->max_body_size < r->body_len) {
 		status = http_error(r, 413, "Request body too large");
 		goto done;
@@ -109,10 +179,13 @@ app_handle(struct request *r)
 		status = http_error(r, status, status == 401 ? "Unauthorized" : "Database unavailable");
 		goto done;
 	}
+	if ((status = ratelimit_check(r, (enum ratelimit_class)route->limit_class)) != 0)
+		goto done;
 	status = route->handler(r);
 	if (!r->headers_sent)
 		status = http_error(r, status, http_status_message(status));
 done:
 	r->status = status;
+	metrics_request(route_index, status);
 	app_log(r);
 }

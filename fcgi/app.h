@@ -5,6 +5,9 @@
 
 #include "http.h"
 
+/* Prepares the route table's metrics labels; call once per process. */
+void app_init(void);
+
 /* Handles r completely (the response is sent when it returns). */
 void app_handle(struct request *r);
 

@@ -111,6 +111,30 @@ claim_int(jwt_t *jwt, const char *name, long *out)
 	return errno == 0;
 }
 
+/* Three non-empty base64url segments: libjwt 1.10 writes out of bounds on
+ * an empty segment, so nothing else reaches jwt_decode. */
+static bool
+token_shape_ok(const char *token)
+{
+	int segments = 1;
+	size_t seglen = 0;
+
+	for (const char *p = token; *p != '\0'; p++) {
+		char c = *p;
+		if (c == '.') {
+			if (seglen == 0)
+				return false;
+			segments++;
+			seglen = 0;
+		} else if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '_')
+			seglen++;
+		else
+			return false;
+	}
+	return segments == 3 && seglen > 0;
+}
+
 bool
 auth_token_verify(const struct config *cfg, const char *token, char *user_id, size_t len)
 {
@@ -120,7 +144,8 @@ auth_token_verify(const struct config *cfg, const char *token, char *user_id, si
 	time_t now = time(NULL);
 	bool ok = false;
 
-	if (token == NULL || strlen(token) > AUTH_TOKEN_MAX || cfg->jwt_secret[0] == '\0')
+	if (token == NULL || strlen(token) > AUTH_TOKEN_MAX || cfg->jwt_secret[0] == '\0' ||
+	    !token_shape_ok(token))
 		return false;
 	/* A NULL key would make libjwt skip the signature check: never pass one. */
 	if (jwt_decode(&jwt, token, (const unsigned char *)cfg->jwt_secret,

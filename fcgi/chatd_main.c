@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "pool.h"
 
 static void
@@ -94,6 +95,8 @@ main(int argc, char **argv)
 	}
 	(void)log_open(cfg->log_file, level);
 	raise_fd_limit();
+	if (!metrics_init())
+		return 1;
 	if ((fd = pool_listen(cfg)) == -1)
 		return 1;
 	if (!write_pid_file(cfg->pid_file))

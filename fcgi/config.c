@@ -52,6 +52,18 @@ static const struct option options[] = {
 	  "comma-separated origins allowed to call the API from a browser (empty: same origin only)" },
 	{ "gateway_listen", "CHAT_GATEWAY_LISTEN", OPT_STR, O(gateway_listen), "127.0.0.1:8091", 0, 0, false,
 	  "address the Socket.IO gateway listens on (nginx proxies /socket.io/ to it)" },
+	{ "trusted_proxies", "CHAT_TRUSTED_PROXIES", OPT_STR, O(trusted_proxies), "", 0, 0, false,
+	  "comma-separated addresses of proxies in front of nginx whose X-Forwarded-For is believed" },
+	{ "ratelimit_window", "CHAT_RATELIMIT_WINDOW", OPT_INT, O(ratelimit_window), "900", 1, 86400, false,
+	  "length of a rate-limit window in seconds" },
+	{ "ratelimit_chat_user", "CHAT_RATELIMIT_CHAT_USER", OPT_INT, O(ratelimit_chat_user), "100", 0, 1000000000, false,
+	  "chat requests (generations) per user per window (0: unlimited)" },
+	{ "ratelimit_chat_anon", "CHAT_RATELIMIT_CHAT_ANON", OPT_INT, O(ratelimit_chat_anon), "20", 0, 1000000000, false,
+	  "chat requests per anonymous client address per window (0: unlimited)" },
+	{ "ratelimit_auth_ip", "CHAT_RATELIMIT_AUTH_IP", OPT_INT, O(ratelimit_auth_ip), "30", 0, 1000000000, false,
+	  "logins and registrations per client address per window (0: unlimited)" },
+	{ "ratelimit_api_user", "CHAT_RATELIMIT_API_USER", OPT_INT, O(ratelimit_api_user), "0", 0, 1000000000, false,
+	  "other authenticated requests per user per window (0: unlimited)" },
 	{ "database_url", "DATABASE_URL", OPT_STR, O(database_url), "postgresql:///chat", 0, 0, false,
 	  "libpq connection string or URI" },
 	{ "db_pool_size", "CHAT_DB_POOL_SIZE", OPT_INT, O(db_pool_size), "8", 1, 256, false,
@@ -302,6 +314,10 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	if (cfg->jwt_secret[0] == '\0' && cfg->jwt_secret_file[0] != '\0' &&
 	    !config_read_secret(cfg->jwt_secret_file, &cfg->jwt_secret, err, errlen))
 		goto failed;
+	if (!cfg->dev_mode && strstr(cfg->cors_origins, "*") != NULL) {
+		config_error(err, errlen, "cors_origins: `*` is refused outside dev_mode; list the origins");
+		goto failed;
+	}
 	if (strcmp(cfg->realtime_api, "client_secrets") != 0 &&
 	    strcmp(cfg->realtime_api, "sessions") != 0) {
 		config_error(err, errlen, "realtime_api: expected client_secrets or sessions");

@@ -24,6 +24,12 @@ struct config {
 	int     max_body_size;          /* bytes */
 	char   *cors_origins;           /* comma-separated list of allowed origins */
 	char   *gateway_listen;         /* Socket.IO gateway: host:port */
+	char   *trusted_proxies;        /* addresses whose X-Forwarded-For is believed */
+	int     ratelimit_window;       /* seconds */
+	int     ratelimit_chat_user;    /* generations per user per window */
+	int     ratelimit_chat_anon;    /* generations per anonymous address per window */
+	int     ratelimit_auth_ip;      /* logins/registrations per address per window */
+	int     ratelimit_api_user;     /* other authenticated requests per user (0: off) */
 
 	/* storage and auth */
 	char   *database_url;

@@ -14,6 +14,7 @@
 #include "json_in.h"
 #include "json_out.h"
 #include "live.h"
+#include "metrics.h"
 #include "log.h"
 #include "store.h"
 #include "upstream.h"
@@ -411,9 +412,15 @@ chat_turn_run(const struct chat_env *env, const struct chat_turn *turn,
 		.tick_ms = TICK_MS,
 	};
 	live_register(&ts.gen, ts.info.reply_id, env->upstream);
+	metrics_stream_started();
 	upstream_stream(env->upstream, "/chat/completions", body, body_len, &ops, &res);
 	live_unregister(&ts.gen);
 	turn_outcome(&ts, &res, &out);
+	metrics_stream_ended(chat_outcome_is_done(&out) ? STREAM_END_COMPLETED : STREAM_END_ERROR,
+	    (double)(http_now_us() - t_start) / 1e6, res.ttft_ms >= 0 ? res.ttft_ms / 1000.0 : -1);
+	if (res.error != UPSTREAM_OK && res.error != UPSTREAM_ABORTED)
+		metrics_upstream_error(upstream_error_code(res.error));
+	metrics_tokens(res.prompt_tokens, res.completion_tokens);
 
 	if (turn->session_id != NULL) {
 		turn_persist(&ts);

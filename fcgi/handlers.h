@@ -61,5 +61,7 @@ int api_livekit_token(struct request *r);
 /* api_health.c */
 int api_healthz(struct request *r);
 int api_readyz(struct request *r);
+int api_metrics(struct request *r);
+int api_status(struct request *r);
 
 #endif

@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 #include "worker.h"
 
@@ -235,8 +236,11 @@ pool_reap(struct pool *p)
 				p->crashes++;
 			} else
 				log_info("worker %ld exited", (long)pid);
-			if (c->generation == p->generation && c->kill_at == 0 && !p->stopping)
+			if (c->generation == p->generation && c->kill_at == 0 && !p->stopping) {
 				p->respawns++;
+				metrics_respawn();
+			}
+			metrics_worker_release(pid);
 			c->pid = 0;
 		}
 	}

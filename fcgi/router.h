@@ -23,7 +23,8 @@ struct route {
 	const char      *pattern;
 	route_handler    handler;
 	enum route_auth  auth;
-	const char      *name;     /* short label for logs and metrics */
+	int              limit_class;  /* enum ratelimit_class */
+	const char      *name;         /* short label for logs and metrics */
 };
 
 enum route_match { ROUTE_FOUND, ROUTE_NOT_FOUND, ROUTE_BAD_METHOD };

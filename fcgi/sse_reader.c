@@ -114,7 +114,9 @@ sse_reader_feed(struct sse_reader *r, const char *p, size_t n)
 				return -1;
 			rc = sse_line(r, r->line.data, r->line.len);
 			buf_reset(&r->line);
-		} else
+		} else if (k > r->line.max)
+			return -1;  /* the same bound, however the line was split */
+		else
 			rc = sse_line(r, start, k);
 		if (rc != 0)
 			return rc;

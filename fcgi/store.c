@@ -39,6 +39,8 @@ enum stmt {
 	S_SESSION_OWNED,
 	S_SESSION_EXTERNAL,
 	S_USER_EXISTS,
+	S_RATE_HIT,
+	S_RATE_SWEEP,
 	S_COUNT
 };
 
@@ -166,6 +168,18 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "        SELECT $1::uuid, $3::text, $2::text WHERE NOT EXISTS (SELECT 1 FROM f) "
 	    "        ON CONFLICT DO NOTHING RETURNING id) "
 	    "SELECT id::text FROM f UNION ALL SELECT id::text FROM i",
+	/* One atomic step per request: a new window, or one more hit. */
+	[S_RATE_HIT] =
+	    "INSERT INTO rate_limits AS rl (key, window_start, hits) VALUES ($1, now(), 1) "
+	    "ON CONFLICT (key) DO UPDATE SET "
+	    "  hits = CASE WHEN rl.window_start + make_interval(secs => $2::int) <= now() "
+	    "              THEN 1 ELSE rl.hits + 1 END, "
+	    "  window_start = CASE WHEN rl.window_start + make_interval(secs => $2::int) <= now() "
+	    "              THEN now() ELSE rl.window_start END "
+	    "RETURNING hits, ceil(extract(epoch FROM rl.window_start "
+	    "  + make_interval(secs => $2::int) - now()))::int",
+	[S_RATE_SWEEP] =
+	    "DELETE FROM rate_limits WHERE window_start < now() - make_interval(secs => $1::int)",
 	[S_USER_EXISTS] = "SELECT 1 FROM users WHERE id = $1::uuid",
 	[S_METRIC_INSERT] =
 	    "INSERT INTO stream_metrics (route, user_id, session_id, message_id, status, ttfb_ms, "
@@ -819,4 +833,28 @@ store_user_exists(struct store *st, const char *user_id)
 	rc = PQntuples(res) == 1 ? STORE_OK : STORE_NOT_FOUND;
 	PQclear(res);
 	return rc;
+}
+
+enum store_rc
+store_rate_hit(struct store *st, const char *key, int window_s, int *hits, int *reset_s)
+{
+	char w[16];
+	const char *p[] = { key, w };
+	PGresult *res;
+	enum store_rc rc;
+	static atomic_uint calls;
+
+	(void)snprintf(w, sizeof(w), "%d", window_s);
+	if ((rc = store_exec(st, S_RATE_HIT, 2, p, &res)) != STORE_OK)
+		return rc;
+	*hits = atoi(PQgetvalue(res, 0, 0));
+	*reset_s = atoi(PQgetvalue(res, 0, 1));
+	PQclear(res);
+	/* Now and then, forget keys whose window ended long ago. */
+	if (atomic_fetch_add(&calls, 1) % 1000 == 999) {
+		const char *q[] = { w };
+		if (store_exec(st, S_RATE_SWEEP, 1, q, &res) == STORE_OK)
+			PQclear(res);
+	}
+	return STORE_OK;
 }

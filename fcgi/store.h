@@ -151,6 +151,11 @@ enum store_rc store_settings_put(struct store *st, const char *user_id, const ch
 enum store_rc store_session_resolve(struct store *st, const char *user_id, const char *ref,
     const char *title, char **session_id);
 
+/* Counts one request against key in a fixed window of window_s seconds:
+ * *hits in the current window (this one included), *reset_s until it ends. */
+enum store_rc store_rate_hit(struct store *st, const char *key, int window_s, int *hits,
+    int *reset_s);
+
 /* Marks the replies a dead worker was generating as interrupted (own
  * connection; for the master). Returns the count, -1 on failure. */
 long store_interrupt_worker(const char *conninfo, const char *worker_id);

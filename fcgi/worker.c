@@ -16,6 +16,7 @@
 #include "config.h"
 #include "http.h"
 #include "live.h"
+#include "metrics.h"
 #include "log.h"
 #include "store.h"
 #include "upstream.h"
@@ -38,6 +39,7 @@ struct worker {
 	char                  worker_id[300];   /* host:pid */
 	atomic_bool           stopping;
 	atomic_long           served;
+	int                   slot;             /* in the metrics scoreboard */
 	struct worker_thread *threads;
 };
 
@@ -184,8 +186,11 @@ worker_thread_main(void *arg)
 		if (FCGX_Accept_r(&fr) < 0)
 			break;
 		atomic_store(&t->busy, true);
+		metrics_worker_busy(w->slot, 1);
 		worker_serve(t, &fr, up);
 		FCGX_Finish_r(&fr);
+		metrics_worker_busy(w->slot, -1);
+		metrics_worker_request(w->slot);
 		atomic_store(&t->busy, false);
 		long n = atomic_fetch_add(&w->served, 1) + 1;
 		if (w->cfg->max_requests > 0 && n == w->cfg->max_requests) {
@@ -250,6 +255,8 @@ worker_run(const struct config *cfg, int listen_fd)
 	}
 	if (!worker_id_format(w.worker_id, sizeof(w.worker_id), getpid()))
 		goto done;
+	app_init();
+	w.slot = metrics_worker_claim(getpid(), 0, cfg->threads);
 	/* Threads inherit a mask blocking everything but SIGUSR1: only this
 	 * thread takes the stop signals, synchronously, with sigwait. */
 	sigemptyset(&waitset);
@@ -296,6 +303,7 @@ worker_run(const struct config *cfg, int listen_fd)
 		if (w.threads[i].started)
 			pthread_join(w.threads[i].tid, NULL);
 	live_listener_stop();
+	metrics_worker_release(getpid());
 	log_info("worker stopped after %ld requests", atomic_load(&w.served));
 	rc = 0;
 done:
