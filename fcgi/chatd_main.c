@@ -17,7 +17,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: chatd [-t] [-c config-file]\n"
 	    "  -c FILE  read settings from FILE (environment variables override it)\n"
-	    "  -t       check the configuration, print it (secrets masked) and exit\n");
+	    "  -t       check the configuration, print it (secrets masked) and exit\n"
+	    "  -D       print the settings reference as a Markdown table and exit\n");
 	exit(2);
 }
 
@@ -53,6 +54,18 @@ raise_fd_limit(void)
 	}
 }
 
+/* The README's configuration table comes from the same table as the parser. */
+static void
+print_reference(void)
+{
+	const char *name, *env, *def, *help;
+
+	printf("| setting | environment | default | meaning |\n|---|---|---|---|\n");
+	for (size_t i = 0; config_describe(i, &name, &env, &def, &help); i++)
+		printf("| `%s` | `%s` | %s%s%s | %s |\n", name, env, def[0] ? "`" : "",
+		    def[0] ? def : "(empty)", def[0] ? "`" : "", help);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -63,10 +76,11 @@ main(int argc, char **argv)
 	bool check_only = false;
 	int c, fd, rc;
 
-	while ((c = getopt(argc, argv, "c:th")) != -1) {
+	while ((c = getopt(argc, argv, "c:tDh")) != -1) {
 		switch (c) {
 		case 'c': config_path = optarg; break;
 		case 't': check_only = true; break;
+		case 'D': print_reference(); return 0;
 		default: usage();
 		}
 	}
