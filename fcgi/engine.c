@@ -23,7 +23,7 @@
 #define PERSIST_EVERY_US 1000000     /* batch interval for a streaming reply */
 #define TICK_MS          250
 
-struct turn_state {
+struct chat_turn_state {
 	const struct chat_env   *env;
 	const struct chat_turn  *turn;
 	const struct chat_sink  *sink;
@@ -38,6 +38,15 @@ struct turn_state {
 	struct buf               clean;        /* a delta made valid UTF-8 */
 	bool                     client_gone;
 	bool                     truncated;
+
+	/* The upstream request and its result. */
+	json_object             *req;
+	const char              *body;         /* borrowed from req */
+	size_t                   body_len;
+	struct upstream_stream_ops ops;
+	struct upstream_result   res;
+	int64_t                  t_start;
+	char                     stateless_id[37];
 };
 
 /* Adds model and temperature: the turn's own, else the user's settings, else
@@ -166,7 +175,7 @@ random_uuid(char out[37])
 
 /* Stores the content not yet persisted, with its chunk boundaries. */
 static void
-turn_persist(struct turn_state *ts)
+turn_persist(struct chat_turn_state *ts)
 {
 	enum store_rc rc;
 
@@ -191,7 +200,7 @@ turn_persist(struct turn_state *ts)
 static int
 turn_on_open(void *ctx)
 {
-	struct turn_state *ts = ctx;
+	struct chat_turn_state *ts = ctx;
 
 	ts->info.seq = 0;
 	if (!ts->sink->open(ts->sink->ctx, &ts->info)) {
@@ -206,7 +215,7 @@ turn_on_open(void *ctx)
 static int
 turn_on_delta(void *ctx, const char *text, size_t len)
 {
-	struct turn_state *ts = ctx;
+	struct chat_turn_state *ts = ctx;
 	char num[24];
 	int n;
 
@@ -251,7 +260,7 @@ turn_on_delta(void *ctx, const char *text, size_t len)
 static int
 turn_on_tick(void *ctx)
 {
-	struct turn_state *ts = ctx;
+	struct chat_turn_state *ts = ctx;
 	int64_t now = http_now_us();
 
 	if (atomic_load(&ts->gen.cancel))
@@ -274,7 +283,7 @@ turn_on_tick(void *ctx)
 
 /* Maps the upstream's ending to the reply's status. */
 static void
-turn_outcome(const struct turn_state *ts, const struct upstream_result *res,
+turn_outcome(const struct chat_turn_state *ts, const struct upstream_result *res,
     struct chat_outcome *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -303,7 +312,7 @@ turn_outcome(const struct turn_state *ts, const struct upstream_result *res,
 }
 
 static void
-turn_record_metric(const struct turn_state *ts, const struct upstream_result *res,
+turn_record_metric(const struct chat_turn_state *ts, const struct upstream_result *res,
     const struct chat_outcome *out, int64_t t_start)
 {
 	struct store_stream_metric m = {
@@ -325,7 +334,7 @@ turn_record_metric(const struct turn_state *ts, const struct upstream_result *re
 
 /* Session turns: stores the user's message and the reply placeholder. */
 static int
-turn_begin_session(struct turn_state *ts, const char **error)
+turn_begin_session(struct chat_turn_state *ts, const char **error)
 {
 	const struct chat_env *env = ts->env;
 	const struct chat_turn *turn = ts->turn;
@@ -345,106 +354,167 @@ turn_begin_session(struct turn_state *ts, const char **error)
 	return store_http_status(rc);
 }
 
+static void
+turn_state_free(struct chat_turn_state *ts)
+{
+	if (ts == NULL)
+		return;
+	json_object_put(ts->req);
+	store_turn_free(&ts->st);
+	buf_free(&ts->content);
+	buf_free(&ts->chunk_ends);
+	buf_free(&ts->clean);
+	free(ts);
+}
+
+int
+chat_turn_prepare(const struct chat_env *env, const struct chat_turn *turn,
+    const struct chat_sink *sink, struct chat_turn_state **out, const char **error)
+{
+	struct chat_turn_state *ts;
+	json_object *model;
+	int status;
+
+	*out = NULL;
+	if ((ts = calloc(1, sizeof(*ts))) == NULL) {
+		*error = "Out of memory";
+		return 500;
+	}
+	ts->env = env;
+	ts->turn = turn;
+	ts->sink = sink;
+	ts->t_start = http_now_us();
+	buf_init(&ts->content, REPLY_MAX);
+	buf_init(&ts->chunk_ends, 1 << 20);
+	buf_init(&ts->clean, REPLY_MAX);
+
+	if (turn->session_id != NULL) {
+		if ((status = turn_begin_session(ts, error)) != 200)
+			goto failed;
+		if (ts->st.attached_reply_id != NULL) {
+			*out = ts;  /* the caller replays the earlier reply */
+			return 200;
+		}
+		ts->info.reply_id = ts->st.reply_id;
+	} else {
+		enum store_rc rc = turn->user_id != NULL
+		    ? store_settings_get(env->store, turn->user_id, &ts->st.settings_json) : STORE_OK;
+		if (rc != STORE_OK && rc != STORE_NOT_FOUND) {
+			*error = "Database unavailable";
+			status = store_http_status(rc);
+			goto failed;
+		}
+		random_uuid(ts->stateless_id);
+		ts->info.reply_id = ts->stateless_id;
+	}
+	ts->info.session_id = turn->session_id;
+	ts->info.user_message_id = ts->st.user_message_id;
+	ts->info.content = "";
+	ts->info.created = (long)time(NULL);
+	ts->last_persist_us = ts->t_start;
+
+	if ((ts->req = prompt_build(env->cfg, turn, ts->st.settings_json, ts->st.history_json)) == NULL) {
+		*error = "Internal server error";
+		status = 500;
+		if (turn->session_id != NULL)
+			(void)store_reply_finish(env->store, ts->st.reply_id, "error", NULL, -1, -1, "prompt");
+		goto failed;
+	}
+	(void)json_object_object_get_ex(ts->req, "model", &model);
+	ts->info.model = json_object_get_string(model);
+	ts->body = json_object_to_json_string_length(ts->req, JSON_C_TO_STRING_PLAIN, &ts->body_len);
+	ts->ops.on_open = turn_on_open;
+	ts->ops.on_delta = turn_on_delta;
+	ts->ops.on_tick = turn_on_tick;
+	ts->ops.ctx = ts;
+	ts->ops.tick_ms = TICK_MS;
+	live_register(&ts->gen, ts->info.reply_id, env->upstream);
+	metrics_stream_started();
+	*out = ts;
+	return 200;
+failed:
+	turn_state_free(ts);
+	return status;
+}
+
+const char *
+chat_turn_attached(const struct chat_turn_state *ts)
+{
+	return ts->st.attached_reply_id;
+}
+
+void
+chat_turn_upstream(struct chat_turn_state *ts, const char **body, size_t *len,
+    const struct upstream_stream_ops **ops, struct upstream_result **res)
+{
+	*body = ts->body;
+	*len = ts->body_len;
+	*ops = &ts->ops;
+	*res = &ts->res;
+}
+
+int
+chat_turn_finish(struct chat_turn_state *ts, const char **error)
+{
+	const struct chat_env *env = ts->env;
+	const struct upstream_result *res = &ts->res;
+	struct chat_outcome out;
+	int status = 200;
+
+	if (ts->st.attached_reply_id != NULL) {
+		turn_state_free(ts);
+		return 200;
+	}
+	live_unregister(&ts->gen);
+	turn_outcome(ts, res, &out);
+	metrics_stream_ended(chat_outcome_is_done(&out) ? STREAM_END_COMPLETED : STREAM_END_ERROR,
+	    (double)(http_now_us() - ts->t_start) / 1e6, res->ttft_ms >= 0 ? res->ttft_ms / 1000.0 : -1);
+	if (res->error != UPSTREAM_OK && res->error != UPSTREAM_ABORTED)
+		metrics_upstream_error(upstream_error_code(res->error));
+	metrics_tokens(res->prompt_tokens, res->completion_tokens);
+
+	if (ts->turn->session_id != NULL) {
+		turn_persist(ts);
+		if (store_reply_finish(env->store, ts->st.reply_id, out.status, ts->info.model,
+		    res->prompt_tokens, res->completion_tokens, out.error_code) != STORE_OK)
+			log_error("reply %s: final status %s not stored", ts->st.reply_id, out.status);
+	}
+	turn_record_metric(ts, res, &out, ts->t_start);
+
+	if (!res->opened) {
+		status = upstream_error_http_status(res->error);
+		*error = out.error_message;
+	} else {
+		ts->info.seq++;
+		ts->info.content = ts->content.data != NULL ? ts->content.data : "";
+		ts->info.content_len = ts->content.len;
+		if (!ts->client_gone)
+			ts->sink->end(ts->sink->ctx, &ts->info, &out);
+	}
+	turn_state_free(ts);
+	return status;
+}
+
 int
 chat_turn_run(const struct chat_env *env, const struct chat_turn *turn,
     const struct chat_sink *sink, const char **error)
 {
-	struct turn_state ts;
-	struct upstream_result res;
-	struct chat_outcome out;
-	json_object *req = NULL, *model;
-	char stateless_id[37];
+	struct chat_turn_state *ts;
+	const struct upstream_stream_ops *ops;
+	struct upstream_result *res;
 	const char *body;
-	size_t body_len;
-	int64_t t_start = http_now_us();
-	int status = 200;
+	size_t len;
+	int status;
 
-	memset(&ts, 0, sizeof(ts));
-	ts.env = env;
-	ts.turn = turn;
-	ts.sink = sink;
-	buf_init(&ts.content, REPLY_MAX);
-	buf_init(&ts.chunk_ends, 1 << 20);
-	buf_init(&ts.clean, REPLY_MAX);
-
-	if (turn->session_id != NULL) {
-		if ((status = turn_begin_session(&ts, error)) != 200)
-			goto done;
-		if (ts.st.attached_reply_id != NULL) {
-			status = chat_replay_run(env, turn->user_id, turn->session_id,
-			    ts.st.attached_reply_id, -1, sink, error);
-			goto done;
-		}
-		ts.info.reply_id = ts.st.reply_id;
-	} else {
-		enum store_rc rc = turn->user_id != NULL
-		    ? store_settings_get(env->store, turn->user_id, &ts.st.settings_json) : STORE_OK;
-		if (rc != STORE_OK && rc != STORE_NOT_FOUND) {
-			*error = "Database unavailable";
-			status = store_http_status(rc);
-			goto done;
-		}
-		random_uuid(stateless_id);
-		ts.info.reply_id = stateless_id;
+	if ((status = chat_turn_prepare(env, turn, sink, &ts, error)) != 200)
+		return status;
+	if (chat_turn_attached(ts) != NULL) {
+		status = chat_replay_run(env, turn->user_id, turn->session_id, chat_turn_attached(ts),
+		    -1, sink, error);
+		(void)chat_turn_finish(ts, error);
+		return status;
 	}
-	ts.info.session_id = turn->session_id;
-	ts.info.user_message_id = ts.st.user_message_id;
-	ts.info.content = "";
-	ts.info.created = (long)time(NULL);
-	ts.last_persist_us = t_start;
-
-	if ((req = prompt_build(env->cfg, turn, ts.st.settings_json, ts.st.history_json)) == NULL) {
-		*error = "Internal server error";
-		status = 500;
-		if (turn->session_id != NULL)
-			(void)store_reply_finish(env->store, ts.st.reply_id, "error", NULL, -1, -1, "prompt");
-		goto done;
-	}
-	(void)json_object_object_get_ex(req, "model", &model);
-	ts.info.model = json_object_get_string(model);
-	body = json_object_to_json_string_length(req, JSON_C_TO_STRING_PLAIN, &body_len);
-
-	struct upstream_stream_ops ops = {
-		.on_open = turn_on_open,
-		.on_delta = turn_on_delta,
-		.on_tick = turn_on_tick,
-		.ctx = &ts,
-		.tick_ms = TICK_MS,
-	};
-	live_register(&ts.gen, ts.info.reply_id, env->upstream);
-	metrics_stream_started();
-	upstream_stream(env->upstream, "/chat/completions", body, body_len, &ops, &res);
-	live_unregister(&ts.gen);
-	turn_outcome(&ts, &res, &out);
-	metrics_stream_ended(chat_outcome_is_done(&out) ? STREAM_END_COMPLETED : STREAM_END_ERROR,
-	    (double)(http_now_us() - t_start) / 1e6, res.ttft_ms >= 0 ? res.ttft_ms / 1000.0 : -1);
-	if (res.error != UPSTREAM_OK && res.error != UPSTREAM_ABORTED)
-		metrics_upstream_error(upstream_error_code(res.error));
-	metrics_tokens(res.prompt_tokens, res.completion_tokens);
-
-	if (turn->session_id != NULL) {
-		turn_persist(&ts);
-		if (store_reply_finish(env->store, ts.st.reply_id, out.status, ts.info.model,
-		    res.prompt_tokens, res.completion_tokens, out.error_code) != STORE_OK)
-			log_error("reply %s: final status %s not stored", ts.st.reply_id, out.status);
-	}
-	turn_record_metric(&ts, &res, &out, t_start);
-
-	if (!res.opened) {
-		status = upstream_error_http_status(res.error);
-		*error = out.error_message;
-		goto done;
-	}
-	ts.info.seq++;
-	ts.info.content = ts.content.data != NULL ? ts.content.data : "";
-	ts.info.content_len = ts.content.len;
-	if (!ts.client_gone)
-		sink->end(sink->ctx, &ts.info, &out);
-done:
-	json_object_put(req);
-	store_turn_free(&ts.st);
-	buf_free(&ts.content);
-	buf_free(&ts.chunk_ends);
-	buf_free(&ts.clean);
-	return status;
+	chat_turn_upstream(ts, &body, &len, &ops, &res);
+	upstream_stream(env->upstream, "/chat/completions", body, len, ops, res);
+	return chat_turn_finish(ts, error);
 }

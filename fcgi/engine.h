@@ -94,6 +94,27 @@ struct chat_turn {
 int chat_turn_run(const struct chat_env *env, const struct chat_turn *turn,
     const struct chat_sink *sink, const char **error);
 
+/* The same turn in three steps, for an event loop that runs the upstream
+ * transfer itself (the gateway, with upstream_multi_stream):
+ *   chat_turn_prepare  stores the message, builds the prompt (blocking DB);
+ *                      200 and *state, or an error status with *error;
+ *                      turn and sink must stay valid until finish;
+ *   chat_turn_upstream the request body, the callbacks and the result to
+ *                      hand to the upstream driver;
+ *   chat_turn_finish   after the transfer ended: persists, records, sends
+ *                      the sink its end; frees state; returns like run.
+ * chat_turn_attached is non-NULL when an Idempotency-Key named an earlier
+ * reply: then nothing is to be sent upstream; replay it and call finish. */
+struct chat_turn_state;
+struct upstream_stream_ops;
+struct upstream_result;
+int chat_turn_prepare(const struct chat_env *env, const struct chat_turn *turn,
+    const struct chat_sink *sink, struct chat_turn_state **state, const char **error);
+const char *chat_turn_attached(const struct chat_turn_state *state);
+void chat_turn_upstream(struct chat_turn_state *state, const char **body, size_t *len,
+    const struct upstream_stream_ops **ops, struct upstream_result **res);
+int chat_turn_finish(struct chat_turn_state *state, const char **error);
+
 /* Replays a reply to the sink and follows it live until it ends (polling the
  * database, so the generation may run on any worker of any host): start (if
  * after_seq < 0), the deltas after after_seq, then the end. reply_id NULL

@@ -40,6 +40,15 @@ struct upstream {
 	long                retry_after_ms;  /* from the last response, -1 if none */
 	int64_t             t_start_us;
 	int64_t             t_last_delta_us;
+
+	/* The transfer's request (borrowed from the caller until it ends). */
+	char                url[2048];
+	const char         *content_type;
+	const char         *body;
+	size_t              body_len;
+	struct curl_slist  *headers;         /* of the attempt in progress */
+	int                 attempt;
+	int64_t             retry_wait_ms;   /* set when attempt_end asks for a retry */
 };
 
 static int64_t
@@ -271,6 +280,7 @@ upstream_free(struct upstream *u)
 		curl_easy_cleanup(u->easy);
 	sse_reader_free(&u->reader);
 	buf_free(&u->errbody);
+	curl_slist_free_all(u->headers);
 	free(u);
 }
 
@@ -411,40 +421,22 @@ retryable_curl(CURLcode rc)
 	    rc == CURLE_GOT_NOTHING || rc == CURLE_SSL_CONNECT_ERROR;
 }
 
-/* Waits before the next attempt, ticking. Returns false if told to stop or
- * if the wait would pass the first-token deadline. */
-static bool
-upstream_backoff(struct upstream *u, int attempt)
+/* How long to wait before the next attempt: Retry-After when the upstream
+ * gave one, else exponential backoff with jitter. */
+static int64_t
+backoff_ms(const struct upstream *u, int attempt)
 {
 	uint32_t jitter = 0;
-	int64_t wait_ms, until, next_tick = 0;
+	int64_t wait_ms;
 
 	if (u->retry_after_ms >= 0)
-		wait_ms = u->retry_after_ms > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS : u->retry_after_ms;
-	else {
-		wait_ms = (int64_t)BACKOFF_BASE_MS << attempt;
-		if (wait_ms > BACKOFF_MAX_MS)
-			wait_ms = BACKOFF_MAX_MS;
-		/* Full jitter on the upper half spreads a herd of retries. */
-		(void)getrandom(&jitter, sizeof(jitter), GRND_NONBLOCK);
-		wait_ms = wait_ms / 2 + (int64_t)(jitter % (uint32_t)(wait_ms / 2 + 1));
-	}
-	until = now_us() + wait_ms * 1000;
-	if (until - u->t_start_us > (int64_t)u->cfg->upstream_first_token_timeout * 1000000)
-		return false;
-	for (;;) {
-		int64_t now = now_us();
-		if (now >= until)
-			return true;
-		if (!upstream_tick(u, now, &next_tick)) {
-			u->stop_error = UPSTREAM_ABORTED;
-			return false;
-		}
-		int64_t slice = (until - now) / 1000;
-		if (u->ops != NULL && u->ops->tick_ms > 0 && slice > u->ops->tick_ms)
-			slice = u->ops->tick_ms;
-		(void)curl_multi_poll(u->multi, NULL, 0, (int)(slice > 0 ? slice : 1), NULL);
-	}
+		return u->retry_after_ms > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS : u->retry_after_ms;
+	wait_ms = (int64_t)BACKOFF_BASE_MS << attempt;
+	if (wait_ms > BACKOFF_MAX_MS)
+		wait_ms = BACKOFF_MAX_MS;
+	/* Full jitter on the upper half spreads a herd of retries. */
+	(void)getrandom(&jitter, sizeof(jitter), GRND_NONBLOCK);
+	return wait_ms / 2 + (int64_t)(jitter % (uint32_t)(wait_ms / 2 + 1));
 }
 
 static void
@@ -456,11 +448,12 @@ upstream_log_failure(struct upstream *u, CURLcode rc, int attempt)
 	    u->res->http_status, curl_easy_strerror(rc), upstream_error_code(u->stop_error));
 }
 
-static void
-upstream_transfer(struct upstream *u, const char *path, const char *content_type, const char *body,
+/* Starts a transfer: resets the result and remembers the request. Returns
+ * false (res->error set) if the URL does not fit. */
+static bool
+transfer_begin(struct upstream *u, const char *path, const char *content_type, const char *body,
     size_t len, struct upstream_result *res)
 {
-	char url[2048];
 	int n;
 
 	memset(res, 0, sizeof(*res));
@@ -468,65 +461,127 @@ upstream_transfer(struct upstream *u, const char *path, const char *content_type
 	res->ttft_ms = -1;
 	u->res = res;
 	u->t_start_us = now_us();
-	n = snprintf(url, sizeof(url), "%s%s", u->cfg->openai_base_url, path);
-	if (n < 0 || (size_t)n >= sizeof(url)) {
+	u->content_type = content_type;
+	u->body = body;
+	u->body_len = len;
+	u->attempt = 0;
+	n = snprintf(u->url, sizeof(u->url), "%s%s", u->cfg->openai_base_url, path);
+	if (n < 0 || (size_t)n >= sizeof(u->url)) {
 		res->error = UPSTREAM_CONNECT;
-		return;
+		return false;
 	}
-	for (int attempt = 0;; attempt++) {
-		struct curl_slist *headers = NULL;
-		CURLcode rc;
-		long total_ms = (long)u->cfg->stream_max_duration * 1000 + 1000;
+	return true;
+}
 
-		res->attempts = attempt + 1;
-		res->http_status = 0;
-		u->stop = false;
-		u->stop_error = UPSTREAM_OK;
-		u->retry_after_ms = -1;
-		buf_reset(&u->errbody);
-		sse_reader_reset(&u->reader);
-		if (u->collect != NULL)
-			buf_reset(u->collect);
-		if (!upstream_prepare(u, url, content_type, body, len, &headers, total_ms)) {
-			res->error = UPSTREAM_CONNECT;
-			return;
+/* Prepares the easy handle for the next attempt. */
+static bool
+attempt_setup(struct upstream *u)
+{
+	long total_ms = (long)u->cfg->stream_max_duration * 1000 + 1000;
+
+	u->res->attempts = u->attempt + 1;
+	u->res->http_status = 0;
+	u->stop = false;
+	u->stop_error = UPSTREAM_OK;
+	u->retry_after_ms = -1;
+	buf_reset(&u->errbody);
+	sse_reader_reset(&u->reader);
+	if (u->collect != NULL)
+		buf_reset(u->collect);
+	curl_slist_free_all(u->headers);
+	u->headers = NULL;
+	if (!upstream_prepare(u, u->url, u->content_type, u->body, u->body_len, &u->headers, total_ms)) {
+		u->res->error = UPSTREAM_CONNECT;
+		return false;
+	}
+	return true;
+}
+
+enum attempt_outcome { ATTEMPT_FINISHED, ATTEMPT_RETRY };
+
+/* Classifies an attempt that ended with libcurl's rc (and stop_error), and
+ * decides on a retry: only before the stream opened, for connect failures,
+ * 429 and 5xx, within the retries and the first-token budget. On
+ * ATTEMPT_RETRY, u->retry_wait_ms says how long to wait. */
+static enum attempt_outcome
+attempt_end(struct upstream *u, CURLcode rc)
+{
+	struct upstream_result *res = u->res;
+	int attempt = u->attempt;
+
+	curl_slist_free_all(u->headers);
+	u->headers = NULL;
+	if (u->stop_error == UPSTREAM_OK && rc == CURLE_OK && u->streaming && !res->done &&
+	    res->http_status >= 200 && res->http_status < 300)
+		(void)sse_reader_finish(&u->reader);  /* a last event without its blank line */
+	if (u->stop_error != UPSTREAM_OK) {
+		res->error = u->stop_error;
+	} else if (res->http_status >= 200 && res->http_status < 300 && rc == CURLE_OK) {
+		/* A clean close after finish_reason counts as the end even
+		 * from servers that omit [DONE]. */
+		res->error = !u->streaming || res->done || res->finish_reason[0] != '\0'
+		    ? UPSTREAM_OK : UPSTREAM_DROPPED;
+	} else if (res->opened) {
+		res->error = UPSTREAM_DROPPED;
+	} else if (res->http_status != 0 && (res->http_status < 200 || res->http_status > 299)) {
+		res->error = UPSTREAM_HTTP;
+	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
+		res->error = UPSTREAM_TIMEOUT_CONNECT;
+	} else
+		res->error = UPSTREAM_CONNECT;
+
+	if (res->error == UPSTREAM_OK)
+		return ATTEMPT_FINISHED;
+	upstream_log_failure(u, rc, attempt);
+	if (res->opened || attempt >= u->cfg->upstream_retries || u->stop_error != UPSTREAM_OK)
+		return ATTEMPT_FINISHED;
+	if (res->error == UPSTREAM_HTTP ? !retryable_status(res->http_status)
+	    : !(res->error == UPSTREAM_CONNECT || res->error == UPSTREAM_TIMEOUT_CONNECT ||
+	        retryable_curl(rc)))
+		return ATTEMPT_FINISHED;
+	u->retry_wait_ms = backoff_ms(u, attempt);
+	if (now_us() + u->retry_wait_ms * 1000 - u->t_start_us >
+	    (int64_t)u->cfg->upstream_first_token_timeout * 1000000)
+		return ATTEMPT_FINISHED;  /* the wait alone would pass the deadline */
+	u->attempt++;
+	return ATTEMPT_RETRY;
+}
+
+/* Waits wait_ms before a retry, ticking. Returns false if told to stop. */
+static bool
+blocking_wait(struct upstream *u, int64_t wait_ms)
+{
+	int64_t until = now_us() + wait_ms * 1000, next_tick = 0;
+
+	for (;;) {
+		int64_t now = now_us();
+		if (now >= until)
+			return true;
+		if (!upstream_tick(u, now, &next_tick)) {
+			u->res->error = UPSTREAM_ABORTED;
+			return false;
 		}
-		rc = upstream_run(u);
-		curl_slist_free_all(headers);
+		int64_t slice = (until - now) / 1000;
+		if (u->ops != NULL && u->ops->tick_ms > 0 && slice > u->ops->tick_ms)
+			slice = u->ops->tick_ms;
+		(void)curl_multi_poll(u->multi, NULL, 0, (int)(slice > 0 ? slice : 1), NULL);
+	}
+}
 
-		if (u->stop_error == UPSTREAM_OK && rc == CURLE_OK && u->streaming && !res->done &&
-		    res->http_status >= 200 && res->http_status < 300)
-			(void)sse_reader_finish(&u->reader);  /* a last event without its blank line */
-		if (u->stop_error != UPSTREAM_OK) {
-			res->error = u->stop_error;
-		} else if (res->http_status >= 200 && res->http_status < 300 && rc == CURLE_OK) {
-			/* A clean close after finish_reason counts as the end even
-			 * from servers that omit [DONE]. */
-			res->error = !u->streaming || res->done || res->finish_reason[0] != '\0'
-			    ? UPSTREAM_OK : UPSTREAM_DROPPED;
-		} else if (res->opened) {
-			res->error = UPSTREAM_DROPPED;
-		} else if (res->http_status != 0 && (res->http_status < 200 || res->http_status > 299)) {
-			res->error = UPSTREAM_HTTP;
-		} else if (rc == CURLE_OPERATION_TIMEDOUT) {
-			res->error = UPSTREAM_TIMEOUT_CONNECT;
-		} else
-			res->error = UPSTREAM_CONNECT;
-
-		if (res->error == UPSTREAM_OK)
+/* The blocking driver: attempts in this thread, on the client's own multi. */
+static void
+upstream_transfer(struct upstream *u, const char *path, const char *content_type, const char *body,
+    size_t len, struct upstream_result *res)
+{
+	if (!transfer_begin(u, path, content_type, body, len, res))
+		return;
+	for (;;) {
+		if (!attempt_setup(u))
 			return;
-		upstream_log_failure(u, rc, attempt);
-		if (res->opened || attempt >= u->cfg->upstream_retries)
+		if (attempt_end(u, upstream_run(u)) == ATTEMPT_FINISHED)
 			return;
-		if (res->error == UPSTREAM_HTTP ? !retryable_status(res->http_status)
-		    : !(res->error == UPSTREAM_CONNECT || res->error == UPSTREAM_TIMEOUT_CONNECT ||
-		        retryable_curl(rc)))
+		if (!blocking_wait(u, u->retry_wait_ms))
 			return;
-		if (!upstream_backoff(u, attempt)) {
-			if (u->stop_error == UPSTREAM_ABORTED)
-				res->error = UPSTREAM_ABORTED;
-			return;
-		}
 	}
 }
 
@@ -588,4 +643,247 @@ upstream_probe(struct upstream *u)
 		(void)curl_easy_getinfo(u->easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_slist_free_all(h);
 	return rc == CURLE_OK && status >= 200 && status < 300;
+}
+
+/* ---- The event-loop driver: many transfers on one multi handle ----------
+ *
+ * The Socket.IO gateway runs every stream of its process in one event loop.
+ * It tells this driver about socket readiness and timer expiry; the driver
+ * tells it which sockets to watch and when to fire the timer. Each job is a
+ * struct upstream of its own (easy handle, parser, result) without a multi. */
+
+struct upstream_job {
+	struct upstream       *u;
+	struct upstream_multi *m;
+	void                 (*done)(void *ctx);
+	void                  *ctx;
+	bool                   running;      /* in the multi; else waiting to retry */
+	int64_t                retry_at_us;
+	int64_t                next_tick_us;
+	struct upstream_job   *next;
+};
+
+struct upstream_multi {
+	const struct config        *cfg;
+	CURLM                      *multi;
+	struct upstream_multi_hooks hooks;
+	struct upstream_job        *jobs;
+};
+
+static int
+multi_on_socket(CURL *easy, curl_socket_t fd, int what, void *ctx, void *sockp)
+{
+	struct upstream_multi *m = ctx;
+
+	(void)easy;
+	(void)sockp;
+	if (what == CURL_POLL_REMOVE)
+		m->hooks.unwatch(m->hooks.ctx, (int)fd);
+	else
+		m->hooks.watch(m->hooks.ctx, (int)fd, what == CURL_POLL_IN || what == CURL_POLL_INOUT,
+		    what == CURL_POLL_OUT || what == CURL_POLL_INOUT);
+	return 0;
+}
+
+static int
+multi_on_timer(CURLM *multi, long timeout_ms, void *ctx)
+{
+	struct upstream_multi *m = ctx;
+
+	(void)multi;
+	m->hooks.timer(m->hooks.ctx, timeout_ms);
+	return 0;
+}
+
+struct upstream_multi *
+upstream_multi_new(const struct config *cfg, const struct upstream_multi_hooks *hooks)
+{
+	struct upstream_multi *m = calloc(1, sizeof(*m));
+
+	if (m == NULL)
+		return NULL;
+	m->cfg = cfg;
+	m->hooks = *hooks;
+	if ((m->multi = curl_multi_init()) == NULL ||
+	    curl_multi_setopt(m->multi, CURLMOPT_SOCKETFUNCTION, multi_on_socket) != CURLM_OK ||
+	    curl_multi_setopt(m->multi, CURLMOPT_SOCKETDATA, m) != CURLM_OK ||
+	    curl_multi_setopt(m->multi, CURLMOPT_TIMERFUNCTION, multi_on_timer) != CURLM_OK ||
+	    curl_multi_setopt(m->multi, CURLMOPT_TIMERDATA, m) != CURLM_OK) {
+		if (m->multi != NULL)
+			curl_multi_cleanup(m->multi);
+		free(m);
+		return NULL;
+	}
+	return m;
+}
+
+static void
+job_unlink(struct upstream_multi *m, struct upstream_job *j)
+{
+	for (struct upstream_job **pp = &m->jobs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			return;
+		}
+}
+
+/* Ends job j: its result is final. The done callback may start new jobs. */
+static void
+job_finish(struct upstream_multi *m, struct upstream_job *j)
+{
+	job_unlink(m, j);
+	j->done(j->ctx);
+	upstream_free(j->u);
+	free(j);
+}
+
+/* An attempt of j ended with rc: finish, or schedule the retry. */
+static void
+job_attempt_ended(struct upstream_multi *m, struct upstream_job *j, CURLcode rc)
+{
+	if (j->running) {
+		(void)curl_multi_remove_handle(m->multi, j->u->easy);
+		j->running = false;
+	}
+	if (attempt_end(j->u, rc) == ATTEMPT_FINISHED)
+		job_finish(m, j);
+	else
+		j->retry_at_us = now_us() + j->u->retry_wait_ms * 1000;
+}
+
+static bool
+job_launch(struct upstream_multi *m, struct upstream_job *j)
+{
+	if (!attempt_setup(j->u))
+		return false;
+	if (curl_easy_setopt(j->u->easy, CURLOPT_PRIVATE, j) != CURLE_OK ||
+	    curl_multi_add_handle(m->multi, j->u->easy) != CURLM_OK) {
+		j->u->res->error = UPSTREAM_CONNECT;
+		return false;
+	}
+	j->running = true;
+	return true;
+}
+
+/* Reaps the transfers libcurl reports as done. */
+static void
+multi_reap(struct upstream_multi *m)
+{
+	struct CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
+		struct upstream_job *j = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		(void)curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
+		if (j != NULL)
+			job_attempt_ended(m, j, msg->data.result);
+	}
+}
+
+struct upstream_job *
+upstream_multi_stream(struct upstream_multi *m, const char *path, const char *body, size_t len,
+    const struct upstream_stream_ops *ops, struct upstream_result *res,
+    void (*done)(void *ctx), void *ctx)
+{
+	struct upstream_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL || (j->u = upstream_new(m->cfg)) == NULL) {
+		free(j);
+		return NULL;
+	}
+	/* The job's transfers run on the shared multi, not the client's own. */
+	curl_multi_cleanup(j->u->multi);
+	j->u->multi = NULL;
+	j->u->ops = ops;
+	j->u->streaming = true;
+	j->m = m;
+	j->done = done;
+	j->ctx = ctx;
+	j->next = m->jobs;
+	m->jobs = j;
+	if (!transfer_begin(j->u, path, "application/json", body, len, res) || !job_launch(m, j)) {
+		job_unlink(m, j);
+		upstream_free(j->u);
+		free(j);
+		return NULL;
+	}
+	return j;
+}
+
+void
+upstream_multi_socket(struct upstream_multi *m, int fd, bool readable, bool writable)
+{
+	int running, ev = (readable ? CURL_CSELECT_IN : 0) | (writable ? CURL_CSELECT_OUT : 0);
+
+	(void)curl_multi_socket_action(m->multi, (curl_socket_t)fd, ev, &running);
+	multi_reap(m);
+}
+
+void
+upstream_multi_timeout(struct upstream_multi *m)
+{
+	int running;
+
+	(void)curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	multi_reap(m);
+}
+
+void
+upstream_multi_tick(struct upstream_multi *m)
+{
+	int64_t now = now_us();
+	struct upstream_job *j = m->jobs, *next;
+
+	for (; j != NULL; j = next) {
+		struct upstream *u = j->u;
+
+		next = j->next;
+		if (!j->running) {
+			/* Waiting to retry: only a cancel can cut the wait short. */
+			if (u->ops->on_tick != NULL && u->ops->on_tick(u->ops->ctx) != 0) {
+				u->stop_error = UPSTREAM_ABORTED;
+				u->res->error = UPSTREAM_ABORTED;
+				job_finish(m, j);
+			} else if (now >= j->retry_at_us && !job_launch(m, j))
+				job_finish(m, j);
+			continue;
+		}
+		if ((u->stop_error = upstream_deadline(u, now)) == UPSTREAM_OK &&
+		    !upstream_tick(u, now, &j->next_tick_us))
+			u->stop_error = UPSTREAM_ABORTED;
+		if (u->stop_error != UPSTREAM_OK)
+			job_attempt_ended(m, j, CURLE_OK);
+	}
+	multi_reap(m);
+}
+
+int
+upstream_multi_jobs(const struct upstream_multi *m)
+{
+	int n = 0;
+
+	for (const struct upstream_job *j = m->jobs; j != NULL; j = j->next)
+		n++;
+	return n;
+}
+
+void
+upstream_multi_free(struct upstream_multi *m)
+{
+	if (m == NULL)
+		return;
+	while (m->jobs != NULL) {
+		struct upstream_job *j = m->jobs;
+
+		if (j->running)
+			(void)curl_multi_remove_handle(m->multi, j->u->easy);
+		j->running = false;
+		j->u->res->error = UPSTREAM_ABORTED;
+		job_finish(m, j);
+	}
+	curl_multi_cleanup(m->multi);
+	free(m);
 }
