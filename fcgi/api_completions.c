@@ -212,7 +212,7 @@ api_chat004(struct request *r)
 	json_object_object_add(m, "content", json_object_new_string_len(message, (int)len));
 	json_object_array_add(messages, m);
 
-	struct chat_turn turn = { .messages = messages, .add_system_prompt = true, .temperature = -1 };
+	struct chat_turn turn = { .messages = messages, .add_system_prompt = true };
 	if ((status = collect_run(r, &turn, &col)) != 200)
 		goto done;
 	iso_now(ts, sizeof(ts));
@@ -249,7 +249,7 @@ api_openai_chat_completion(struct request *r)
 		status = handler_bad_field(r, "messages", "must not be empty");
 		goto done;
 	}
-	struct chat_turn turn = { .messages = messages, .add_system_prompt = true, .temperature = -1 };
+	struct chat_turn turn = { .messages = messages, .add_system_prompt = true };
 	if ((status = collect_run(r, &turn, &col)) == 200)
 		status = http_reply_json(r, 200, completion_object(&col));
 done:
@@ -331,6 +331,7 @@ api_v1_chat_completions(struct request *r)
 		.messages = messages,
 		.add_system_prompt = true,
 		.model = model,
+		.has_temperature = temperature >= 0,
 		.temperature = temperature,
 		.max_tokens = (int)max_tokens,
 		.stop_when_client_leaves = true,

@@ -90,7 +90,6 @@ stream_run(struct request *r, const struct dialect *dialect, const char *ref_fie
 		.session_id = session_id,
 		.content = message,
 		.idempotency_key = http_param(r, "HTTP_IDEMPOTENCY_KEY"),
-		.temperature = -1,
 	};
 	/* The client keeps using the name it gave, or learns the new id. */
 	sink_sse_init(&sse, &sink, r, dialect, ref != NULL ? ref : session_id);

@@ -71,7 +71,7 @@ prompt_settings(const struct config *cfg, const struct chat_turn *turn, const ch
 	}
 	if (turn->model != NULL)
 		model = turn->model;
-	if (turn->temperature >= 0)
+	if (turn->has_temperature)
 		temperature = turn->temperature;
 	*system_prompt_out = system;
 	*settings_out = settings;  /* keeps model/system alive */

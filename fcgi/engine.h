@@ -81,7 +81,8 @@ struct chat_turn {
 	struct json_object *messages; /* stateless: [{"role","content"},...], borrowed */
 	bool         add_system_prompt; /* stateless: prepend the user's system prompt */
 	const char  *model;           /* NULL: the user's setting or the default */
-	double       temperature;     /* < 0: the user's setting or the default */
+	bool         has_temperature; /* false: the user's setting or the default */
+	double       temperature;
 	int          max_tokens;      /* <= 0: the configured max_tokens */
 	bool         stop_when_client_leaves;
 };
