@@ -799,9 +799,14 @@ START_TEST(split_in_three_at_every_pair_of_positions)
 
 	recorder_init(&whole);
 	recorder_init(&rec);
+	/* Under valgrind (50x slower) the suite samples the second cut:
+	 * UNIT_SPLIT_STRIDE=7 still tries every first cut. */
+	const char *env = getenv("UNIT_SPLIT_STRIDE");
+	size_t stride = env != NULL && atoi(env) > 0 ? (size_t)atoi(env) : 1;
+
 	ck_assert_int_eq(parse_whole(split_stream, n, 4096, &whole), 0);
 	for (size_t i = 0; i <= n; i++)
-		for (size_t j = i; j <= n; j++) {
+		for (size_t j = i; j <= n; j += stride) {
 			size_t cut[2] = { i, j };
 
 			buf_reset(&rec.log);
