@@ -14,10 +14,10 @@ dialect_event_id(char *out, size_t len, const struct chat_stream_info *info)
 	return n > 0 && (size_t)n < len;
 }
 
-/* Wraps the JSON as one SSE event with its id. */
+/* Opens the event with its id: in a block of its own on the POST stream
+ * (see dialect.h), on the event itself otherwise. */
 static bool
-seed000_frame(struct buf *out, struct buf *json, const struct chat_stream_info *info,
-    const void *opts)
+seed000_open(struct buf *out, const struct chat_stream_info *info, const void *opts)
 {
 	const struct dialect_seed000_opts *o = opts;
 	char id[96];
@@ -25,66 +25,48 @@ seed000_frame(struct buf *out, struct buf *json, const struct chat_stream_info *
 	if (!dialect_event_id(id, sizeof(id), info))
 		return false;
 	if (o != NULL && o->id_in_own_block)
-		return buf_appendz(out, "id: ") && buf_appendz(out, id) && buf_append(out, "\n\n", 2) &&
-		    sse_put_event(out, NULL, NULL, json->data, json->len);
-	return sse_put_event(out, id, NULL, json->data, json->len);
+		return sse_put_id_block(out, id) && sse_open_line_event(out, NULL, NULL);
+	return sse_open_line_event(out, id, NULL);
 }
 
 static bool
 seed000_start(struct buf *out, const struct chat_stream_info *info, const void *opts)
 {
-	struct buf j;
-	bool ok;
-
-	buf_init(&j, 1024);
-	ok = buf_appendz(&j, "{\"type\":\"start\",\"session_id\":") &&
-	    json_put_stringz(&j, info->session_id) &&
-	    buf_appendz(&j, ",\"message_id\":") && json_put_stringz(&j, info->reply_id) &&
-	    buf_appendc(&j, '}') && seed000_frame(out, &j, info, opts);
-	buf_free(&j);
-	return ok;
+	return seed000_open(out, info, opts) &&
+	    buf_appendz(out, "{\"type\":\"start\",\"session_id\":") &&
+	    json_put_stringz(out, info->session_id) &&
+	    buf_appendz(out, ",\"message_id\":") && json_put_stringz(out, info->reply_id) &&
+	    buf_appendc(out, '}') && sse_close_event(out);
 }
 
 static bool
 seed000_delta(struct buf *out, const struct chat_stream_info *info, const void *opts,
     const char *text, size_t len)
 {
-	struct buf j;
-	bool ok;
-
-	buf_init(&j, len * 6 + 64);
-	ok = buf_appendz(&j, "{\"type\":\"content\",\"content\":") &&
-	    json_put_string(&j, text, len) && buf_appendc(&j, '}') &&
-	    seed000_frame(out, &j, info, opts);
-	buf_free(&j);
-	return ok;
+	return seed000_open(out, info, opts) &&
+	    buf_appendz(out, "{\"type\":\"content\",\"content\":") &&
+	    json_put_string(out, text, len) && buf_appendc(out, '}') && sse_close_event(out);
 }
 
 static bool
 seed000_end(struct buf *out, const struct chat_stream_info *info, const void *opts,
     const struct chat_outcome *o)
 {
-	struct buf j;
-	bool ok;
-
-	buf_init(&j, info->content_len * 6 + 1024);
+	if (!seed000_open(out, info, opts))
+		return false;
 	if (chat_outcome_is_done(o))
-		ok = buf_appendz(&j, "{\"type\":\"done\",\"message_id\":") &&
-		    json_put_stringz(&j, info->reply_id) &&
-		    buf_appendz(&j, ",\"full_content\":") &&
-		    json_put_string(&j, info->content, info->content_len) &&
-		    buf_appendz(&j, ",\"status\":") && json_put_stringz(&j, o->status) &&
-		    buf_appendc(&j, '}');
-	else
-		ok = buf_appendz(&j, "{\"type\":\"error\",\"error\":") &&
-		    json_put_stringz(&j, o->error_message) &&
-		    buf_appendz(&j, ",\"code\":") && json_put_stringz(&j, o->error_code) &&
-		    buf_appendz(&j, ",\"message_id\":") && json_put_stringz(&j, info->reply_id) &&
-		    buf_appendz(&j, ",\"status\":") && json_put_stringz(&j, o->status) &&
-		    buf_appendc(&j, '}');
-	ok = ok && seed000_frame(out, &j, info, opts);
-	buf_free(&j);
-	return ok;
+		return buf_appendz(out, "{\"type\":\"done\",\"message_id\":") &&
+		    json_put_stringz(out, info->reply_id) &&
+		    buf_appendz(out, ",\"full_content\":") &&
+		    json_put_string(out, info->content, info->content_len) &&
+		    buf_appendz(out, ",\"status\":") && json_put_stringz(out, o->status) &&
+		    buf_appendc(out, '}') && sse_close_event(out);
+	return buf_appendz(out, "{\"type\":\"error\",\"error\":") &&
+	    json_put_stringz(out, o->error_message) &&
+	    buf_appendz(out, ",\"code\":") && json_put_stringz(out, o->error_code) &&
+	    buf_appendz(out, ",\"message_id\":") && json_put_stringz(out, info->reply_id) &&
+	    buf_appendz(out, ",\"status\":") && json_put_stringz(out, o->status) &&
+	    buf_appendc(out, '}') && sse_close_event(out);
 }
 
 const struct dialect dialect_seed000 = {

@@ -1,49 +1,37 @@
-/* dialect_seed002.c: seed 002's named SSE events (start, chunk, end, error). */
+/* dialect_seed002.c: seed 002's named SSE events (start, chunk, end, error).
+ * opts is the conversation id the client knows. */
 #include "dialect.h"
 
 #include "json_out.h"
 #include "sse.h"
 
-/* One named event with an id, built in a scratch buffer. */
+/* Opens a named event with its id. */
 static bool
-seed002_event(struct buf *out, const struct chat_stream_info *info, const char *name,
-    struct buf *json)
+seed002_open(struct buf *out, const struct chat_stream_info *info, const char *name)
 {
 	char id[96];
 
-	return dialect_event_id(id, sizeof(id), info) &&
-	    sse_put_event(out, id, name, json->data, json->len);
+	return dialect_event_id(id, sizeof(id), info) && sse_open_line_event(out, id, name);
 }
 
 static bool
 seed002_start(struct buf *out, const struct chat_stream_info *info, const void *opts)
 {
-	struct buf j;
-	bool ok;
-
-	buf_init(&j, 1024);
-	ok = buf_appendz(&j, "{\"conversation_id\":") && json_put_stringz(&j, opts) &&
-	    buf_appendz(&j, ",\"status\":\"processing\"}") &&
-	    seed002_event(out, info, "start", &j);
-	buf_free(&j);
-	return ok;
+	return seed002_open(out, info, "start") &&
+	    buf_appendz(out, "{\"conversation_id\":") && json_put_stringz(out, opts) &&
+	    buf_appendz(out, ",\"status\":\"processing\"}") && sse_close_event(out);
 }
 
 static bool
 seed002_chunk(struct buf *out, const struct chat_stream_info *info, const char *text, size_t len,
     bool is_final)
 {
-	struct buf j;
-	bool ok;
-
-	buf_init(&j, len * 6 + 128);
-	ok = buf_appendz(&j, "{\"type\":\"content\",\"content\":") &&
-	    json_put_string(&j, text, len) &&
-	    buf_printf(&j, ",\"chunk_index\":%lu,\"is_final\":%s}", info->chunk_index,
+	return seed002_open(out, info, "chunk") &&
+	    buf_appendz(out, "{\"type\":\"content\",\"content\":") &&
+	    json_put_string(out, text, len) &&
+	    buf_printf(out, ",\"chunk_index\":%lu,\"is_final\":%s}", info->chunk_index,
 	        is_final ? "true" : "false") &&
-	    seed002_event(out, info, "chunk", &j);
-	buf_free(&j);
-	return ok;
+	    sse_close_event(out);
 }
 
 static bool
@@ -60,25 +48,17 @@ static bool
 seed002_end(struct buf *out, const struct chat_stream_info *info, const void *opts,
     const struct chat_outcome *o)
 {
-	struct buf j;
-	bool ok;
-
-	buf_init(&j, 1024);
 	if (chat_outcome_is_done(o))
-		ok = seed002_chunk(out, info, "", 0, true) &&
-		    buf_appendz(&j, "{\"conversation_id\":") && json_put_stringz(&j, opts) &&
-		    buf_appendz(&j, ",\"status\":") &&
-		    json_put_stringz(&j, o->status[1] == 'o' ? "completed" : o->status) &&
-		    buf_appendz(&j, ",\"message_count\":1}") &&
-		    seed002_event(out, info, "end", &j);
-	else
-		ok = buf_appendz(&j, "{\"error\":") && json_put_stringz(&j, o->error_message) &&
-		    buf_appendz(&j, ",\"code\":") && json_put_stringz(&j, o->error_code) &&
-		    buf_appendz(&j, ",\"conversation_id\":") && json_put_stringz(&j, opts) &&
-		    buf_appendz(&j, ",\"status\":\"error\"}") &&
-		    seed002_event(out, info, "error", &j);
-	buf_free(&j);
-	return ok;
+		return seed002_chunk(out, info, "", 0, true) && seed002_open(out, info, "end") &&
+		    buf_appendz(out, "{\"conversation_id\":") && json_put_stringz(out, opts) &&
+		    buf_appendz(out, ",\"status\":") &&
+		    json_put_stringz(out, o->status[1] == 'o' ? "completed" : o->status) &&
+		    buf_appendz(out, ",\"message_count\":1}") && sse_close_event(out);
+	return seed002_open(out, info, "error") &&
+	    buf_appendz(out, "{\"error\":") && json_put_stringz(out, o->error_message) &&
+	    buf_appendz(out, ",\"code\":") && json_put_stringz(out, o->error_code) &&
+	    buf_appendz(out, ",\"conversation_id\":") && json_put_stringz(out, opts) &&
+	    buf_appendz(out, ",\"status\":\"error\"}") && sse_close_event(out);
 }
 
 const struct dialect dialect_seed002 = {

@@ -1,16 +1,16 @@
-/* dialect_seed003.c: seed 003's `data: {"content","sessionId"}` stream. */
+/* dialect_seed003.c: seed 003's `data: {"content","sessionId"}` stream.
+ * opts is the sessionId the client knows. */
 #include "dialect.h"
 
 #include "json_out.h"
 #include "sse.h"
 
 static bool
-seed003_frame(struct buf *out, const struct chat_stream_info *info, struct buf *json)
+seed003_open(struct buf *out, const struct chat_stream_info *info)
 {
 	char id[96];
 
-	return dialect_event_id(id, sizeof(id), info) &&
-	    sse_put_event(out, id, NULL, json->data, json->len);
+	return dialect_event_id(id, sizeof(id), info) && sse_open_line_event(out, id, NULL);
 }
 
 /* Seed 003 has no start event; the stream opens with the first delta. */
@@ -27,37 +27,26 @@ static bool
 seed003_delta(struct buf *out, const struct chat_stream_info *info, const void *opts,
     const char *text, size_t len)
 {
-	struct buf j;
-	bool ok;
-
-	buf_init(&j, len * 6 + 256);
-	ok = buf_appendz(&j, "{\"content\":") && json_put_string(&j, text, len) &&
-	    buf_appendz(&j, ",\"sessionId\":") && json_put_stringz(&j, opts) &&
-	    buf_appendc(&j, '}') && seed003_frame(out, info, &j);
-	buf_free(&j);
-	return ok;
+	return seed003_open(out, info) &&
+	    buf_appendz(out, "{\"content\":") && json_put_string(out, text, len) &&
+	    buf_appendz(out, ",\"sessionId\":") && json_put_stringz(out, opts) &&
+	    buf_appendc(out, '}') && sse_close_event(out);
 }
 
 static bool
 seed003_end(struct buf *out, const struct chat_stream_info *info, const void *opts,
     const struct chat_outcome *o)
 {
-	struct buf j;
-	bool ok;
-
-	buf_init(&j, 1024);
+	if (!seed003_open(out, info))
+		return false;
 	if (chat_outcome_is_done(o))
-		ok = buf_appendz(&j, "{\"done\":true,\"sessionId\":") && json_put_stringz(&j, opts) &&
-		    buf_appendz(&j, ",\"status\":") && json_put_stringz(&j, o->status) &&
-		    buf_appendc(&j, '}');
-	else
-		ok = buf_appendz(&j, "{\"error\":") && json_put_stringz(&j, o->error_message) &&
-		    buf_appendz(&j, ",\"code\":") && json_put_stringz(&j, o->error_code) &&
-		    buf_appendz(&j, ",\"sessionId\":") && json_put_stringz(&j, opts) &&
-		    buf_appendc(&j, '}');
-	ok = ok && seed003_frame(out, info, &j);
-	buf_free(&j);
-	return ok;
+		return buf_appendz(out, "{\"done\":true,\"sessionId\":") && json_put_stringz(out, opts) &&
+		    buf_appendz(out, ",\"status\":") && json_put_stringz(out, o->status) &&
+		    buf_appendc(out, '}') && sse_close_event(out);
+	return buf_appendz(out, "{\"error\":") && json_put_stringz(out, o->error_message) &&
+	    buf_appendz(out, ",\"code\":") && json_put_stringz(out, o->error_code) &&
+	    buf_appendz(out, ",\"sessionId\":") && json_put_stringz(out, opts) &&
+	    buf_appendc(out, '}') && sse_close_event(out);
 }
 
 const struct dialect dialect_seed003 = {

@@ -481,10 +481,14 @@ chat_turn_finish(struct chat_turn_state *ts, const char **error)
 	}
 	turn_record_metric(ts, res, &out, ts->t_start);
 
-	if (!res->opened) {
+	if (!res->opened && strcmp(out.status, "cancelled") != 0) {
 		status = upstream_error_http_status(res->error);
 		*error = out.error_message;
 	} else {
+		/* Cancelled while still waiting for the upstream: the stream
+		 * opens only to end, so the client sees its usual ending. */
+		if (!res->opened && !ts->sink->open(ts->sink->ctx, &ts->info))
+			ts->client_gone = true;
 		ts->info.seq++;
 		ts->info.content = ts->content.data != NULL ? ts->content.data : "";
 		ts->info.content_len = ts->content.len;

@@ -271,10 +271,19 @@ metrics_render_prometheus(struct buf *out)
 	    "# TYPE chat_http_requests_total counter\n");
 	for (int r = 0; ok && r <= METRICS_MAX_ROUTES; r++) {
 		const char *name = r < nroutes ? route_names[r] : r == METRICS_MAX_ROUTES ? "unmatched" : NULL;
+		bool seen = false;
 		if (name == NULL)
+			continue;
+		/* Routes that share a label (two login paths) are one series. */
+		for (int q = 0; q < r && q < nroutes && !seen; q++)
+			seen = strcmp(route_names[q], name) == 0;
+		if (seen)
 			continue;
 		for (size_t s = 0; ok && s < NSTATUS; s++) {
 			unsigned long long v = atomic_load(&sb->requests[r][s]);
+			for (int q = r + 1; q < nroutes; q++)
+				if (strcmp(route_names[q], name) == 0)
+					v += atomic_load(&sb->requests[q][s]);
 			char code[8];
 			if (v == 0)
 				continue;

@@ -36,6 +36,32 @@ sse_put_event(struct buf *b, const char *id, const char *event, const char *data
 }
 
 bool
+sse_open_line_event(struct buf *b, const char *id, const char *event)
+{
+	if ((id != NULL && !sse_field_ok(id)) || (event != NULL && !sse_field_ok(event)))
+		return false;
+	if (id != NULL && !(buf_append(b, "id: ", 4) && buf_appendz(b, id) && buf_appendc(b, '\n')))
+		return false;
+	if (event != NULL &&
+	    !(buf_append(b, "event: ", 7) && buf_appendz(b, event) && buf_appendc(b, '\n')))
+		return false;
+	return buf_append(b, "data: ", 6);
+}
+
+bool
+sse_close_event(struct buf *b)
+{
+	return buf_append(b, "\n\n", 2);
+}
+
+bool
+sse_put_id_block(struct buf *b, const char *id)
+{
+	return sse_field_ok(id) && buf_append(b, "id: ", 4) && buf_appendz(b, id) &&
+	    buf_append(b, "\n\n", 2);
+}
+
+bool
 sse_put_comment(struct buf *b, const char *text)
 {
 	if (!sse_field_ok(text))

@@ -17,6 +17,17 @@
 bool sse_put_event(struct buf *b, const char *id, const char *event,
     const char *data, size_t n);
 
+/* Opens an event whose data is a single line the caller appends next, and
+ * closes it: the hot path writes JSON straight into the output this way (JSON
+ * from json_out.h never holds a CR or LF, so it needs no splitting). id and
+ * event as for sse_put_event. */
+bool sse_open_line_event(struct buf *b, const char *id, const char *event);
+bool sse_close_event(struct buf *b);
+
+/* Appends a block holding only `id: <id>`: WHATWG parsers keep the id for
+ * the next event; readers that only look at `data:` blocks skip it. */
+bool sse_put_id_block(struct buf *b, const char *id);
+
 /* Appends a comment line (`: text`) and a blank line: a heartbeat that every
  * SSE client ignores. text must not contain CR or LF. */
 bool sse_put_comment(struct buf *b, const char *text);

@@ -41,6 +41,7 @@ enum stmt {
 	S_USER_EXISTS,
 	S_RATE_HIT,
 	S_RATE_SWEEP,
+	S_GATEWAY_JOB,
 	S_COUNT
 };
 
@@ -92,8 +93,10 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_TURN_BEGIN] =
 	    "WITH s AS (UPDATE chat_sessions SET updated_at = now() "
 	    "           WHERE id = $2::uuid AND user_id IS NOT DISTINCT FROM $1::uuid RETURNING id), "
+	    /* A reply that failed does not hold its key: a retry generates anew. */
 	    "  prior AS (SELECT m.id FROM messages m WHERE $5::text IS NOT NULL "
-	    "            AND m.session_id = (SELECT id FROM s) AND m.idempotency_key = $5), "
+	    "            AND m.session_id = (SELECT id FROM s) AND m.idempotency_key = $5 "
+	    "            AND m.status <> 'error'), "
 	    "  last AS (SELECT role FROM messages WHERE session_id = (SELECT id FROM s) "
 	    "           ORDER BY seq DESC LIMIT 1), "
 	    "  ok AS (SELECT id FROM s WHERE NOT EXISTS (SELECT 1 FROM prior) "
@@ -176,11 +179,17 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "              THEN 1 ELSE rl.hits + 1 END, "
 	    "  window_start = CASE WHEN rl.window_start + make_interval(secs => $2::int) <= now() "
 	    "              THEN now() ELSE rl.window_start END "
-	    "RETURNING hits, ceil(extract(epoch FROM rl.window_start "
-	    "  + make_interval(secs => $2::int) - now()))::int",
+	    "RETURNING hits, least($2::int, ceil(extract(epoch FROM rl.window_start "
+	    "  + make_interval(secs => $2::int) - clock_timestamp())))::int",
 	[S_RATE_SWEEP] =
 	    "DELETE FROM rate_limits WHERE window_start < now() - make_interval(secs => $1::int)",
 	[S_USER_EXISTS] = "SELECT 1 FROM users WHERE id = $1::uuid",
+	/* A generation for the Socket.IO gateways (migrations/004_gateway.sql):
+	 * the row and its NOTIFY in one statement. */
+	[S_GATEWAY_JOB] =
+	    "WITH j AS (INSERT INTO gateway_jobs (room, user_id, messages) "
+	    "           VALUES ($1, $2::uuid, $3::jsonb) RETURNING id) "
+	    "SELECT id::text, pg_notify('gw_jobs', id::text) FROM j",
 	[S_METRIC_INSERT] =
 	    "INSERT INTO stream_metrics (route, user_id, session_id, message_id, status, ttfb_ms, "
 	    "  duration_ms, chunks, prompt_tokens, completion_tokens) "
@@ -819,6 +828,15 @@ store_session_resolve(struct store *st, const char *user_id, const char *ref, co
 	if (rc == STORE_NOT_FOUND)  /* lost a creation race: it exists now */
 		rc = store_query_text(st, S_SESSION_EXTERNAL, 3, p, session_id);
 	return rc;
+}
+
+enum store_rc
+store_gateway_job_submit(struct store *st, const char *user_id, const char *room,
+    const char *messages_json, char **job_id)
+{
+	const char *p[] = { room, user_id, messages_json };
+
+	return store_query_text(st, S_GATEWAY_JOB, 3, p, job_id);
 }
 
 enum store_rc

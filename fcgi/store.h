@@ -156,6 +156,14 @@ enum store_rc store_session_resolve(struct store *st, const char *user_id, const
 enum store_rc store_rate_hit(struct store *st, const char *key, int window_s, int *hits,
     int *reset_s);
 
+/* Queues a generation for the Socket.IO gateways (seed 001's
+ * POST /openai/chatCompletion/stream/start): a gateway_jobs row and
+ * NOTIFY gw_jobs, in one statement; one gateway claims and runs it and
+ * streams the reply to the room. user_id NULL: anonymous; messages_json:
+ * the validated [{"role","content"}]. *job_id: the row's id (free it). */
+enum store_rc store_gateway_job_submit(struct store *st, const char *user_id, const char *room,
+    const char *messages_json, char **job_id);
+
 /* Marks the replies a dead worker was generating as interrupted (own
  * connection; for the master). Returns the count, -1 on failure. */
 long store_interrupt_worker(const char *conninfo, const char *worker_id);

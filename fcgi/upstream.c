@@ -147,13 +147,16 @@ upstream_on_event(void *ctx, const char *event, const char *data, size_t len)
 	if (c.completion_tokens >= 0)
 		res->completion_tokens = c.completion_tokens;
 	if (c.content != NULL) {
-		u->t_last_delta_us = now_us();
-		if (res->deltas++ == 0)
-			res->ttft_ms = (double)(u->t_last_delta_us - u->t_start_us) / 1000.0;
+		int64_t now = now_us();
+
+		/* A delta refused by the engine (a cancel) is not counted. */
 		if (u->ops->on_delta(u->ops->ctx, c.content, c.content_len) != 0) {
 			u->stop_error = UPSTREAM_ABORTED;
 			return 1;
 		}
+		u->t_last_delta_us = now;
+		if (res->deltas++ == 0)
+			res->ttft_ms = (double)(now - u->t_start_us) / 1000.0;
 	}
 	return 0;
 }

@@ -9,7 +9,10 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -63,6 +66,30 @@ fcgi_write(void *ctx, const char *p, size_t n)
 	return n == 0 || FCGX_PutStr(p, (int)n, req->out) == (int)n;
 }
 
+/* Waits, briefly, until nginx has read what was flushed. Unbuffered, nginx
+ * relays each read of its socket as it comes; if a burst of events queued
+ * up, one read (and, over TLS, one 16 KiB record) could end inside an event,
+ * and clients that split their reads on blank lines (the seeds' own) would
+ * see half of one. Waiting for an empty queue after each event keeps every
+ * read whole. Paced streams find the queue empty at once (one ioctl); a slow
+ * client stops nginx reading, so the wait gives up after DRAIN_WAIT_ROUNDS. */
+#define DRAIN_WAIT_ROUNDS 50
+#define DRAIN_WAIT_NS     100000L
+
+static void
+fcgi_wait_drained(int fd)
+{
+	struct timespec pause = { 0, DRAIN_WAIT_NS };
+
+	for (int i = 0; i < DRAIN_WAIT_ROUNDS; i++) {
+		int queued = 0;
+
+		if (ioctl(fd, SIOCOUTQ, &queued) != 0 || queued <= 0)
+			return;
+		(void)nanosleep(&pause, NULL);
+	}
+}
+
 static bool
 fcgi_flush(void *ctx)
 {
@@ -70,7 +97,10 @@ fcgi_flush(void *ctx)
 
 	/* FCGX_PutStr succeeds into the buffer after the client left; the
 	 * flush is where EPIPE shows. */
-	return FCGX_FFlush(req->out) == 0;
+	if (FCGX_FFlush(req->out) != 0)
+		return false;
+	fcgi_wait_drained(req->ipcFd);
+	return true;
 }
 
 static const char *

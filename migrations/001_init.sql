@@ -68,9 +68,10 @@ CREATE TABLE messages (
     updated_at        timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX messages_session_seq ON messages (session_id, seq);
--- A retried send with the same key finds the generation it started.
+-- A retried send with the same key finds the generation it started; a
+-- reply that failed leaves the index, so a retry may generate anew.
 CREATE UNIQUE INDEX messages_idempotency ON messages (session_id, idempotency_key)
-    WHERE idempotency_key IS NOT NULL;
+    WHERE idempotency_key IS NOT NULL AND status <> 'error';
 -- Replies in flight, for cancel and for cleaning up after a dead worker.
 CREATE INDEX messages_streaming ON messages (worker) WHERE status = 'streaming';
 

@@ -1,0 +1,68 @@
+/* api_gateway.c: seed 001's POST /openai/chatCompletion/stream/start
+ * {sessionId, messages} → 202 {"sessionId","status":"started"}.
+ *
+ * chatd does not generate the reply itself: a FastCGI response ends when
+ * its handler returns, and the reply must reach Socket.IO clients. The
+ * generation is queued for the gateways (store_gateway_job_submit: a row
+ * and NOTIFY gw_jobs); one gateway claims it and streams the reply to the
+ * room sessionId, which spans every gateway process (gateway/relay.c). */
+#include <stdlib.h>
+
+#include "handlers.h"
+#include "json_in.h"
+#include "store.h"
+
+#define ROOM_MAX 128
+
+/* XXX: until handlers.h declares it (with the other route handlers). */
+int api_gateway_stream_start(struct request *r);
+
+int
+api_gateway_stream_start(struct request *r)
+{
+	json_object *body, *arr, *messages = NULL, *resp;
+	const char *room, *err;
+	char *job_id = NULL;
+	size_t len;
+	enum store_rc rc;
+	int status;
+
+	if ((body = handler_body_object(r, &status)) == NULL)
+		return status;
+	if (!json_in_string(body, "sessionId", JSON_REQUIRED, ROOM_MAX, &room, &len, &err)) {
+		status = handler_bad_field(r, "sessionId", err);
+		goto done;
+	}
+	if (len == 0) {
+		status = handler_bad_field(r, "sessionId", "must not be empty");
+		goto done;
+	}
+	if (!json_object_object_get_ex(body, "messages", &arr) || arr == NULL) {
+		status = handler_bad_field(r, "messages", "missing field");
+		goto done;
+	}
+	if ((messages = handler_messages(r, arr, "messages", &status)) == NULL)
+		goto done;
+	if (json_object_array_length(messages) == 0) {
+		status = handler_bad_field(r, "messages", "must not be empty");
+		goto done;
+	}
+	rc = store_gateway_job_submit(r->store, r->authed ? r->user_id : NULL, room,
+	    json_object_to_json_string_ext(messages, JSON_C_TO_STRING_PLAIN), &job_id);
+	if (rc != STORE_OK) {
+		status = handler_store_error(r, rc, "Not found");
+		goto done;
+	}
+	if ((resp = json_object_new_object()) == NULL) {
+		status = http_error(r, 500, "Out of memory");
+		goto done;
+	}
+	json_object_object_add(resp, "sessionId", json_object_new_string_len(room, (int)len));
+	json_object_object_add(resp, "status", json_object_new_string("started"));
+	status = http_reply_json(r, 202, resp);
+done:
+	free(job_id);
+	json_object_put(messages);
+	json_object_put(body);
+	return status;
+}
