@@ -21,6 +21,7 @@
 
 #define REPLY_MAX        (4 << 20)   /* bytes of one assistant reply */
 #define PERSIST_EVERY_US 1000000     /* batch interval for a streaming reply */
+#define PERSIST_FOLLOWED_US 200000   /* ... while a resumed client follows it */
 #define TICK_MS          250
 
 struct chat_turn_state {
@@ -197,6 +198,13 @@ turn_persist(struct chat_turn_state *ts)
 	ts->last_persist_us = http_now_us();
 }
 
+/* Batches are large unless someone follows the reply from the database. */
+static int64_t
+persist_interval(const struct chat_turn_state *ts)
+{
+	return atomic_load(&ts->gen.followed) ? PERSIST_FOLLOWED_US : PERSIST_EVERY_US;
+}
+
 static int
 turn_on_open(void *ctx)
 {
@@ -252,7 +260,7 @@ turn_on_delta(void *ctx, const char *text, size_t len)
 	}
 	ts->info.chunk_index++;
 	ts->last_write_us = http_now_us();
-	if (ts->last_write_us - ts->last_persist_us >= PERSIST_EVERY_US)
+	if (ts->last_write_us - ts->last_persist_us >= persist_interval(ts))
 		turn_persist(ts);
 	return 0;
 }
@@ -276,7 +284,7 @@ turn_on_tick(void *ctx)
 		}
 		ts->last_write_us = now;
 	}
-	if (now - ts->last_persist_us >= PERSIST_EVERY_US)
+	if (now - ts->last_persist_us >= persist_interval(ts))
 		turn_persist(ts);
 	return 0;
 }

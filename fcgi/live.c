@@ -27,6 +27,7 @@ live_register(struct live_gen *g, const char *reply_id, struct upstream *up)
 	memcpy(g->reply_id, reply_id, n);
 	g->reply_id[n] = '\0';
 	atomic_init(&g->cancel, false);
+	atomic_init(&g->followed, false);
 	g->upstream = up;
 	pthread_mutex_lock(&live_mu);
 	g->next = live_head;
@@ -65,6 +66,21 @@ live_cancel(const char *reply_id)
 	return found;
 }
 
+bool
+live_follow(const char *reply_id)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&live_mu);
+	for (struct live_gen *g = live_head; g != NULL; g = g->next)
+		if (strcmp(g->reply_id, reply_id) == 0) {
+			atomic_store(&g->followed, true);
+			found = true;
+		}
+	pthread_mutex_unlock(&live_mu);
+	return found;
+}
+
 int
 live_count(void)
 {
@@ -77,11 +93,13 @@ live_count(void)
 }
 
 static void
-live_on_notify(void *ctx, const char *payload)
+live_on_notify(void *ctx, const char *channel, const char *payload)
 {
 	(void)ctx;
-	if (live_cancel(payload))
+	if (strcmp(channel, "chat_cancel") == 0 && live_cancel(payload))
 		log_info("reply %s: cancelled", payload);
+	else if (strcmp(channel, "chat_follow") == 0)
+		(void)live_follow(payload);
 }
 
 static void *
@@ -89,7 +107,9 @@ live_listener_main(void *arg)
 {
 	const struct config *cfg = arg;
 
-	store_listen_loop(cfg->database_url, "chat_cancel", live_on_notify, NULL, &listener_stop);
+	static const char *const channels[] = { "chat_cancel", "chat_follow", NULL };
+
+	store_listen_loop(cfg->database_url, channels, live_on_notify, NULL, &listener_stop);
 	return NULL;
 }
 

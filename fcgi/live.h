@@ -17,6 +17,7 @@ struct upstream;
 struct live_gen {
 	char             reply_id[40];
 	atomic_bool      cancel;
+	atomic_bool      followed;   /* a client resumed it: store it more often */
 	struct upstream *upstream;   /* woken on cancel; borrowed */
 	struct live_gen *next;
 };
@@ -27,6 +28,9 @@ void live_unregister(struct live_gen *g);
 
 /* Cancels the generation of reply_id if it runs in this process. */
 bool live_cancel(const char *reply_id);
+
+/* Marks the generation of reply_id as followed, if it runs here. */
+bool live_follow(const char *reply_id);
 
 /* Number of generations running in this process. */
 int live_count(void);

@@ -138,8 +138,12 @@ chat_replay_run(const struct chat_env *env, const char *user_id, const char *ses
 			sink->end(sink->ctx, &info, &o);
 			return 200;
 		}
-		if (id[0] == '\0')
+		if (id[0] == '\0') {
 			(void)snprintf(id, sizeof(id), "%s", rep.id);
+			/* Ask the generator, wherever it runs, for smaller batches. */
+			if (strcmp(rep.status, "streaming") == 0 && !rep.stale)
+				(void)store_notify_follow(env->store, rep.id);
+		}
 		if ((n = parse_ends(rep.chunk_ends, &ends)) < 0) {
 			store_reply_free(&rep);
 			*error = "Internal server error";

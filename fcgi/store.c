@@ -42,6 +42,7 @@ enum stmt {
 	S_RATE_HIT,
 	S_RATE_SWEEP,
 	S_GATEWAY_JOB,
+	S_NOTIFY_FOLLOW,
 	S_COUNT
 };
 
@@ -183,6 +184,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "  + make_interval(secs => $2::int) - clock_timestamp())))::int",
 	[S_RATE_SWEEP] =
 	    "DELETE FROM rate_limits WHERE window_start < now() - make_interval(secs => $1::int)",
+	[S_NOTIFY_FOLLOW] = "SELECT pg_notify('chat_follow', $1::text)",
 	[S_USER_EXISTS] = "SELECT 1 FROM users WHERE id = $1::uuid",
 	/* A generation for the Socket.IO gateways (migrations/004_gateway.sql):
 	 * the row and its NOTIFY in one statement. */
@@ -736,35 +738,33 @@ store_interrupt_worker(const char *conninfo, const char *worker_id)
 }
 
 void
-store_listen_loop(const char *conninfo, const char *channel,
-    void (*on_notify)(void *ctx, const char *payload), void *ctx, atomic_bool *stop)
+store_listen_loop(const char *conninfo, const char *const *channels,
+    void (*on_notify)(void *ctx, const char *channel, const char *payload), void *ctx,
+    atomic_bool *stop)
 {
 	while (!atomic_load(stop)) {
 		PGconn *pg = store_connect_once(conninfo);
-		char *quoted;
-		PGresult *res;
+		bool listening = pg != NULL;
 
-		if (pg == NULL) {
-			sleep(1);
-			continue;
-		}
-		if ((quoted = PQescapeIdentifier(pg, channel, strlen(channel))) == NULL) {
-			PQfinish(pg);
-			return;
-		}
-		char sql[128];
-		(void)snprintf(sql, sizeof(sql), "LISTEN %s", quoted);
-		PQfreemem(quoted);
-		res = PQexec(pg, sql);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			log_error("LISTEN %s: %s", channel, PQresultErrorMessage(res));
+		for (size_t i = 0; listening && channels[i] != NULL; i++) {
+			char *quoted = PQescapeIdentifier(pg, channels[i], strlen(channels[i]));
+			char sql[160];
+			PGresult *res;
+
+			if (quoted == NULL) {
+				listening = false;
+				break;
+			}
+			(void)snprintf(sql, sizeof(sql), "LISTEN %s", quoted);
+			PQfreemem(quoted);
+			res = PQexec(pg, sql);
+			if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+				log_error("LISTEN %s: %s", channels[i], PQresultErrorMessage(res));
+				listening = false;
+			}
 			PQclear(res);
-			PQfinish(pg);
-			sleep(1);
-			continue;
 		}
-		PQclear(res);
-		while (!atomic_load(stop) && PQstatus(pg) == CONNECTION_OK) {
+		while (listening && !atomic_load(stop) && PQstatus(pg) == CONNECTION_OK) {
 			struct pollfd pfd = { .fd = PQsocket(pg), .events = POLLIN };
 			PGnotify *n;
 
@@ -773,12 +773,26 @@ store_listen_loop(const char *conninfo, const char *channel,
 			if (!PQconsumeInput(pg))
 				break;
 			while ((n = PQnotifies(pg)) != NULL) {
-				on_notify(ctx, n->extra);
+				on_notify(ctx, n->relname, n->extra);
 				PQfreemem(n);
 			}
 		}
 		PQfinish(pg);
+		if (!atomic_load(stop))
+			sleep(1);  /* the database went away: retry, gently */
 	}
+}
+
+enum store_rc
+store_notify_follow(struct store *st, const char *reply_id)
+{
+	const char *p[] = { reply_id };
+	PGresult *res;
+	enum store_rc rc;
+
+	if ((rc = store_exec(st, S_NOTIFY_FOLLOW, 1, p, &res)) == STORE_OK)
+		PQclear(res);
+	return rc;
 }
 
 enum store_rc

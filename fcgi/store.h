@@ -168,9 +168,15 @@ enum store_rc store_gateway_job_submit(struct store *st, const char *user_id, co
  * connection; for the master). Returns the count, -1 on failure. */
 long store_interrupt_worker(const char *conninfo, const char *worker_id);
 
-/* Blocks: LISTENs on channel and calls on_notify(ctx, payload) for each
- * notification until *stop; reconnects after failures. */
-void store_listen_loop(const char *conninfo, const char *channel,
-    void (*on_notify)(void *ctx, const char *payload), void *ctx, atomic_bool *stop);
+/* Blocks: LISTENs on each of the NULL-terminated channels and calls
+ * on_notify(ctx, channel, payload) for each notification until *stop;
+ * reconnects after failures. */
+void store_listen_loop(const char *conninfo, const char *const *channels,
+    void (*on_notify)(void *ctx, const char *channel, const char *payload), void *ctx,
+    atomic_bool *stop);
+
+/* Tells every process that someone follows reply_id live (NOTIFY
+ * chat_follow): its generator then stores it more often. */
+enum store_rc store_notify_follow(struct store *st, const char *reply_id);
 
 #endif

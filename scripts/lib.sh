@@ -262,7 +262,7 @@ spawn() {
 stamp() { printf '%s\n' "$@" | sha256sum | cut -c1-16; }
 
 # file_stamp FILE: identity of a file's current version (missing is fine).
-file_stamp() { stat -c '%n %s %Y' -- "$1" 2>/dev/null || printf '%s missing\n' "$1"; }
+file_stamp() { stat -c '%n %s %Y %i' -- "$1" 2>/dev/null || printf '%s missing\n' "$1"; }
 
 # env_stamp: the environment knobs our daemons read.
 env_stamp() {
@@ -660,7 +660,11 @@ gateway_start() {
 	gateway_stop
 	need_port "$CHAT_GATEWAY_PORT" "CHAT_GATEWAY_PORT"
 	log "starting the gateway on 127.0.0.1:$CHAT_GATEWAY_PORT"
+	# The gateway's peer is always nginx on loopback, unlike chatd's
+	# REMOTE_ADDR (the client nginx saw): it trusts loopback too, so the
+	# client address for rate limits comes from X-Forwarded-For.
 	CHAT_GATEWAY_LISTEN=127.0.0.1:$CHAT_GATEWAY_PORT \
+		CHAT_TRUSTED_PROXIES=127.0.0.1${CHAT_TRUSTED_PROXIES:+,$CHAT_TRUSTED_PROXIES} \
 		with_app_env spawn "$GATEWAY_PID" "$LOG_DIR/gateway.log" \
 		"$GATEWAY_BIN" -c "$CHATD_CONF"
 	if ! wait_port_http "http://127.0.0.1:$CHAT_GATEWAY_PORT/socket.io/?EIO=4&transport=polling" 15 ||
