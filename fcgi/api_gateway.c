@@ -14,9 +14,6 @@
 
 #define ROOM_MAX 128
 
-/* XXX: until handlers.h declares it (with the other route handlers). */
-int api_gateway_stream_start(struct request *r);
-
 int
 api_gateway_stream_start(struct request *r)
 {

@@ -46,6 +46,7 @@ static const struct route routes[] = {
 	{ "PUT",    "/api/settings",           api_settings_put,   ROUTE_AUTH_REQUIRED, C_API, "settings_put" },
 	{ "POST",   "/api/session",            api_realtime_session, ROUTE_AUTH_REQUIRED, C_CHAT, "realtime_session" },
 	{ "POST",   "/openai/chatCompletion",  api_openai_chat_completion, ROUTE_AUTH_REQUIRED, C_CHAT, "seed001_completion" },
+	{ "POST",   "/openai/chatCompletion/stream/start", api_gateway_stream_start, ROUTE_AUTH_REQUIRED, C_CHAT, "seed001_stream_start" },
 	{ "POST",   "/api/livekit/token",      api_livekit_token,  ROUTE_AUTH_REQUIRED, C_API, "livekit_token" },
 	{ "POST",   "/v1/chat/completions",    api_v1_chat_completions, ROUTE_AUTH_REQUIRED, C_CHAT, "v1_chat_completions" },
 };

@@ -58,6 +58,9 @@ json_object *settings_effective(const struct config *cfg, const char *overrides_
 int api_realtime_session(struct request *r);
 int api_livekit_token(struct request *r);
 
+/* api_gateway.c (seed 001: generations handed to the Socket.IO gateways) */
+int api_gateway_stream_start(struct request *r);
+
 /* api_health.c */
 int api_healthz(struct request *r);
 int api_readyz(struct request *r);

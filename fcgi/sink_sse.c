@@ -26,7 +26,7 @@ sink_sse_open(void *ctx, const struct chat_stream_info *info)
 	/* nginx holds headers back until body bytes follow: a resume that has
 	 * nothing to replay yet still answers at once, with a comment. */
 	if (info->resumed)
-		return sse_put_comment(&s->out, "resumed") && sink_sse_send(s);
+		return sse_put_comment(&s->out, "ping") && sink_sse_send(s);
 	if (!s->dialect->start(&s->out, info, s->opts)) {
 		log_error("%s: start event too large", s->dialect->name);
 		buf_reset(&s->out);

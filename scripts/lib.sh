@@ -663,16 +663,52 @@ gateway_start() {
 	# The gateway's peer is always nginx on loopback, unlike chatd's
 	# REMOTE_ADDR (the client nginx saw): it trusts loopback too, so the
 	# client address for rate limits comes from X-Forwarded-For.
+	# The recorded pid is the supervisor's (gateway_supervise); its command
+	# line names chat-gateway, so pid_alive and stop_pid work on it.
 	CHAT_GATEWAY_LISTEN=127.0.0.1:$CHAT_GATEWAY_PORT \
 		CHAT_TRUSTED_PROXIES=127.0.0.1${CHAT_TRUSTED_PROXIES:+,$CHAT_TRUSTED_PROXIES} \
 		with_app_env spawn "$GATEWAY_PID" "$LOG_DIR/gateway.log" \
-		"$GATEWAY_BIN" -c "$CHATD_CONF"
-	if ! wait_port_http "http://127.0.0.1:$CHAT_GATEWAY_PORT/socket.io/?EIO=4&transport=polling" 15 ||
+		bash -c "$(declare -f gateway_supervise); gateway_supervise \"\$@\"" \
+		chat-gateway-supervisor "$GATEWAY_BIN" -c "$CHATD_CONF"
+	if ! wait_port_http "http://127.0.0.1:$CHAT_GATEWAY_PORT/gateway/status" 15 ||
 		! pid_alive "$GATEWAY_PID" chat-gateway; then
 		show_log "$LOG_DIR/gateway.log"
 		die "the gateway did not start"
 	fi
 	printf '%s\n' "$st" >"$RUN_DIR/gateway.stamp"
+}
+
+# gateway_supervise CMD...: runs the gateway CMD and starts it again one
+# second after it dies on its own (a crash must not leave /socket.io/ down
+# until the next scripts/up). SIGTERM/SIGINT go to the gateway, which
+# drains its streams, and end the loop. Gives up after 5 deaths within a
+# minute (a broken configuration), leaving the log to say why.
+gateway_supervise() {
+	local child='' stopping='' rc deaths=0 since=$SECONDS
+	trap 'stopping=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM INT
+	while :; do
+		"$@" &
+		child=$!
+		wait "$child"
+		rc=$?
+		# A trapped signal ends `wait` early: wait for the gateway itself.
+		while kill -0 "$child" 2>/dev/null; do
+			wait "$child"
+			rc=$?
+		done
+		[ -n "$stopping" ] && exit 0
+		if ((SECONDS - since > 60)); then
+			deaths=0
+			since=$SECONDS
+		fi
+		deaths=$((deaths + 1))
+		if ((deaths >= 5)); then
+			printf '%s chat-gateway died %d times within a minute; giving up\n' "$(date -Is)" "$deaths"
+			exit 1
+		fi
+		printf '%s chat-gateway exited (status %s); restarting in 1 s\n' "$(date -Is)" "$rc"
+		sleep 1
+	done
 }
 
 gateway_stop() {

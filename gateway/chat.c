@@ -1,0 +1,567 @@
+/* chat.c: the default namespace and the seeds' events: validation,
+ * authentication, rate limits; the generations themselves are stream.c's. */
+#include "chat.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "config.h"
+#include "events.h"
+#include "json_in.h"
+#include "json_out.h"
+#include "live.h"
+#include "log.h"
+#include "relay.h"
+#include "room.h"
+#include "rooms_pg.h"
+#include "session.h"
+#include "sio.h"
+#include "store.h"
+#include "stream.h"
+
+#define MESSAGES_MAX     200
+#define CONTENT_MAX      100000
+#define REF_MAX          128
+#define PARTICIPANT_MAX  128
+#define TITLE_CHARS      60
+#define JOBS_PER_CLAIM   16
+#define SMALL_EVENT      8192
+
+static const struct config *cfg;
+static struct store *store;
+static const char *gateway_id;
+static bool draining;
+
+bool
+chat_setup(const struct config *c, struct store *st, const char *id)
+{
+	cfg = c;
+	store = st;
+	gateway_id = id;
+	return stream_setup(c, st, id);
+}
+
+void
+chat_tick(int64_t now_ms)
+{
+	stream_tick();
+	relay_tick(now_ms);
+}
+
+void
+chat_drain(void)
+{
+	draining = true;
+}
+
+size_t
+chat_streams(void)
+{
+	return stream_count();
+}
+
+void
+chat_shutdown(void)
+{
+	stream_shutdown();
+}
+
+/* ---- replies to one socket ----------------------------------------------- */
+
+static void
+emit_small(struct session *s, const char *event, struct buf *b, bool encoded)
+{
+	if (encoded)
+		(void)session_emit(s, event, b->data, b->len);
+	buf_reset(b);
+}
+
+static void
+stream_error(struct session *s, const char *error)
+{
+	struct buf b;
+
+	buf_init(&b, SMALL_EVENT);
+	emit_small(s, "stream-error", &b, events_stream_error(&b, NULL, error));
+	buf_free(&b);
+}
+
+static void
+ai_error(struct session *s, const char *error, const char *session_ref)
+{
+	struct buf b;
+
+	buf_init(&b, SMALL_EVENT);
+	emit_small(s, "ai:error", &b, events_ai_error(&b, error, session_ref));
+	buf_free(&b);
+}
+
+/* Answers an event's acknowledgement, if the client asked for one:
+ * `43<id>[{"ok":...}]`. */
+static void
+ack(struct session *s, const struct sio_packet *pk, bool ok, const char *what)
+{
+	struct buf arg, pkt;
+
+	if (pk->ack_id < 0)
+		return;
+	buf_init(&arg, SMALL_EVENT);
+	buf_init(&pkt, SMALL_EVENT);
+	if ((ok ? events_ack_ok(&arg, what) : events_ack_error(&arg, what)) &&
+	    buf_appendc(&pkt, (char)('0' + EIO_MESSAGE)) &&
+	    sio_encode_ack(&pkt, "/", pk->ack_id, arg.data, arg.len))
+		(void)session_send(s, pkt.data, pkt.len);
+	buf_free(&pkt);
+	buf_free(&arg);
+}
+
+/* ---- checks shared by the events ----------------------------------------- */
+
+/* Verifies a bearer token like the HTTP routes: 0 and *user_id, or 401
+ * (bad token, or its user is gone) or 503 (cannot tell). */
+static int
+token_user(const char *token, char *user_id, size_t len)
+{
+	enum store_rc rc;
+
+	if (!auth_token_verify(cfg, token, user_id, len))
+		return 401;
+	if ((rc = store_user_exists(store, user_id)) != STORE_OK)
+		return rc == STORE_NOT_FOUND ? 401 : 503;
+	return 0;
+}
+
+/* Counts one generation against the caller's chat limit, with the keys
+ * ratelimit.c uses, so HTTP and Socket.IO share the budget. Returns NULL
+ * to go on, or the message to send. */
+static const char *
+rate_check(const struct session *s, const char *user_id)
+{
+	bool by_user = user_id != NULL && user_id[0] != '\0';
+	int limit = by_user ? cfg->ratelimit_chat_user : cfg->ratelimit_chat_anon, hits = 0, reset = 0;
+	char key[200];
+	enum store_rc rc;
+
+	if (limit <= 0)
+		return NULL;
+	if (by_user)
+		(void)snprintf(key, sizeof(key), "chat:u:%s", user_id);
+	else
+		(void)snprintf(key, sizeof(key), "chat:ip:%s", s->client_ip);
+	if ((rc = store_rate_hit(store, key, cfg->ratelimit_window, &hits, &reset)) != STORE_OK) {
+		log_warn("rate limit counter unavailable (%d)", (int)rc);
+		return "Database unavailable";
+	}
+	if (hits <= limit)
+		return NULL;
+	log_info("rate limited: class=chat %s (socket.io)", by_user ? "user" : "address");
+	return "Too many requests, please try again later";
+}
+
+/* The text of a message's content: a string, or text parts joined. */
+static bool
+content_text(json_object *content, struct buf *out)
+{
+	if (json_object_is_type(content, json_type_string))
+		return buf_append(out, json_object_get_string(content),
+		    (size_t)json_object_get_string_len(content));
+	if (!json_object_is_type(content, json_type_array))
+		return false;
+	for (size_t i = 0; i < json_object_array_length(content); i++) {
+		json_object *part = json_object_array_get_idx(content, i), *type, *text;
+
+		if (!json_object_is_type(part, json_type_object) ||
+		    !json_object_object_get_ex(part, "type", &type) ||
+		    !json_object_object_get_ex(part, "text", &text) ||
+		    !json_object_is_type(type, json_type_string) ||
+		    strcmp(json_object_get_string(type), "text") != 0 ||
+		    !json_object_is_type(text, json_type_string))
+			return false;
+		if ((out->len > 0 && !buf_appendc(out, '\n')) ||
+		    !buf_append(out, json_object_get_string(text), (size_t)json_object_get_string_len(text)))
+			return false;
+	}
+	return true;
+}
+
+/* Validates a client's conversation into a new [{role, content}] array
+ * (the rules of the HTTP routes' handler_messages). NULL with the
+ * problem in err. XXX: the core's validator renders HTTP errors; a
+ * transport-free one in the core would serve both front ends. */
+static json_object *
+messages_clean(json_object *arr, char *err, size_t errlen)
+{
+	json_object *out = NULL;
+	struct buf text;
+
+	buf_init(&text, CONTENT_MAX);
+	if (arr == NULL || !json_object_is_type(arr, json_type_array)) {
+		(void)snprintf(err, errlen, "messages must be an array");
+		goto failed;
+	}
+	if (json_object_array_length(arr) == 0 || json_object_array_length(arr) > MESSAGES_MAX) {
+		(void)snprintf(err, errlen, "messages must hold 1 to %d messages", MESSAGES_MAX);
+		goto failed;
+	}
+	if ((out = json_object_new_array()) == NULL) {
+		(void)snprintf(err, errlen, "Out of memory");
+		goto failed;
+	}
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		json_object *m = json_object_array_get_idx(arr, i), *role, *content, *clean;
+		const char *rs;
+
+		if (!json_object_is_type(m, json_type_object) ||
+		    !json_object_object_get_ex(m, "role", &role) ||
+		    !json_object_is_type(role, json_type_string)) {
+			(void)snprintf(err, errlen, "messages[%zu] needs a string role", i);
+			goto failed;
+		}
+		rs = json_object_get_string(role);
+		if (strcmp(rs, "system") != 0 && strcmp(rs, "user") != 0 &&
+		    strcmp(rs, "assistant") != 0 && strcmp(rs, "developer") != 0) {
+			(void)snprintf(err, errlen,
+			    "messages[%zu] role must be system, developer, user or assistant", i);
+			goto failed;
+		}
+		buf_reset(&text);
+		if (!json_object_object_get_ex(m, "content", &content) || !content_text(content, &text) ||
+		    memchr(text.data != NULL ? text.data : "", '\0', text.len) != NULL) {
+			(void)snprintf(err, errlen, "messages[%zu] needs a text content", i);
+			goto failed;
+		}
+		if ((clean = json_object_new_object()) == NULL) {
+			(void)snprintf(err, errlen, "Out of memory");
+			goto failed;
+		}
+		json_object_object_add(clean, "role", json_object_new_string(rs));
+		json_object_object_add(clean, "content",
+		    json_object_new_string_len(text.data != NULL ? text.data : "", (int)text.len));
+		json_object_array_add(out, clean);
+	}
+	buf_free(&text);
+	return out;
+failed:
+	buf_free(&text);
+	json_object_put(out);
+	return NULL;
+}
+
+/* A session title from the first words of a message (whole characters),
+ * like the HTTP route's. */
+static void
+title_from(const char *message, char *out, size_t len)
+{
+	size_t n = 0, chars = 0;
+
+	while (message[n] != '\0' && n + 4 < len && chars < TITLE_CHARS) {
+		size_t k = 1;
+
+		while ((message[n + k] & 0xc0) == 0x80)
+			k++;
+		n += k;
+		chars++;
+	}
+	memcpy(out, message, n);
+	out[n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (out[i] == '\n' || out[i] == '\r' || out[i] == '\t')
+			out[i] = ' ';
+}
+
+/* ---- seed 001 ------------------------------------------------------------- */
+
+static void
+on_join_room(struct session *s, const struct sio_packet *pk)
+{
+	json_object *arg = sio_event_arg(pk, 0);
+	const char *room = NULL, *who = NULL, *err = NULL;
+	size_t len = 0;
+
+	if (arg == NULL || !json_object_is_type(arg, json_type_object) ||
+	    !json_in_string(arg, "roomName", JSON_REQUIRED, ROOM_NAME_MAX, &room, &len, &err) ||
+	    len == 0) {
+		ack(s, pk, false, "roomName must be a string of 1 to 128 bytes");
+		return;
+	}
+	if (!json_in_string(arg, "participantName", JSON_OPTIONAL, PARTICIPANT_MAX, &who, NULL, &err)) {
+		ack(s, pk, false, "participantName must be a string of at most 128 bytes");
+		return;
+	}
+	if (!room_join(s, room)) {
+		ack(s, pk, false, "Too many rooms");
+		return;
+	}
+	log_debug("session %s: joined room %s as %s", s->sid, room, who != NULL ? who : "-");
+	ack(s, pk, true, room);
+}
+
+static void
+on_leave_room(struct session *s, const struct sio_packet *pk)
+{
+	json_object *arg = sio_event_arg(pk, 0);
+	const char *room = NULL, *err = NULL;
+
+	if (arg == NULL || !json_object_is_type(arg, json_type_object) ||
+	    !json_in_string(arg, "roomName", JSON_REQUIRED, ROOM_NAME_MAX, &room, NULL, &err)) {
+		ack(s, pk, false, "roomName must be a string of 1 to 128 bytes");
+		return;
+	}
+	room_leave(s, room);
+	ack(s, pk, true, room);
+}
+
+static void
+on_stream_chat(struct session *s, const struct sio_packet *pk)
+{
+	json_object *arg = sio_event_arg(pk, 0), *arr = NULL, *messages;
+	const char *room = NULL, *err = NULL, *limited;
+	char problem[160], room_copy[ROOM_NAME_MAX + 1];
+
+	if (draining) {
+		stream_error(s, "The server is restarting; try again in a moment");
+		return;
+	}
+	if (arg == NULL || !json_object_is_type(arg, json_type_object)) {
+		stream_error(s, "The payload must be an object {messages}");
+		return;
+	}
+	(void)json_object_object_get_ex(arg, "messages", &arr);
+	if ((messages = messages_clean(arr, problem, sizeof(problem))) == NULL) {
+		stream_error(s, problem);
+		return;
+	}
+	if (!json_in_string(arg, "roomName", JSON_OPTIONAL, ROOM_NAME_MAX, &room, NULL, &err)) {
+		stream_error(s, "roomName must be a string of at most 128 bytes");
+		goto done;
+	}
+	if (room != NULL && room[0] != '\0' && !room_has(s, room)) {
+		stream_error(s, "Join the room first (join-room)");
+		goto done;
+	}
+	if (room == NULL || room[0] == '\0')
+		room = room_current(s);   /* the room joined last, if any */
+	if (room != NULL) {
+		/* A copy: the room's own string goes if s closes meanwhile. */
+		(void)snprintf(room_copy, sizeof(room_copy), "%s", room);
+		room = room_copy;
+	}
+	if ((limited = rate_check(s, s->user_id)) != NULL) {
+		stream_error(s, limited);
+		goto done;
+	}
+	ack(s, pk, true, room);
+	stream_start_001(s->sid, room, s->user_id[0] != '\0' ? s->user_id : NULL, messages,
+	    room != NULL ? "gw_stream_chat_room" : "gw_stream_chat");
+done:
+	json_object_put(messages);
+}
+
+/* ---- seed 003 ------------------------------------------------------------- */
+
+static void
+on_ai_chat(struct session *s, const struct sio_packet *pk)
+{
+	json_object *arg = sio_event_arg(pk, 0);
+	const char *message = NULL, *ref = NULL, *token = NULL, *err = NULL, *limited;
+	char user[SESSION_USER_MAX], title[256], *session_id = NULL;
+	size_t len = 0;
+	enum store_rc rc;
+
+	if (draining) {
+		ai_error(s, "The server is restarting; try again in a moment", NULL);
+		return;
+	}
+	if (arg == NULL || !json_object_is_type(arg, json_type_object)) {
+		ai_error(s, "The payload must be an object {message, sessionId?, token?}", NULL);
+		return;
+	}
+	/* Authentication first: a bad token stores nothing, counts nothing. */
+	if (!json_in_string(arg, "token", JSON_OPTIONAL, AUTH_TOKEN_MAX, &token, &len, &err)) {
+		ai_error(s, "Unauthorized", NULL);
+		return;
+	}
+	(void)snprintf(user, sizeof(user), "%s", s->user_id);
+	if (token != NULL && len > 0) {
+		int st = token_user(token, user, sizeof(user));
+
+		if (st != 0) {
+			ai_error(s, st == 401 ? "Unauthorized" : "Database unavailable", NULL);
+			return;
+		}
+	}
+	if ((limited = rate_check(s, user)) != NULL) {
+		ai_error(s, limited, NULL);
+		return;
+	}
+	if (!json_in_string(arg, "message", JSON_REQUIRED, CONTENT_MAX, &message, &len, &err)) {
+		ai_error(s, "message must be a string of at most 100000 bytes", NULL);
+		return;
+	}
+	if (len == 0) {
+		ai_error(s, "message must not be empty", NULL);
+		return;
+	}
+	if (!json_in_string(arg, "sessionId", JSON_OPTIONAL, REF_MAX, &ref, &len, &err)) {
+		ai_error(s, "sessionId must be a string of at most 128 bytes", NULL);
+		return;
+	}
+	if (ref != NULL && len == 0)
+		ref = NULL;
+	title_from(message, title, sizeof(title));
+	rc = store_session_resolve(store, user[0] != '\0' ? user : NULL, ref, title, &session_id);
+	if (rc != STORE_OK) {
+		ai_error(s, rc == STORE_NOT_FOUND && ref == NULL ? "Unauthorized"
+		    : rc == STORE_NOT_FOUND ? "Session not found"
+		    : rc == STORE_UNAVAILABLE ? "Database unavailable" : "Internal server error", ref);
+		free(session_id);
+		return;
+	}
+	ack(s, pk, true, NULL);
+	/* The client keeps the name it gave, or learns the new session's id. */
+	stream_start_003(s->sid, user[0] != '\0' ? user : NULL, session_id,
+	    ref != NULL ? ref : session_id, message);
+	free(session_id);
+}
+
+/* ---- the namespace ------------------------------------------------------------ */
+
+static void
+on_connect(struct session *s, const struct sio_packet *pk)
+{
+	char user[SESSION_USER_MAX] = "", ts[EVENTS_TS_LEN];
+	json_object *tok;
+	struct buf b;
+
+	buf_init(&b, SMALL_EVENT);
+	if (!buf_appendc(&b, (char)('0' + EIO_MESSAGE)))
+		goto done;
+	if (!sio_packet_default_nsp(pk)) {
+		char nsp[REF_MAX + 1];
+
+		(void)snprintf(nsp, sizeof(nsp), "%.*s", (int)pk->nsp_len, pk->nsp);
+		if (sio_encode_connect_error(&b, nsp, "Invalid namespace"))
+			(void)session_send(s, b.data, b.len);
+		goto done;
+	}
+	/* An auth payload {"token"} authenticates the socket for ai:chat. */
+	if (pk->data != NULL && json_object_object_get_ex(pk->data, "token", &tok) &&
+	    json_object_is_type(tok, json_type_string) && json_object_get_string_len(tok) > 0) {
+		int st = json_object_get_string_len(tok) > AUTH_TOKEN_MAX ? 401
+		    : token_user(json_object_get_string(tok), user, sizeof(user));
+
+		if (st != 0) {
+			if (sio_encode_connect_error(&b, "/", st == 401 ? "Unauthorized" : "Database unavailable"))
+				(void)session_send(s, b.data, b.len);
+			goto done;
+		}
+	}
+	(void)snprintf(s->user_id, sizeof(s->user_id), "%s", user);
+	if (!sio_encode_connect(&b, "/", s->sio_sid) || !session_send(s, b.data, b.len))
+		goto done;
+	s->connected = true;
+	events_timestamp(ts);
+	buf_reset(&b);
+	if (events_connected(&b, s->sio_sid, ts))
+		(void)session_emit(s, "connected", b.data, b.len);
+done:
+	buf_free(&b);
+}
+
+static const struct {
+	const char *name;
+	void (*handler)(struct session *s, const struct sio_packet *pk);
+} events[] = {
+	{ "join-room",   on_join_room },
+	{ "leave-room",  on_leave_room },
+	{ "stream-chat", on_stream_chat },
+	{ "ai:chat",     on_ai_chat },
+};
+
+void
+chat_on_message(struct session *s, const char *p, size_t n)
+{
+	struct sio_packet pk;
+	const char *err, *name;
+
+	if (s->closed)
+		return;
+	if (!sio_packet_decode(p, n, &pk, &err)) {
+		log_info("session %s: bad Socket.IO packet (%s): closing", s->sid, err);
+		session_close(s, "parse error");
+		return;
+	}
+	switch (pk.type) {
+	case SIO_CONNECT:
+		on_connect(s, &pk);
+		break;
+	case SIO_DISCONNECT:
+		if (sio_packet_default_nsp(&pk)) {
+			room_leave_all(s);
+			s->connected = false;
+		}
+		break;
+	case SIO_EVENT:
+		if (!s->connected || !sio_packet_default_nsp(&pk) || (name = sio_event_name(&pk)) == NULL)
+			break;
+		for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
+			if (strcmp(events[i].name, name) == 0) {
+				events[i].handler(s, &pk);
+				break;
+			}
+		break;
+	default:
+		/* ACKs of server events (none asked), binary events (no
+		 * attachments are accepted), CONNECT_ERROR: nothing to do. */
+		break;
+	}
+	sio_packet_free(&pk);
+}
+
+/* ---- generations queued by chatd ------------------------------------------- */
+
+static void
+job_run(void *ctx, const char *room, const char *user_id, const char *messages_json)
+{
+	json_object *arr, *messages;
+	const char *err;
+	char problem[160];
+
+	(void)ctx;
+	if ((arr = json_in_parse(messages_json, strlen(messages_json), &err)) == NULL ||
+	    (messages = messages_clean(arr, problem, sizeof(problem))) == NULL) {
+		log_warn("queued generation for room %s has bad messages: dropped", room);
+		json_object_put(arr);
+		return;
+	}
+	log_info("running the queued generation for room %s (%zu local member(s))", room,
+	    room_size(room));
+	stream_start_001(NULL, room, user_id, messages, "gw_rest_stream");
+	json_object_put(messages);
+	json_object_put(arr);
+}
+
+void
+chat_claim_jobs(void)
+{
+	int n;
+
+	if (draining)
+		return;   /* another gateway takes them */
+	do
+		n = rooms_pg_claim_jobs(JOBS_PER_CLAIM, job_run, NULL);
+	while (n == JOBS_PER_CLAIM && !draining);
+}
+
+bool
+chat_status(struct buf *b)
+{
+	return buf_appendc(b, '{') && json_put_key(b, "id") && json_put_stringz(b, gateway_id) &&
+	    buf_printf(b, ",\"sessions\":%zu,\"rooms\":%zu,\"streams\":%zu,\"remote_streams\":%zu,"
+	        "\"live_generations\":%d,\"database\":%s,\"draining\":%s}",
+	        session_count(), room_count(), stream_count(), relay_remote_count(), live_count(),
+	        rooms_pg_ready() ? "true" : "false", draining ? "true" : "false");
+}

@@ -1,0 +1,52 @@
+/* room.h: Socket.IO rooms of this process: which local sessions are in
+ * which room, and delivery to them.
+ *
+ * A room exists while it has members here. Rooms are only local: a
+ * broadcast reaches the other gateway processes through relay.c, which
+ * publishes it with PostgreSQL NOTIFY and delivers what others publish
+ * with room_broadcast(). Loop thread only. */
+#ifndef GATEWAY_ROOM_H
+#define GATEWAY_ROOM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define ROOM_NAME_MAX 128   /* bytes */
+
+struct session;
+
+struct room {
+	char            *name;      /* owned */
+	struct session **members;   /* owned array, borrowed sessions */
+	size_t           n, cap;
+	struct room     *hnext;
+};
+
+/* Adds s to the room name (created on first join). Joining twice is a
+ * no-op that moves the room to the end of s's list (its current room).
+ * False when s is in SESSION_ROOMS_MAX rooms already, or out of memory. */
+bool room_join(struct session *s, const char *name);
+
+/* Removes s from the room name, if it is in it. */
+void room_leave(struct session *s, const char *name);
+
+/* Removes s from every room (when it closes or leaves the namespace). */
+void room_leave_all(struct session *s);
+
+/* True if s is in the room name. */
+bool room_has(const struct session *s, const char *name);
+
+/* The room s joined last, or NULL. Borrowed. */
+const char *room_current(const struct session *s);
+
+/* Queues the event `42["event",json]` to every local member of the room.
+ * Returns how many members it reached. */
+size_t room_emit(const char *name, const char *event, const char *json, size_t len);
+
+/* Local members of a room (0 when it does not exist here). */
+size_t room_size(const char *name);
+
+/* Rooms that exist here. */
+size_t room_count(void);
+
+#endif

@@ -1,0 +1,477 @@
+/* stream.c: engine turns with their upstream transfers on the event loop,
+ * and the sinks that turn them into seed 001 and seed 003 events. */
+#include "stream.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "config.h"
+#include "engine.h"
+#include "events.h"
+#include "log.h"
+#include "loop.h"
+#include "relay.h"
+#include "room.h"
+#include "session.h"
+#include "upstream.h"
+
+#define EVENT_MAX   (32 << 20)
+#define ID_LEN      EIO_SID_LEN
+
+enum seed { SEED_001, SEED_003 };
+
+struct stream {
+	struct stream          *next, *prev;
+	enum seed               seed;
+	char                    id[ID_LEN + 1];            /* seed 001 streamId */
+	char                    sid[EIO_SID_LEN + 1];      /* the socket; "" for a room job */
+	char                    room[ROOM_NAME_MAX + 1];   /* seed 001 room; "" for the socket */
+	char                    user_id[SESSION_USER_MAX];
+	char                    route[48];
+	char                   *session_id;                /* seed 003: owned */
+	char                   *session_ref;               /* seed 003: owned */
+	char                   *message;                   /* seed 003: owned */
+	json_object            *messages;                  /* seed 001: a reference */
+	struct chat_turn        turn;                      /* borrows the fields above */
+	struct chat_sink        sink;
+	struct chat_turn_state *ts;
+	struct relay_stream    *relay;                     /* room streams, until their end */
+};
+
+static struct chat_env env;
+static struct upstream_multi *multi;
+static struct loop_timer *curl_timer;
+static struct loop_fd **fdmap;       /* curl's fd -> its watch */
+static size_t fdmap_len;
+static struct stream *streams;
+static size_t nstreams;
+static bool stopping;                /* stream_shutdown is aborting everything */
+
+#define STOPPED_MSG "The server is restarting; the reply was interrupted"
+
+/* ---- libcurl's sockets and timer on the loop ----------------------------- */
+
+static void
+up_ready(void *ctx, int fd, bool readable, bool writable)
+{
+	(void)ctx;
+	if (multi != NULL)
+		upstream_multi_socket(multi, fd, readable, writable);
+}
+
+static void
+up_watch(void *ctx, int fd, bool readable, bool writable)
+{
+	(void)ctx;
+	if (fd < 0)
+		return;
+	if ((size_t)fd >= fdmap_len) {
+		size_t len = fdmap_len != 0 ? fdmap_len : 256;
+		struct loop_fd **m;
+
+		while (len <= (size_t)fd)
+			len *= 2;
+		if ((m = realloc(fdmap, len * sizeof(*m))) == NULL) {
+			log_error("upstream: out of memory watching fd %d", fd);
+			return;
+		}
+		memset(m + fdmap_len, 0, (len - fdmap_len) * sizeof(*m));
+		fdmap = m;
+		fdmap_len = len;
+	}
+	/* If the watch cannot be made, the transfer runs into its timeouts. */
+	if (fdmap[fd] == NULL && (fdmap[fd] = loop_fd_add(fd, up_ready, NULL)) == NULL)
+		return;
+	loop_fd_want(fdmap[fd], readable, writable);
+}
+
+static void
+up_unwatch(void *ctx, int fd)
+{
+	(void)ctx;
+	if (fd < 0 || (size_t)fd >= fdmap_len || fdmap[fd] == NULL)
+		return;
+	loop_fd_remove(fdmap[fd]);
+	fdmap[fd] = NULL;
+}
+
+static void
+up_timer(void *ctx, long timeout_ms)
+{
+	(void)ctx;
+	if (timeout_ms < 0)
+		loop_timer_cancel(curl_timer);
+	else
+		loop_timer_set(curl_timer, timeout_ms);
+}
+
+static void
+up_timeout(void *ctx)
+{
+	(void)ctx;
+	if (multi != NULL)
+		upstream_multi_timeout(multi);
+}
+
+bool
+stream_setup(const struct config *cfg, struct store *store, const char *gateway_id)
+{
+	struct upstream_multi_hooks hooks = { up_watch, up_unwatch, up_timer, NULL };
+
+	env.cfg = cfg;
+	env.store = store;
+	env.upstream = NULL;   /* no blocking client: transfers run on the multi */
+	env.worker_id = gateway_id;
+	if ((curl_timer = loop_timer_new(up_timeout, NULL)) == NULL ||
+	    (multi = upstream_multi_new(cfg, &hooks)) == NULL) {
+		log_error("cannot create the upstream driver");
+		loop_timer_free(curl_timer);
+		curl_timer = NULL;
+		return false;
+	}
+	return true;
+}
+
+void
+stream_tick(void)
+{
+	if (multi != NULL)
+		upstream_multi_tick(multi);
+}
+
+size_t
+stream_count(void)
+{
+	return nstreams;
+}
+
+/* ---- streams ------------------------------------------------------------ */
+
+static void
+stream_free(struct stream *st)
+{
+	if (st->prev != NULL)
+		st->prev->next = st->next;
+	else if (streams == st)
+		streams = st->next;
+	if (st->next != NULL)
+		st->next->prev = st->prev;
+	nstreams--;
+	json_object_put(st->messages);
+	free(st->session_id);
+	free(st->session_ref);
+	free(st->message);
+	free(st);
+}
+
+static struct stream *
+stream_new(enum seed seed, const char *sid, const char *user_id, const char *route)
+{
+	struct stream *st = calloc(1, sizeof(*st));
+
+	if (st == NULL)
+		return NULL;
+	st->seed = seed;
+	(void)snprintf(st->sid, sizeof(st->sid), "%s", sid != NULL ? sid : "");
+	(void)snprintf(st->user_id, sizeof(st->user_id), "%s", user_id != NULL ? user_id : "");
+	(void)snprintf(st->route, sizeof(st->route), "%s", route);
+	if (!eio_sid_generate(st->id, sizeof(st->id))) {
+		free(st);
+		return NULL;
+	}
+	st->next = streams;
+	if (streams != NULL)
+		streams->prev = st;
+	streams = st;
+	nstreams++;
+	return st;
+}
+
+/* The socket this stream answers, while it is there and connected. */
+static struct session *
+stream_socket(const struct stream *st)
+{
+	struct session *s;
+
+	if (st->sid[0] == '\0' || (s = session_find(st->sid)) == NULL || !s->connected)
+		return NULL;
+	return s;
+}
+
+/* Emits one event to the stream's socket; false if it is gone. */
+static bool
+emit(const struct stream *st, const char *event, struct buf *json, bool encoded)
+{
+	struct session *s = stream_socket(st);
+
+	if (s == NULL)
+		return false;
+	if (!encoded) {
+		log_warn("stream %s: %s event too large", st->id, event);
+		return true;
+	}
+	(void)session_emit(s, event, json->data, json->len);
+	return true;
+}
+
+/* Reports a failure with the seed's error event. */
+static void
+stream_fail(struct stream *st, const char *error)
+{
+	struct buf b;
+
+	if (error == NULL)
+		error = "The reply failed";
+	if (st->relay != NULL) {
+		relay_error(st->relay, error);
+		st->relay = NULL;
+		return;
+	}
+	buf_init(&b, EVENT_MAX);
+	if (st->seed == SEED_001)
+		(void)emit(st, "stream-error", &b, events_stream_error(&b, st->id, error));
+	else
+		(void)emit(st, "ai:error", &b, events_ai_error(&b, error, st->session_ref));
+	buf_free(&b);
+}
+
+/* Seed 001 sink. Room streams always go on: members may be listening in
+ * other processes. */
+static bool
+s001_alive(void *ctx)
+{
+	struct stream *st = ctx;
+
+	return st->relay != NULL || stream_socket(st) != NULL;
+}
+
+static bool
+s001_open(void *ctx, const struct chat_stream_info *info)
+{
+	(void)info;
+	return s001_alive(ctx);
+}
+
+static bool
+s001_delta(void *ctx, const struct chat_stream_info *info, const char *text, size_t len)
+{
+	struct stream *st = ctx;
+	struct buf b;
+	bool alive;
+
+	if (st->relay != NULL) {
+		relay_chunk(st->relay, text, len, info->content, info->content_len);
+		return true;
+	}
+	buf_init(&b, EVENT_MAX);
+	alive = emit(st, "stream-chunk", &b,
+	    events_stream_chunk(&b, st->id, text, len, info->content, info->content_len, false));
+	buf_free(&b);
+	return alive;
+}
+
+static void
+s001_end(void *ctx, const struct chat_stream_info *info, const struct chat_outcome *out)
+{
+	struct stream *st = ctx;
+	char ts[EVENTS_TS_LEN];
+	struct buf b;
+
+	if (!chat_outcome_is_done(out)) {
+		stream_fail(st, stopping ? STOPPED_MSG : out->error_message);
+		return;
+	}
+	if (st->relay != NULL) {
+		relay_complete(st->relay, info->content, info->content_len);
+		st->relay = NULL;
+		return;
+	}
+	events_timestamp(ts);
+	buf_init(&b, EVENT_MAX);
+	if (emit(st, "stream-chunk", &b, events_stream_chunk(&b, st->id, "", 0, info->content,
+	    info->content_len, true))) {
+		buf_reset(&b);
+		(void)emit(st, "stream-complete", &b,
+		    events_stream_complete(&b, st->id, info->content, info->content_len, ts));
+	}
+	buf_free(&b);
+}
+
+/* Seed 003 sink. */
+static bool
+s003_alive(void *ctx)
+{
+	return stream_socket(ctx) != NULL;
+}
+
+static bool
+s003_open(void *ctx, const struct chat_stream_info *info)
+{
+	(void)info;
+	return s003_alive(ctx);
+}
+
+static bool
+s003_delta(void *ctx, const struct chat_stream_info *info, const char *text, size_t len)
+{
+	struct stream *st = ctx;
+	struct buf b;
+	bool alive;
+
+	(void)info;
+	buf_init(&b, EVENT_MAX);
+	alive = emit(st, "ai:stream", &b, events_ai_stream(&b, text, len, st->session_ref));
+	buf_free(&b);
+	return alive;
+}
+
+static void
+s003_end(void *ctx, const struct chat_stream_info *info, const struct chat_outcome *out)
+{
+	struct stream *st = ctx;
+	struct buf b;
+
+	if (!chat_outcome_is_done(out)) {
+		stream_fail(st, stopping ? STOPPED_MSG : out->error_message);
+		return;
+	}
+	buf_init(&b, EVENT_MAX);
+	(void)emit(st, "ai:complete", &b,
+	    events_ai_complete(&b, info->content, info->content_len, st->session_ref));
+	buf_free(&b);
+}
+
+/* The upstream transfer ended: persist, record, end the events. */
+static void
+stream_done(void *ctx)
+{
+	struct stream *st = ctx;
+	const char *err = NULL;
+	int status;
+
+	status = chat_turn_finish(st->ts, &err);
+	st->ts = NULL;
+	if (status != 200)
+		stream_fail(st, err);
+	else if (st->relay != NULL)
+		stream_fail(st, "The reply was interrupted");
+	stream_free(st);
+}
+
+/* Prepares the turn and starts its transfer; reports failures itself and
+ * frees st then. */
+static void
+stream_launch(struct stream *st)
+{
+	const struct upstream_stream_ops *ops;
+	struct upstream_result *res;
+	const char *body, *err = NULL;
+	size_t len;
+	int status;
+
+	status = chat_turn_prepare(&env, &st->turn, &st->sink, &st->ts, &err);
+	if (status != 200) {
+		log_info("stream %s: not started (%d %s)", st->id, status, err != NULL ? err : "");
+		stream_fail(st, err);
+		stream_free(st);
+		return;
+	}
+	chat_turn_upstream(st->ts, &body, &len, &ops, &res);
+	if (upstream_multi_stream(multi, "/chat/completions", body, len, ops, res, stream_done, st) == NULL) {
+		/* done will never run: end the turn here (it records the failure). */
+		status = chat_turn_finish(st->ts, &err);
+		st->ts = NULL;
+		stream_fail(st, status != 200 ? err : "Upstream unavailable");
+		stream_free(st);
+	}
+}
+
+void
+stream_start_001(const char *sid, const char *room, const char *user_id, json_object *messages,
+    const char *route)
+{
+	struct stream *st = stream_new(SEED_001, sid, user_id, route);
+	char ts[EVENTS_TS_LEN];
+	struct buf b;
+
+	if (st == NULL) {
+		log_error("stream: out of memory");
+		return;
+	}
+	st->messages = json_object_get(messages);
+	st->turn = (struct chat_turn){
+		.route = st->route,
+		.user_id = st->user_id[0] != '\0' ? st->user_id : NULL,
+		.messages = st->messages,
+		.add_system_prompt = true,
+		.temperature = -1,
+		/* A lone socket that leaves stops its reply: nobody else can
+		 * see a stateless one. */
+		.stop_when_client_leaves = room == NULL,
+	};
+	st->sink = (struct chat_sink){ s001_open, s001_delta, s001_alive, s001_end, st };
+	/* stream-start goes out at once (the seed's "AI is typing"). */
+	if (room != NULL) {
+		(void)snprintf(st->room, sizeof(st->room), "%s", room);
+		if ((st->relay = relay_begin(st->room, st->id)) == NULL) {
+			log_error("stream: out of memory");
+			stream_free(st);
+			return;
+		}
+	} else {
+		events_timestamp(ts);
+		buf_init(&b, 4096);
+		(void)emit(st, "stream-start", &b, events_stream_start(&b, st->id, NULL, ts));
+		buf_free(&b);
+	}
+	stream_launch(st);
+}
+
+void
+stream_start_003(const char *sid, const char *user_id, const char *session_id,
+    const char *session_ref, const char *message)
+{
+	struct stream *st = stream_new(SEED_003, sid, user_id, "gw_ai_chat");
+
+	if (st == NULL || (st->session_id = strdup(session_id)) == NULL ||
+	    (st->session_ref = strdup(session_ref)) == NULL || (st->message = strdup(message)) == NULL) {
+		log_error("stream: out of memory");
+		if (st != NULL)
+			stream_free(st);
+		return;
+	}
+	st->turn = (struct chat_turn){
+		.route = st->route,
+		.user_id = st->user_id[0] != '\0' ? st->user_id : NULL,
+		.session_id = st->session_id,
+		.content = st->message,
+		.temperature = -1,
+		/* The reply is stored: it goes on when the socket leaves. */
+		.stop_when_client_leaves = false,
+	};
+	st->sink = (struct chat_sink){ s003_open, s003_delta, s003_alive, s003_end, st };
+	stream_launch(st);
+}
+
+void
+stream_shutdown(void)
+{
+	/* Aborting runs every done callback: replies end as interrupted. */
+	stopping = true;
+	upstream_multi_free(multi);
+	multi = NULL;
+	loop_timer_free(curl_timer);
+	curl_timer = NULL;
+	for (size_t i = 0; i < fdmap_len; i++)
+		if (fdmap[i] != NULL)
+			loop_fd_remove(fdmap[i]);
+	free(fdmap);
+	fdmap = NULL;
+	fdmap_len = 0;
+	while (streams != NULL) {
+		/* Only a stream whose transfer never started could be left. */
+		stream_free(streams);
+	}
+}
