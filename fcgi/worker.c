@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcgiapp.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -56,6 +57,7 @@ worker_on_wake(int sig)
 
 struct fcgi_io {
 	FCGX_Request *req;
+	int64_t       last_flush_us;   /* 0 before the first flush */
 };
 
 static bool
@@ -66,15 +68,27 @@ fcgi_write(void *ctx, const char *p, size_t n)
 	return n == 0 || FCGX_PutStr(p, (int)n, req->out) == (int)n;
 }
 
-/* Waits, briefly, until nginx has read what was flushed. Unbuffered, nginx
- * relays each read of its socket as it comes; if a burst of events queued
- * up, one read (and, over TLS, one 16 KiB record) could end inside an event,
- * and clients that split their reads on blank lines (the seeds' own) would
- * see half of one. Waiting for an empty queue after each event keeps every
- * read whole. Paced streams find the queue empty at once (one ioctl); a slow
- * client stops nginx reading, so the wait gives up after DRAIN_WAIT_ROUNDS. */
-#define DRAIN_WAIT_ROUNDS 50
+/* Unbuffered, nginx relays each read of its socket as it comes. When the
+ * upstream delivers a burst, many events queue up in the socket; one nginx
+ * read (and, over TLS, one 16 KiB record) may then end inside an event, and
+ * clients that split their reads on blank lines (the seeds' own) would see
+ * half of one. So when events follow each other closely (a burst), the
+ * writer waits, briefly, until nginx has read the previous one. Paced
+ * streams (the normal case, tokens milliseconds apart) never wait, which
+ * keeps the cost off the hot path; a slow client stops nginx reading, so
+ * the wait gives up after DRAIN_WAIT_ROUNDS. */
+#define BURST_GAP_US      2000
+#define DRAIN_WAIT_ROUNDS 20
 #define DRAIN_WAIT_NS     100000L
+
+static int64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static void
 fcgi_wait_drained(int fd)
@@ -93,13 +107,19 @@ fcgi_wait_drained(int fd)
 static bool
 fcgi_flush(void *ctx)
 {
-	FCGX_Request *req = ((struct fcgi_io *)ctx)->req;
+	struct fcgi_io *io = ctx;
+	int64_t now;
 
 	/* FCGX_PutStr succeeds into the buffer after the client left; the
 	 * flush is where EPIPE shows. */
-	if (FCGX_FFlush(req->out) != 0)
+	if (FCGX_FFlush(io->req->out) != 0)
 		return false;
-	fcgi_wait_drained(req->ipcFd);
+	now = mono_us();
+	if (io->last_flush_us != 0 && now - io->last_flush_us < BURST_GAP_US) {
+		fcgi_wait_drained(io->req->ipcFd);
+		now = mono_us();
+	}
+	io->last_flush_us = now;
 	return true;
 }
 
@@ -167,7 +187,7 @@ static void
 worker_serve(struct worker_thread *t, FCGX_Request *fr, struct upstream *up)
 {
 	struct worker *w = t->w;
-	struct fcgi_io io = { fr };
+	struct fcgi_io io = { fr, 0 };
 	struct request r;
 	char pathbuf[2048];
 	const char *v;
@@ -273,6 +293,11 @@ worker_run(const struct config *cfg, int listen_fd)
 	sa.sa_handler = worker_on_wake;  /* no SA_RESTART: accept() returns EINTR */
 	if (sigaction(SIGUSR1, &sa, NULL) != 0)
 		return 1;
+	/* Each password hash allocates 19 MiB. glibc would raise its mmap
+	 * threshold after the first such free and keep later ones in the
+	 * threads' arenas for good; a fixed threshold returns them. */
+	if (mallopt(M_MMAP_THRESHOLD, 1 << 20) != 1)
+		log_warn("mallopt(M_MMAP_THRESHOLD) failed");
 	/* Our handlers are in place, so FCGX_Init leaves the signals alone. */
 	if (FCGX_Init() != 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_error("library initialisation failed");
