@@ -60,14 +60,24 @@ static int
 app_authenticate(struct request *r, enum route_auth need)
 {
 	const char *token = auth_bearer(r->authorization);
+	char query_token[AUTH_TOKEN_MAX + 1];
 	enum store_rc rc;
 
 	if (need == ROUTE_PUBLIC)
 		return 0;
+	/* EventSource cannot send headers: a GET may carry its token as
+	 * ?access_token= (nginx logs no query strings). */
+	if (token == NULL && (r->authorization == NULL || r->authorization[0] == '\0') &&
+	    strcmp(r->method, "GET") == 0 &&
+	    http_query_get(r->query, "access_token", query_token, sizeof(query_token))) {
+		if (!auth_token_verify(r->cfg, query_token, r->user_id, sizeof(r->user_id)))
+			return 401;
+		token = query_token;
+	}
 	if (token == NULL)
 		return need == ROUTE_AUTH_OPTIONAL &&
 		    (r->authorization == NULL || r->authorization[0] == '\0') ? 0 : 401;
-	if (!auth_token_verify(r->cfg, token, r->user_id, sizeof(r->user_id)))
+	if (token != query_token && !auth_token_verify(r->cfg, token, r->user_id, sizeof(r->user_id)))
 		return 401;
 	/* One indexed lookup per request: a deleted user's tokens die at once. */
 	if ((rc = store_user_exists(r->store, r->user_id)) != STORE_OK)
