@@ -5,6 +5,7 @@
 
 #include "handlers.h"
 #include "json_in.h"
+#include "json_out.h"
 #include "store.h"
 
 static bool
@@ -50,6 +51,28 @@ handler_bad_field(struct request *r, const char *field, const char *problem)
 
 	(void)snprintf(msg, sizeof(msg), "%s %s", field, problem);
 	return http_error(r, 400, msg);
+}
+
+int
+handler_idempotency_key(struct request *r, const char **key)
+{
+	const char *k = http_param(r, "HTTP_IDEMPOTENCY_KEY");
+	size_t n;
+
+	*key = NULL;
+	if (k == NULL)
+		return 0;
+	n = strlen(k);
+	if (n == 0 || n > 255)
+		return handler_bad_field(r, "Idempotency-Key", "must be 1 to 255 characters");
+	/* Free text, as long as it can be stored: UTF-8, no control bytes. */
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)k[i] < 0x20 || (unsigned char)k[i] == 0x7f)
+			return handler_bad_field(r, "Idempotency-Key", "must not hold control characters");
+	if (!utf8_valid(k, n))
+		return handler_bad_field(r, "Idempotency-Key", "must be UTF-8");
+	*key = k;
+	return 0;
 }
 
 int

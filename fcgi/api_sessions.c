@@ -71,8 +71,9 @@ query_int(struct request *r, const char *name, int def, int max, int *out)
 	long l;
 
 	if (!http_query_get(r->query, name, v, sizeof(v))) {
+		/* Absent: the default. Present but unreadable (too long, NUL): bad. */
 		*out = def;
-		return true;
+		return !http_query_has(r->query, name);
 	}
 	l = strtol(v, &end, 10);
 	if (end == v || *end != '\0' || l < 0 || l > max)
@@ -159,13 +160,13 @@ api_sessions_stream(struct request *r)
 	struct sink_sse sse;
 	struct chat_sink sink;
 	struct chat_env env = { r->cfg, r->store, r->upstream, r->worker_id };
-	const char *key = http_param(r, "HTTP_IDEMPOTENCY_KEY");
+	const char *key;
 	int status;
 
 	if (!auth_is_uuid(r->path_id))
 		return http_error(r, 404, session_not_found);
-	if (key != NULL && (key[0] == '\0' || strlen(key) > 255))
-		return handler_bad_field(r, "Idempotency-Key", "must be 1 to 255 characters");
+	if ((status = handler_idempotency_key(r, &key)) != 0)
+		return status;
 	/* No body, or no content: answer the session's initial message. */
 	if (r->body_len > 0) {
 		if ((body = handler_body_object(r, &status)) == NULL)

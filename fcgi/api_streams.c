@@ -4,10 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "dialect.h"
 #include "engine.h"
 #include "handlers.h"
 #include "json_in.h"
+#include "ratelimit.h"
 #include "sink_sse.h"
 #include "store.h"
 
@@ -62,13 +64,15 @@ stream_run(struct request *r, const struct dialect *dialect, const char *ref_fie
 {
 	struct chat_env env = { r->cfg, r->store, r->upstream, r->worker_id };
 	json_object *body = NULL, *metadata;
-	const char *message, *ref = NULL, *err = NULL;
-	char title[256], *session_id = NULL;
+	const char *message, *ref = NULL, *err = NULL, *key;
+	char title[256], client[64], *session_id = NULL;
 	struct sink_sse sse;
 	struct chat_sink sink;
 	enum store_rc rc;
 	int status;
 
+	if ((status = handler_idempotency_key(r, &key)) != 0)
+		goto done;
 	if ((status = stream_body(r, ref_field, &body, &message, &ref)) != 0)
 		goto done;
 	/* Seed 002's metadata is accepted when it is an object, and ignored. */
@@ -78,7 +82,10 @@ stream_run(struct request *r, const struct dialect *dialect, const char *ref_fie
 		goto done;
 	}
 	title_from(message, title, sizeof(title));
-	rc = store_session_resolve(r->store, r->authed ? r->user_id : NULL, ref, title, &session_id);
+	ratelimit_client_ip(r->remote_addr, http_param(r, "HTTP_X_FORWARDED_FOR"),
+	    r->cfg->trusted_proxies, client, sizeof(client));
+	rc = store_session_resolve(r->store, r->authed ? r->user_id : NULL, ref, title, client,
+	    &session_id);
 	if (rc != STORE_OK) {
 		status = rc == STORE_NOT_FOUND && ref == NULL ? http_error(r, 401, "Unauthorized")
 		    : handler_store_error(r, rc, "Session not found");
@@ -89,7 +96,7 @@ stream_run(struct request *r, const struct dialect *dialect, const char *ref_fie
 		.user_id = r->authed ? r->user_id : NULL,
 		.session_id = session_id,
 		.content = message,
-		.idempotency_key = http_param(r, "HTTP_IDEMPOTENCY_KEY"),
+		.idempotency_key = key,
 	};
 	/* The client keeps using the name it gave, or learns the new id. */
 	sink_sse_init(&sse, &sink, r, dialect, ref != NULL ? ref : session_id);

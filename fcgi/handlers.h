@@ -14,6 +14,11 @@ json_object *handler_body_object(struct request *r, int *status);
 /* Renders a 400 naming the bad field: {"error":"<field> <problem>"}. */
 int handler_bad_field(struct request *r, const char *field, const char *problem);
 
+/* Reads the optional Idempotency-Key header into *key (NULL if absent).
+ * Returns 0, or the status after rendering a 400 for a key that is empty,
+ * longer than 255 bytes or not visible ASCII. */
+int handler_idempotency_key(struct request *r, const char **key);
+
 /* Renders a store failure (404 with not_found_msg, 409, 400, 503, 500). */
 int handler_store_error(struct request *r, int store_rc, const char *not_found_msg);
 

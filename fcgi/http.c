@@ -191,6 +191,21 @@ hexval(char c)
 }
 
 bool
+http_query_has(const char *query, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = query; p != NULL && *p != '\0';) {
+		if (strncmp(p, name, n) == 0 && (p[n] == '=' || p[n] == '&' || p[n] == '\0'))
+			return true;
+		p = strchr(p, '&');
+		if (p != NULL)
+			p++;
+	}
+	return false;
+}
+
+bool
 http_query_get(const char *query, const char *name, char *out, size_t outlen)
 {
 	size_t namelen = strlen(name);

@@ -103,6 +103,9 @@ bool http_stream_begin(struct request *r);
  * client_gone) once the client has left; later calls are no-ops. */
 bool http_stream_send(struct request *r, const char *p, size_t n);
 
+/* True if the query names parameter name at all (whatever its value). */
+bool http_query_has(const char *query, const char *name);
+
 /* Reads the value of name from an application/x-www-form-urlencoded string
  * (a query), percent-decoded, into out. Returns false if absent or too long. */
 bool http_query_get(const char *query, const char *name, char *out, size_t outlen);

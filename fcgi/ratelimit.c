@@ -53,6 +53,10 @@ ratelimit_client_ip(const char *remote, const char *forwarded_for, const char *t
 		if (b > a && (size_t)(b - a) < sizeof(hop)) {
 			memcpy(hop, a, (size_t)(b - a));
 			hop[b - a] = '\0';
+			/* Only address characters: anything else is not an address,
+			 * and the trusted hop it came through is the client. */
+			if (strspn(hop, "0123456789abcdefABCDEF:.[]") != strlen(hop))
+				return;
 			(void)snprintf(out, len, "%s", hop);
 			if (!ip_listed(hop, trusted))
 				return;

@@ -842,8 +842,10 @@ store_settings_put(struct store *st, const char *user_id, const char *patch_json
 
 enum store_rc
 store_session_resolve(struct store *st, const char *user_id, const char *ref, const char *title,
-    char **session_id)
+    const char *anon_scope, char **session_id)
 {
+	char scoped[300];
+
 	*session_id = NULL;
 	if (ref == NULL) {
 		char *json = NULL;
@@ -864,6 +866,12 @@ store_session_resolve(struct store *st, const char *user_id, const char *ref, co
 	if (auth_is_uuid(ref)) {
 		const char *p[] = { user_id, ref };
 		return store_query_text(st, S_SESSION_OWNED, 2, p, session_id);
+	}
+	if (user_id == NULL) {
+		int n = snprintf(scoped, sizeof(scoped), "%s/%s", anon_scope != NULL ? anon_scope : "", ref);
+		if (n < 0 || (size_t)n >= sizeof(scoped))
+			return STORE_INVALID;
+		ref = scoped;
 	}
 	const char *p[] = { user_id, ref, title };
 	enum store_rc rc = store_query_text(st, S_SESSION_EXTERNAL, 3, p, session_id);

@@ -147,9 +147,12 @@ enum store_rc store_settings_put(struct store *st, const char *user_id, const ch
 /* The session a client names: ref NULL creates one (titled title); a UUID
  * must be an existing session of this owner (else STORE_NOT_FOUND); any
  * other string names the owner's session of that external id, created on
- * first use. *session_id: the session's UUID (free it). */
+ * first use. Anonymous callers (user_id NULL) have no identity, so their
+ * names are scoped by anon_scope (the client's address): two anonymous
+ * clients picking the same name get two sessions. *session_id: the
+ * session's UUID (free it). */
 enum store_rc store_session_resolve(struct store *st, const char *user_id, const char *ref,
-    const char *title, char **session_id);
+    const char *title, const char *anon_scope, char **session_id);
 
 /* Counts one request against key in a fixed window of window_s seconds:
  * *hits in the current window (this one included), *reset_s until it ends. */

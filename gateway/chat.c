@@ -412,7 +412,8 @@ on_ai_chat(struct session *s, const struct sio_packet *pk)
 	if (ref != NULL && len == 0)
 		ref = NULL;
 	title_from(message, title, sizeof(title));
-	rc = store_session_resolve(store, user[0] != '\0' ? user : NULL, ref, title, &session_id);
+	rc = store_session_resolve(store, user[0] != '\0' ? user : NULL, ref, title, s->client_ip,
+	    &session_id);
 	if (rc != STORE_OK) {
 		ai_error(s, rc == STORE_NOT_FOUND && ref == NULL ? "Unauthorized"
 		    : rc == STORE_NOT_FOUND ? "Session not found"

@@ -36,7 +36,7 @@ CREATE TABLE chat_sessions (
     title       text NOT NULL DEFAULT 'New chat',
     -- A client-chosen session name (seeds 002/003 accept any string as the
     -- session id); unique per owner, anonymous owners included.
-    external_id text CHECK (length(external_id) <= 128),
+    external_id text CHECK (length(external_id) <= 300),
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now()
 );

@@ -210,7 +210,8 @@ describe('authenticated callers', () => {
 		const anon = await chat(undefined, { message: 'n1 [[request]]', sessionId: name });
 		assert.deepEqual(JSON.parse(anon.text).messages.map((m) => m.content), [DEFAULT_SYSTEM_PROMPT, 'n1 [[request]]']);
 		const { rows } = await db().query(
-			'SELECT user_id::text FROM chat_sessions WHERE external_id = $1 ORDER BY user_id NULLS LAST',
+			// An anonymous caller's name is scoped by its address ("<address>/<name>").
+			"SELECT user_id::text FROM chat_sessions WHERE external_id = $1 OR external_id LIKE '%/' || $1 ORDER BY user_id NULLS LAST",
 			[name],
 		);
 		assert.deepEqual(rows.map((r) => r.user_id).sort(), [alice.userId, bob.userId, null].sort());
