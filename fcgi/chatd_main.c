@@ -115,8 +115,7 @@ main(int argc, char **argv)
 		return 1;
 	if (!write_pid_file(cfg->pid_file))
 		return 1;
-	rc = pool_run(cfg, config_path, fd);
-	close(fd);
+	rc = pool_run(cfg, config_path, fd);  /* the pool closes fd */
 	if (strchr(cfg->listen, '/') != NULL)
 		(void)unlink(strncmp(cfg->listen, "unix:", 5) == 0 ? cfg->listen + 5 : cfg->listen);
 	if (cfg->pid_file[0] != '\0')

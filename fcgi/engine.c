@@ -23,6 +23,7 @@
 #define PERSIST_EVERY_US 1000000     /* batch interval for a streaming reply */
 #define PERSIST_FOLLOWED_US 200000   /* ... while a resumed client follows it */
 #define TICK_MS          250
+#define STORE_RETRY_ROUNDS 60        /* seconds to wait for the database at the end */
 
 struct chat_turn_state {
 	const struct chat_env   *env;
@@ -362,6 +363,22 @@ turn_begin_session(struct chat_turn_state *ts, const char **error)
 	return store_http_status(rc);
 }
 
+/* Stores what remains of the reply and its ending. True once both are in
+ * (or there is nothing to store: a stateless turn). */
+static bool
+turn_store_end(struct chat_turn_state *ts, const struct chat_outcome *out)
+{
+	const struct upstream_result *res = &ts->res;
+
+	if (ts->turn->session_id == NULL)
+		return true;
+	turn_persist(ts);
+	if (ts->persisted != ts->content.len)
+		return false;
+	return store_reply_finish(ts->env->store, ts->st.reply_id, out->status, ts->info.model,
+	    res->prompt_tokens, res->completion_tokens, out->error_code) == STORE_OK;
+}
+
 static void
 turn_state_free(struct chat_turn_state *ts)
 {
@@ -481,12 +498,7 @@ chat_turn_finish(struct chat_turn_state *ts, const char **error)
 		metrics_upstream_error(upstream_error_code(res->error));
 	metrics_tokens(res->prompt_tokens, res->completion_tokens);
 
-	if (ts->turn->session_id != NULL) {
-		turn_persist(ts);
-		if (store_reply_finish(env->store, ts->st.reply_id, out.status, ts->info.model,
-		    res->prompt_tokens, res->completion_tokens, out.error_code) != STORE_OK)
-			log_error("reply %s: final status %s not stored", ts->st.reply_id, out.status);
-	}
+	bool stored = turn_store_end(ts, &out);
 	turn_record_metric(ts, res, &out, ts->t_start);
 
 	if (!res->opened && strcmp(out.status, "cancelled") != 0) {
@@ -503,6 +515,15 @@ chat_turn_finish(struct chat_turn_state *ts, const char **error)
 		if (!ts->client_gone)
 			ts->sink->end(ts->sink->ctx, &ts->info, &out);
 	}
+	/* The client has its ending; a reply the database did not take yet is
+	 * stored as soon as it is back (a thread of a blocking driver only). */
+	for (int tries = 0; !stored && env->upstream != NULL && tries < STORE_RETRY_ROUNDS; tries++) {
+		struct timespec pause = { 1, 0 };
+		(void)nanosleep(&pause, NULL);
+		stored = turn_store_end(ts, &out);
+	}
+	if (!stored)
+		log_error("reply %s: final status %s not stored", ts->st.reply_id, out.status);
 	turn_state_free(ts);
 	return status;
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -41,6 +42,7 @@ struct pool {
 	struct child   *children;
 	int             nchildren;    /* slots */
 	bool            stopping;
+	pid_t           master_pid;
 	time_t          crash_window_start;
 	int             crashes;
 	unsigned long   respawns;
@@ -116,6 +118,20 @@ failed:
 	return -1;
 }
 
+/* Closes the master's copy of the listening socket and removes its path. */
+static void
+pool_unlisten(struct pool *p)
+{
+	const char *spec = p->cfg->listen;
+
+	if (p->listen_fd == -1)
+		return;
+	(void)close(p->listen_fd);
+	p->listen_fd = -1;
+	if (listen_is_unix(spec))
+		(void)unlink(strncmp(spec, "unix:", 5) == 0 ? spec + 5 : spec);
+}
+
 static int
 pool_live_children(const struct pool *p, bool current_only)
 {
@@ -164,7 +180,11 @@ pool_spawn(struct pool *p)
 		/* The worker takes its signals with sigwait; keep them blocked
 		 * but restore default dispositions. */
 		signal(SIGCHLD, SIG_DFL);
-		_exit(worker_run(p->cfg, p->listen_fd));
+		/* If the master dies, the workers drain and stop rather than
+		 * serve on as orphans next to the pool that replaces them. */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != p->master_pid)
+			_exit(1);
+		_exit(worker_run(p->cfg, p->listen_fd, p->generation));
 	}
 	c->pid = pid;
 	c->generation = p->generation;
@@ -288,7 +308,8 @@ pool_reload(struct pool *p)
 int
 pool_run(struct config *cfg, const char *config_path, int listen_fd)
 {
-	struct pool p = { .cfg = cfg, .config_path = config_path, .listen_fd = listen_fd };
+	struct pool p = { .cfg = cfg, .config_path = config_path, .listen_fd = listen_fd,
+		.master_pid = getpid() };
 	sigset_t set;
 	siginfo_t info;
 	struct timespec tick = { 1, 0 };
@@ -318,6 +339,8 @@ pool_run(struct config *cfg, const char *config_path, int listen_fd)
 		if ((sig == SIGTERM || sig == SIGINT || sig == SIGQUIT) && !p.stopping) {
 			p.stopping = true;
 			log_info("stopping: draining workers (deadline %ds)", p.cfg->drain_timeout);
+			/* New connections are refused from now on (see worker.c). */
+			pool_unlisten(&p);
 			pool_signal_generation(&p, false, SIGTERM, time(NULL) + p.cfg->drain_timeout);
 		}
 		pool_enforce_deadlines(&p);

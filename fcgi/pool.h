@@ -9,8 +9,9 @@ struct config;
  * path, or host:port). Returns the fd or -1 after logging why. */
 int pool_listen(const struct config *cfg);
 
-/* Runs the master until SIGTERM/SIGINT and every worker has exited. cfg is
- * owned by the pool from here on (replaced on reload, freed at the end).
+/* Runs the master until SIGTERM/SIGINT and every worker has exited. cfg and
+ * listen_fd are owned by the pool from here on (cfg replaced on reload;
+ * listen_fd closed, and a unix socket removed, when stopping begins).
  * config_path is re-read on SIGHUP. Returns the process exit status. */
 int pool_run(struct config *cfg, const char *config_path, int listen_fd);
 

@@ -153,7 +153,10 @@ chat_replay_run(const struct chat_env *env, const char *user_id, const char *ses
 		info.session_id = session_id;
 		info.reply_id = id;
 		if (!opened) {
-			if (final && sent >= n + 1) {
+			/* 204 only for a reply stored whole: one cut short by a
+			 * dead worker may hold less than the client already saw. */
+			if (final && sent >= n + 1 && !rep.stale &&
+			    strcmp(rep.error, "worker_died") != 0) {
 				free(ends);
 				store_reply_free(&rep);
 				return 204;  /* seen it all: eventsource stops on 204 */
@@ -191,7 +194,8 @@ chat_replay_run(const struct chat_env *env, const char *user_id, const char *ses
 				o.error_code = code[0] ? code : o.status;
 				o.error_message = reason_message(o.error_code);
 			}
-			info.seq = (unsigned long)(n + 1);
+			/* The end's id follows whatever the client has seen. */
+			info.seq = (unsigned long)((sent > n ? sent : n) + 1);
 			info.content = rep.content;
 			info.content_len = rep.content_len;
 			sink->end(sink->ctx, &info, &o);

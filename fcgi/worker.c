@@ -278,7 +278,7 @@ worker_stop_threads(struct worker *w)
 }
 
 int
-worker_run(const struct config *cfg, int listen_fd)
+worker_run(const struct config *cfg, int listen_fd, unsigned generation)
 {
 	struct worker w = { .cfg = cfg, .listen_fd = listen_fd };
 	struct sigaction sa;
@@ -311,7 +311,7 @@ worker_run(const struct config *cfg, int listen_fd)
 	if (!worker_id_format(w.worker_id, sizeof(w.worker_id), getpid()))
 		goto done;
 	app_init();
-	w.slot = metrics_worker_claim(getpid(), 0, cfg->threads);
+	w.slot = metrics_worker_claim(getpid(), generation, cfg->threads);
 	/* Threads inherit a mask blocking everything but SIGUSR1: only this
 	 * thread takes the stop signals, synchronously, with sigwait. */
 	sigemptyset(&waitset);
@@ -354,6 +354,10 @@ worker_run(const struct config *cfg, int listen_fd)
 	}
 	log_info("worker stopping: %s, draining in-flight requests", strsignal(sig));
 	worker_stop_threads(&w);
+	/* No thread accepts any more: let go of the listening socket, so that
+	 * once the master has too, nginx is refused at once (and may try
+	 * another server) instead of queueing behind a draining pool. */
+	(void)close(listen_fd);
 	for (int i = 0; i < cfg->threads; i++)
 		if (w.threads[i].started)
 			pthread_join(w.threads[i].tid, NULL);

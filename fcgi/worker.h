@@ -8,7 +8,7 @@ struct config;
 /* Runs the worker until SIGTERM (drain in-flight requests, then return) or
  * until it served cfg->max_requests requests. Returns the exit status. Call
  * in the child after fork, with all signals blocked. */
-int worker_run(const struct config *cfg, int listen_fd);
+int worker_run(const struct config *cfg, int listen_fd, unsigned generation);
 
 /* Writes "host:pid", the tag of the replies a worker generates (the master
  * marks them interrupted if the worker dies). */
