@@ -118,18 +118,16 @@ failed:
 	return -1;
 }
 
-/* Closes the master's copy of the listening socket and removes its path. */
+/* Closes the master's copy of the listening socket. Once the workers have
+ * closed theirs, connecting is refused (the path stays until exit, so nginx
+ * sees "connection refused", not a missing socket). */
 static void
 pool_unlisten(struct pool *p)
 {
-	const char *spec = p->cfg->listen;
-
 	if (p->listen_fd == -1)
 		return;
 	(void)close(p->listen_fd);
 	p->listen_fd = -1;
-	if (listen_is_unix(spec))
-		(void)unlink(strncmp(spec, "unix:", 5) == 0 ? spec + 5 : spec);
 }
 
 static int
