@@ -979,7 +979,12 @@ function procSocketTable(pid) {
 			if (kind === 'tcp') {
 				const remotePort = Number.parseInt(f[2].split(':')[1], 16);
 				table.set(f[9], { kind, remotePort, state: f[3] });
-			} else table.set(f[6], { kind, remotePort: null });
+			} else {
+				// Accepted connections of a bound socket carry its path; the
+				// listening one has __SO_ACCEPTCON (0x10000) in its flags.
+				const listening = (Number.parseInt(f[3], 16) & 0x10000) !== 0;
+				table.set(f[6], { kind, remotePort: null, path: f[7] ?? null, listening });
+			}
 		}
 	}
 	return table;
@@ -987,9 +992,10 @@ function procSocketTable(pid) {
 
 /**
  * pid's open descriptors, counted by what they are: {total, pg (TCP to
- * PostgreSQL), upstream (TCP to the fake upstream), tcp (other TCP), unix
- * (unix sockets: the FastCGI connections and the listening socket), files,
- * other (pipes, eventfds, epoll, ...)}; null when the process is gone.
+ * PostgreSQL), upstream (TCP to the fake upstream), tcp (other TCP), fcgi
+ * (connections accepted on chatd's FastCGI socket), listen (listening unix
+ * sockets), unix (other unix sockets, e.g. libcurl's wake-up socketpairs),
+ * files, other (pipes, eventfds, epoll, ...)}; null when the process is gone.
  */
 export function procFds(pid) {
 	let names;
@@ -1001,7 +1007,7 @@ export function procFds(pid) {
 	const pgPort = Number(process.env.CHAT_PG_PORT ?? new URL(DATABASE_URL).port);
 	const upPort = Number(new URL(UPSTREAM_URL).port);
 	const table = procSocketTable(pid);
-	const out = { total: 0, pg: 0, upstream: 0, tcp: 0, unix: 0, files: 0, other: 0 };
+	const out = { total: 0, pg: 0, upstream: 0, tcp: 0, fcgi: 0, listen: 0, unix: 0, files: 0, other: 0 };
 	for (const fd of names) {
 		let target;
 		try {
@@ -1014,6 +1020,8 @@ export function procFds(pid) {
 		if (m) {
 			const s = table.get(m[1]);
 			if (!s) out.other += 1;
+			else if (s.kind === 'unix' && s.listening) out.listen += 1;
+			else if (s.kind === 'unix' && s.path === FCGI_SOCKET) out.fcgi += 1;
 			else if (s.kind === 'unix') out.unix += 1;
 			else if (s.remotePort === pgPort) out.pg += 1;
 			else if (s.remotePort === upPort) out.upstream += 1;
@@ -1080,8 +1088,9 @@ export async function poolStatus() {
 
 /**
  * Waits until the instance serves again: /healthz and /readyz 200 through
- * nginx, and (unless opts.workers is 0) the pool has opts.workers workers
- * of the current generation, all with their threads.
+ * nginx, and (unless opts.workers is 0) the master has exactly opts.workers
+ * workers (none of an older generation still draining), each with its
+ * threads.
  */
 export async function waitHealthy({ timeout = 60000, workers = CHATD.workers } = {}) {
 	await waitFor(
@@ -1260,22 +1269,44 @@ export const tokensText = (n) => Array.from({ length: n }, (_, i) => `t${i}`).jo
 /** The one-letter state of pid (R, S, D, T, Z, ...), or null when it is gone. */
 export const procState = (pid) => procStat(pid)?.state ?? null;
 
+/** True when every thread of pid is stopped (T), or pid is gone. */
+export function procTasksStopped(pid) {
+	let tasks;
+	try {
+		tasks = relFs.readdirSync(`/proc/${pid}/task`);
+	} catch {
+		return true;
+	}
+	return tasks.every((tid) => {
+		try {
+			const s = relFs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+			const state = s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3);
+			return state === 'T' || state === 'Z' || state === 'X';
+		} catch {
+			return true;
+		}
+	});
+}
+
 /**
  * Runs fn while every chatd worker but pid is stopped (SIGSTOP), so that
  * whatever fn connects lands on worker pid (a stopped process accepts
  * nothing; its streams just pause). The others are continued afterwards,
  * whatever happens.
  */
-export async function onlyWorker(pid, fn) {
+export async function onlyWorker(pid, fn, { timeout = 20000 } = {}) {
 	const others = chatdWorkerPids().filter((p) => p !== pid);
 	try {
 		for (const p of others) process.kill(p, 'SIGSTOP');
-		await waitFor(() => others.every((p) => procState(p) === 'T' || !procAlive(p)), {
+		// Every thread, not just the main one: a thread still running (just
+		// woken by an earlier SIGCONT) could accept a connection and stop
+		// with it, and fn would wait for an answer that never comes.
+		await waitFor(() => others.every((p) => procTasksStopped(p)), {
 			timeout: 5000,
 			interval: 10,
 			what: 'the other workers to stop',
 		});
-		return await fn();
+		return await withTimeout(Promise.resolve().then(fn), timeout, 'onlyWorker(fn)');
 	} finally {
 		for (const p of others) {
 			try {
