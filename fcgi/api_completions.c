@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "conversation.h"
 #include "dialect.h"
 #include "engine.h"
 #include "handlers.h"
@@ -16,93 +17,17 @@
 #include "sink_collect.h"
 #include "sink_sse.h"
 
-#define MESSAGES_MAX  200
-#define CONTENT_MAX   100000
-
-/* The text of a message's content: a string, or OpenAI's array of parts of
- * which the "text" ones are joined. Returns false if neither. */
-static bool
-content_text(json_object *content, struct buf *out)
-{
-	if (json_object_is_type(content, json_type_string))
-		return buf_append(out, json_object_get_string(content),
-		    (size_t)json_object_get_string_len(content));
-	if (!json_object_is_type(content, json_type_array))
-		return false;
-	for (size_t i = 0; i < json_object_array_length(content); i++) {
-		json_object *part = json_object_array_get_idx(content, i), *type, *text;
-
-		if (!json_object_is_type(part, json_type_object) ||
-		    !json_object_object_get_ex(part, "type", &type) ||
-		    !json_object_object_get_ex(part, "text", &text) ||
-		    strcmp(json_object_get_string(type), "text") != 0 ||
-		    !json_object_is_type(text, json_type_string))
-			return false;
-		if ((out->len > 0 && !buf_appendc(out, '\n')) ||
-		    !buf_append(out, json_object_get_string(text), (size_t)json_object_get_string_len(text)))
-			return false;
-	}
-	return true;
-}
+#define CONTENT_MAX   CONVERSATION_CONTENT_MAX
 
 json_object *
 handler_messages(struct request *r, json_object *arr, const char *field, int *status)
 {
-	json_object *out = json_object_new_array();
-	struct buf text;
-	char msg[128];
+	char err[160];
+	json_object *out = conversation_clean(arr, field, err, sizeof(err));
 
-	buf_init(&text, CONTENT_MAX);
-	if (out == NULL) {
-		*status = http_error(r, 500, "Out of memory");
-		return NULL;
-	}
-	if (!json_object_is_type(arr, json_type_array)) {
-		*status = handler_bad_field(r, field, "must be an array");
-		goto failed;
-	}
-	if (json_object_array_length(arr) > MESSAGES_MAX) {
-		*status = handler_bad_field(r, field, "has too many messages (200 at most)");
-		goto failed;
-	}
-	for (size_t i = 0; i < json_object_array_length(arr); i++) {
-		json_object *m = json_object_array_get_idx(arr, i), *role, *content, *clean;
-		const char *rs;
-
-		(void)snprintf(msg, sizeof(msg), "%s[%zu]", field, i);
-		if (!json_object_is_type(m, json_type_object) ||
-		    !json_object_object_get_ex(m, "role", &role) ||
-		    !json_object_is_type(role, json_type_string)) {
-			*status = handler_bad_field(r, msg, "needs a string role");
-			goto failed;
-		}
-		rs = json_object_get_string(role);
-		if (strcmp(rs, "system") != 0 && strcmp(rs, "user") != 0 &&
-		    strcmp(rs, "assistant") != 0 && strcmp(rs, "developer") != 0) {
-			*status = handler_bad_field(r, msg, "role must be system, developer, user or assistant");
-			goto failed;
-		}
-		buf_reset(&text);
-		if (!json_object_object_get_ex(m, "content", &content) || !content_text(content, &text) ||
-		    memchr(text.data != NULL ? text.data : "", '\0', text.len) != NULL) {
-			*status = handler_bad_field(r, msg, "needs a text content");
-			goto failed;
-		}
-		if ((clean = json_object_new_object()) == NULL) {
-			*status = http_error(r, 500, "Out of memory");
-			goto failed;
-		}
-		json_object_object_add(clean, "role", json_object_new_string(rs));
-		json_object_object_add(clean, "content",
-		    json_object_new_string_len(text.data != NULL ? text.data : "", (int)text.len));
-		json_object_array_add(out, clean);
-	}
-	buf_free(&text);
+	if (out == NULL)
+		*status = http_error(r, strcmp(err, "Out of memory") == 0 ? 500 : 400, err);
 	return out;
-failed:
-	buf_free(&text);
-	json_object_put(out);
-	return NULL;
 }
 
 /* Runs a stateless turn to its end without streaming. */

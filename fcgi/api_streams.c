@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "conversation.h"
 #include "dialect.h"
 #include "engine.h"
 #include "handlers.h"
@@ -15,27 +16,6 @@
 
 #define MESSAGE_MAX 100000
 #define REF_MAX     128
-#define TITLE_CHARS 60
-
-/* A session title from the first words of a message (whole characters). */
-static void
-title_from(const char *message, char *out, size_t len)
-{
-	size_t n = 0, chars = 0;
-
-	while (message[n] != '\0' && n + 4 < len && chars < TITLE_CHARS) {
-		size_t k = 1;
-		while ((message[n + k] & 0xc0) == 0x80)
-			k++;
-		n += k;
-		chars++;
-	}
-	memcpy(out, message, n);
-	out[n] = '\0';
-	for (size_t i = 0; i < n; i++)
-		if (out[i] == '\n' || out[i] == '\r' || out[i] == '\t')
-			out[i] = ' ';
-}
 
 /* Reads the body's message and session reference fields. */
 static int
@@ -81,7 +61,7 @@ stream_run(struct request *r, const struct dialect *dialect, const char *ref_fie
 		status = handler_bad_field(r, "metadata", "must be an object");
 		goto done;
 	}
-	title_from(message, title, sizeof(title));
+	conversation_title(message, title, sizeof(title));
 	ratelimit_client_ip(r->remote_addr, http_param(r, "HTTP_X_FORWARDED_FOR"),
 	    r->cfg->trusted_proxies, client, sizeof(client));
 	rc = store_session_resolve(r->store, r->authed ? r->user_id : NULL, ref, title, client,

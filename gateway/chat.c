@@ -9,6 +9,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "conversation.h"
 #include "events.h"
 #include "json_in.h"
 #include "json_out.h"
@@ -22,11 +23,9 @@
 #include "store.h"
 #include "stream.h"
 
-#define MESSAGES_MAX     200
-#define CONTENT_MAX      100000
+#define CONTENT_MAX      CONVERSATION_CONTENT_MAX
 #define REF_MAX          128
 #define PARTICIPANT_MAX  128
-#define TITLE_CHARS      60
 #define JOBS_PER_CLAIM   16
 #define SMALL_EVENT      8192
 
@@ -161,115 +160,20 @@ rate_check(const struct session *s, const char *user_id)
 	return "Too many requests, please try again later";
 }
 
-/* The text of a message's content: a string, or text parts joined. */
-static bool
-content_text(json_object *content, struct buf *out)
-{
-	if (json_object_is_type(content, json_type_string))
-		return buf_append(out, json_object_get_string(content),
-		    (size_t)json_object_get_string_len(content));
-	if (!json_object_is_type(content, json_type_array))
-		return false;
-	for (size_t i = 0; i < json_object_array_length(content); i++) {
-		json_object *part = json_object_array_get_idx(content, i), *type, *text;
-
-		if (!json_object_is_type(part, json_type_object) ||
-		    !json_object_object_get_ex(part, "type", &type) ||
-		    !json_object_object_get_ex(part, "text", &text) ||
-		    !json_object_is_type(type, json_type_string) ||
-		    strcmp(json_object_get_string(type), "text") != 0 ||
-		    !json_object_is_type(text, json_type_string))
-			return false;
-		if ((out->len > 0 && !buf_appendc(out, '\n')) ||
-		    !buf_append(out, json_object_get_string(text), (size_t)json_object_get_string_len(text)))
-			return false;
-	}
-	return true;
-}
-
-/* Validates a client's conversation into a new [{role, content}] array
- * (the rules of the HTTP routes' handler_messages). NULL with the
- * problem in err. XXX: the core's validator renders HTTP errors; a
- * transport-free one in the core would serve both front ends. */
+/* A client's conversation for a stateless turn: the HTTP routes' rules,
+ * and at least one message. NULL with the problem in err. */
 static json_object *
 messages_clean(json_object *arr, char *err, size_t errlen)
 {
-	json_object *out = NULL;
-	struct buf text;
+	json_object *out = conversation_clean(arr, "messages", err, errlen);
 
-	buf_init(&text, CONTENT_MAX);
-	if (arr == NULL || !json_object_is_type(arr, json_type_array)) {
-		(void)snprintf(err, errlen, "messages must be an array");
-		goto failed;
+	if (out != NULL && json_object_array_length(out) == 0) {
+		(void)snprintf(err, errlen, "messages must hold 1 to %d messages",
+		    CONVERSATION_MESSAGES_MAX);
+		json_object_put(out);
+		out = NULL;
 	}
-	if (json_object_array_length(arr) == 0 || json_object_array_length(arr) > MESSAGES_MAX) {
-		(void)snprintf(err, errlen, "messages must hold 1 to %d messages", MESSAGES_MAX);
-		goto failed;
-	}
-	if ((out = json_object_new_array()) == NULL) {
-		(void)snprintf(err, errlen, "Out of memory");
-		goto failed;
-	}
-	for (size_t i = 0; i < json_object_array_length(arr); i++) {
-		json_object *m = json_object_array_get_idx(arr, i), *role, *content, *clean;
-		const char *rs;
-
-		if (!json_object_is_type(m, json_type_object) ||
-		    !json_object_object_get_ex(m, "role", &role) ||
-		    !json_object_is_type(role, json_type_string)) {
-			(void)snprintf(err, errlen, "messages[%zu] needs a string role", i);
-			goto failed;
-		}
-		rs = json_object_get_string(role);
-		if (strcmp(rs, "system") != 0 && strcmp(rs, "user") != 0 &&
-		    strcmp(rs, "assistant") != 0 && strcmp(rs, "developer") != 0) {
-			(void)snprintf(err, errlen,
-			    "messages[%zu] role must be system, developer, user or assistant", i);
-			goto failed;
-		}
-		buf_reset(&text);
-		if (!json_object_object_get_ex(m, "content", &content) || !content_text(content, &text) ||
-		    memchr(text.data != NULL ? text.data : "", '\0', text.len) != NULL) {
-			(void)snprintf(err, errlen, "messages[%zu] needs a text content", i);
-			goto failed;
-		}
-		if ((clean = json_object_new_object()) == NULL) {
-			(void)snprintf(err, errlen, "Out of memory");
-			goto failed;
-		}
-		json_object_object_add(clean, "role", json_object_new_string(rs));
-		json_object_object_add(clean, "content",
-		    json_object_new_string_len(text.data != NULL ? text.data : "", (int)text.len));
-		json_object_array_add(out, clean);
-	}
-	buf_free(&text);
 	return out;
-failed:
-	buf_free(&text);
-	json_object_put(out);
-	return NULL;
-}
-
-/* A session title from the first words of a message (whole characters),
- * like the HTTP route's. */
-static void
-title_from(const char *message, char *out, size_t len)
-{
-	size_t n = 0, chars = 0;
-
-	while (message[n] != '\0' && n + 4 < len && chars < TITLE_CHARS) {
-		size_t k = 1;
-
-		while ((message[n + k] & 0xc0) == 0x80)
-			k++;
-		n += k;
-		chars++;
-	}
-	memcpy(out, message, n);
-	out[n] = '\0';
-	for (size_t i = 0; i < n; i++)
-		if (out[i] == '\n' || out[i] == '\r' || out[i] == '\t')
-			out[i] = ' ';
 }
 
 /* ---- seed 001 ------------------------------------------------------------- */
@@ -411,7 +315,7 @@ on_ai_chat(struct session *s, const struct sio_packet *pk)
 	}
 	if (ref != NULL && len == 0)
 		ref = NULL;
-	title_from(message, title, sizeof(title));
+	conversation_title(message, title, sizeof(title));
 	rc = store_session_resolve(store, user[0] != '\0' ? user : NULL, ref, title, s->client_ip,
 	    &session_id);
 	if (rc != STORE_OK) {

@@ -1,0 +1,26 @@
+/* conversation.h: what clients send as a conversation, made safe to use.
+ *
+ * Shared by the HTTP routes (api_completions.c, api_streams.c) and the
+ * Socket.IO gateway, so both front ends accept exactly the same input. */
+#ifndef CHAT_CONVERSATION_H
+#define CHAT_CONVERSATION_H
+
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+#define CONVERSATION_MESSAGES_MAX 200
+#define CONVERSATION_CONTENT_MAX  100000
+
+/* Validates a client's messages (an array of {role, content}, content a
+ * string or OpenAI's array of text parts) into a new [{role, content}]
+ * array with string content; at most CONVERSATION_MESSAGES_MAX, possibly
+ * empty. Returns the new array (caller puts it) or NULL with the problem in
+ * err, naming the element as field[i]. */
+json_object *conversation_clean(json_object *arr, const char *field, char *err, size_t errlen);
+
+/* Writes a session title: the message's first 60 characters (whole UTF-8
+ * characters), line breaks and tabs turned into spaces. */
+void conversation_title(const char *message, char *out, size_t len);
+
+#endif
