@@ -448,7 +448,7 @@ upstream_log_failure(struct upstream *u, CURLcode rc, int attempt)
 	/* Only the status and libcurl's text: the upstream body may echo
 	 * fragments of the key in its message. */
 	log_warn("upstream attempt %d failed: status=%d curl=\"%s\" error=%s", attempt + 1,
-	    u->res->http_status, curl_easy_strerror(rc), upstream_error_code(u->stop_error));
+	    u->res->http_status, curl_easy_strerror(rc), upstream_error_code(u->res->error));
 }
 
 /* Starts a transfer: resets the result and remembers the request. Returns
