@@ -129,7 +129,10 @@ test('the login form works with the keyboard alone', async () => {
 	await page.keyboard.type('keyboard-only-1');
 	await page.keyboard.press('Enter');
 	await page.locator('#message-input').waitFor();
-	// After logging in, the message box has the focus.
+	// After logging in, the message box has the focus (moved there once the
+	// chat view has rendered, a frame or two after the box appears).
+	await page.waitForFunction(() => document.activeElement?.id === 'message-input', null, { timeout: 5000 })
+		.catch(() => {});
 	assert.equal(await page.evaluate(() => document.activeElement?.id), 'message-input');
 	assertNoProblems(page);
 	await page.context().close();
