@@ -131,12 +131,6 @@ http_reply_json(struct request *r, int status, json_object *obj)
 }
 
 int
-http_reply_buf(struct request *r, int status, const struct buf *json)
-{
-	return http_reply_raw(r, status, "application/json", json->data, json->len);
-}
-
-int
 http_error(struct request *r, int status, const char *msg)
 {
 	struct buf b;

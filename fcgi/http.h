@@ -88,7 +88,6 @@ bool http_header(struct request *r, const char *name, const char *value);
 int http_reply_raw(struct request *r, int status, const char *content_type,
     const char *body, size_t n);
 int http_reply_json(struct request *r, int status, json_object *obj);
-int http_reply_buf(struct request *r, int status, const struct buf *json);
 
 /* Sends {"error": msg} with status. */
 int http_error(struct request *r, int status, const char *msg);

@@ -863,16 +863,6 @@ upstream_multi_tick(struct upstream_multi *m)
 	multi_reap(m);
 }
 
-int
-upstream_multi_jobs(const struct upstream_multi *m)
-{
-	int n = 0;
-
-	for (const struct upstream_job *j = m->jobs; j != NULL; j = j->next)
-		n++;
-	return n;
-}
-
 void
 upstream_multi_free(struct upstream_multi *m)
 {

@@ -127,7 +127,4 @@ void upstream_multi_socket(struct upstream_multi *m, int fd, bool readable, bool
 void upstream_multi_timeout(struct upstream_multi *m);
 void upstream_multi_tick(struct upstream_multi *m);
 
-/* Jobs in flight (running or waiting to retry). */
-int upstream_multi_jobs(const struct upstream_multi *m);
-
 #endif
