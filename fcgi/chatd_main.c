@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "process.h"
 #include "metrics.h"
 #include "pool.h"
 
@@ -40,18 +41,6 @@ write_pid_file(const char *path)
 		return false;
 	}
 	return close(fd) == 0;
-}
-
-/* Each stream needs a few descriptors (client, upstream, maybe database). */
-static void
-raise_fd_limit(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		(void)setrlimit(RLIMIT_NOFILE, &rl);
-	}
 }
 
 /* The README's configuration table comes from the same table as the parser. */
@@ -108,7 +97,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	(void)log_open(cfg->log_file, level);
-	raise_fd_limit();
+	process_raise_fd_limit();
 	if (!metrics_init())
 		return 1;
 	if ((fd = pool_listen(cfg)) == -1)

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "clock.h"
 #include "config.h"
 #include "http.h"
 #include "live.h"
@@ -81,15 +82,6 @@ fcgi_write(void *ctx, const char *p, size_t n)
 #define DRAIN_WAIT_ROUNDS 20
 #define DRAIN_WAIT_NS     100000L
 
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void
 fcgi_wait_drained(int fd)
 {
@@ -114,10 +106,10 @@ fcgi_flush(void *ctx)
 	 * flush is where EPIPE shows. */
 	if (FCGX_FFlush(io->req->out) != 0)
 		return false;
-	now = mono_us();
+	now = clock_now_us();
 	if (io->last_flush_us != 0 && now - io->last_flush_us < BURST_GAP_US) {
 		fcgi_wait_drained(io->req->ipcFd);
-		now = mono_us();
+		now = clock_now_us();
 	}
 	io->last_flush_us = now;
 	return true;

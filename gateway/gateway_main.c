@@ -19,9 +19,11 @@
 #include <unistd.h>
 
 #include "chat.h"
+#include "clock.h"
 #include "config.h"
 #include "live.h"
 #include "log.h"
+#include "process.h"
 #include "loop.h"
 #include "relay.h"
 #include "rooms_pg.h"
@@ -79,21 +81,10 @@ env_ms(const char *name, long def, long min, long max, long *out)
 }
 
 static void
-raise_fd_limit(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		(void)setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
-static void
 on_tick(void *ctx)
 {
 	struct loop_timer *self = *(struct loop_timer **)ctx;
-	int64_t now = loop_now_ms();
+	int64_t now = clock_now_ms();
 
 	session_tick(now);
 	chat_tick(now);
@@ -149,7 +140,7 @@ main(int argc, char **argv)
 		goto done;
 	}
 	(void)log_open(cfg.log_file, level);
-	raise_fd_limit();
+	process_raise_fd_limit();
 	if (gethostname(host, sizeof(host)) != 0)
 		(void)snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
@@ -199,9 +190,9 @@ main(int argc, char **argv)
 			log_info("stopping: %zu generation(s) may run for up to %d s", chat_streams(),
 			    cfg.drain_timeout);
 			chat_drain();
-			drain_deadline = loop_now_ms() + (int64_t)cfg.drain_timeout * 1000;
+			drain_deadline = clock_now_ms() + (int64_t)cfg.drain_timeout * 1000;
 		}
-		if (drain_deadline != 0 && (chat_streams() == 0 || loop_now_ms() >= drain_deadline))
+		if (drain_deadline != 0 && (chat_streams() == 0 || clock_now_ms() >= drain_deadline))
 			break;
 	}
 	rc = 0;
@@ -212,8 +203,8 @@ done:
 	if (chat_ready)
 		chat_shutdown();
 	/* Let the last events (ends of aborted replies) reach the clients. */
-	for (int64_t until = loop_now_ms() + FLUSH_MS; context != NULL && session_backlog() > 0 &&
-	    loop_now_ms() < until;)
+	for (int64_t until = clock_now_ms() + FLUSH_MS; context != NULL && session_backlog() > 0 &&
+	    clock_now_ms() < until;)
 		if (lws_service(context, 0) < 0)
 			break;
 	session_close_all("server stopping");

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "events.h"
 #include "json_in.h"
 #include "json_out.h"
@@ -450,7 +451,7 @@ relay_on_notify(const char *payload)
 	case 's':
 		if ((r = remote_get(id, room, true)) != NULL) {
 			buf_reset(&r->full);
-			r->seen_ms = loop_now_ms();
+			r->seen_ms = clock_now_ms();
 		}
 		text = member(o, "t", NULL);
 		emit_start(room, id, text != NULL ? text : "");
@@ -460,7 +461,7 @@ relay_on_notify(const char *payload)
 			break;
 		if ((r = remote_get(id, room, true)) == NULL)
 			break;
-		r->seen_ms = loop_now_ms();
+		r->seen_ms = clock_now_ms();
 		(void)buf_append(&r->full, text, tlen);
 		emit_chunk(room, id, text, tlen, r->full.data, r->full.len, false);
 		break;

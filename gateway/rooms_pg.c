@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
 #include "loop.h"
 
@@ -51,7 +52,7 @@ pg_drop(const char *why)
 	watch = NULL;
 	PQfinish(pg);
 	pg = NULL;
-	next_connect_ms = loop_now_ms() + RECONNECT_MS;
+	next_connect_ms = clock_now_ms() + RECONNECT_MS;
 }
 
 static void
@@ -129,7 +130,7 @@ connect_abandon(const char *why)
 	connect_fd = -1;
 	PQfinish(connecting);
 	connecting = NULL;
-	next_connect_ms = loop_now_ms() + RECONNECT_MS;
+	next_connect_ms = clock_now_ms() + RECONNECT_MS;
 }
 
 /* The connection is up: LISTEN (one short round trip) and watch it. */
@@ -158,7 +159,7 @@ connect_done(void)
 failed:
 	PQfinish(pg);
 	pg = NULL;
-	next_connect_ms = loop_now_ms() + RECONNECT_MS;
+	next_connect_ms = clock_now_ms() + RECONNECT_MS;
 }
 
 static void
@@ -204,7 +205,7 @@ pg_connect(void)
 		connect_abandon(connecting != NULL ? PQerrorMessage(connecting) : "out of memory");
 		return;
 	}
-	connect_deadline_ms = loop_now_ms() + CONNECT_TIMEOUT_MS;
+	connect_deadline_ms = clock_now_ms() + CONNECT_TIMEOUT_MS;
 	/* libpq's rule: before the first PQconnectPoll, wait as if it had
 	 * asked for writing. */
 	connect_fd = PQsocket(connecting);

@@ -11,10 +11,11 @@
 
 #include "buf.h"
 #include "chat.h"
+#include "clock.h"
 #include "config.h"
 #include "eio.h"
 #include "log.h"
-#include "loop.h"
+#include "loop_lws.h"
 #include "ratelimit.h"
 #include "session.h"
 
@@ -349,7 +350,7 @@ session_packet(struct session *s, const struct eio_packet *pk)
 		break;
 	}
 	case EIO_PONG:
-		session_pong(s, loop_now_ms());
+		session_pong(s, clock_now_ms());
 		break;
 	case EIO_MESSAGE:
 		if (!pk->binary)
@@ -374,7 +375,7 @@ http_handshake(struct lws *wsi, struct conn *c)
 	int rc;
 
 	client_ip(wsi, ip, sizeof(ip));
-	if ((s = session_new(SESSION_POLLING, ip, loop_now_ms())) == NULL)
+	if ((s = session_new(SESSION_POLLING, ip, clock_now_ms())) == NULL)
 		return respond_error(wsi, c, EIO_ERR_BAD_REQUEST, 500);
 	buf_init(&b, 512);
 	if (!eio_encode_open(&b, s->sid, true, settings.ping_interval_ms, settings.ping_timeout_ms,
@@ -599,7 +600,7 @@ ws_filter(struct lws *wsi, struct conn *c)
 static int
 ws_established(struct lws *wsi, struct conn *c)
 {
-	int64_t now = loop_now_ms();
+	int64_t now = clock_now_ms();
 	struct session *s;
 	struct buf b;
 	bool ok;

@@ -9,6 +9,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "openai_chunk.h"
@@ -50,15 +51,6 @@ struct upstream {
 	int                 attempt;
 	int64_t             retry_wait_ms;   /* set when attempt_end asks for a retry */
 };
-
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 const char *
 upstream_error_code(enum upstream_error e)
@@ -147,7 +139,7 @@ upstream_on_event(void *ctx, const char *event, const char *data, size_t len)
 	if (c.completion_tokens >= 0)
 		res->completion_tokens = c.completion_tokens;
 	if (c.content != NULL) {
-		int64_t now = now_us();
+		int64_t now = clock_now_us();
 
 		/* A delta refused by the engine (a cancel) is not counted. */
 		if (u->ops->on_delta(u->ops->ctx, c.content, c.content_len) != 0) {
@@ -395,7 +387,7 @@ upstream_run(struct upstream *u)
 				result = msg->data.result;
 		if (!running || u->stop_error != UPSTREAM_OK)
 			break;
-		now = now_us();
+		now = clock_now_us();
 		if ((u->stop_error = upstream_deadline(u, now)) != UPSTREAM_OK)
 			break;
 		if (!upstream_tick(u, now, &next_tick)) {
@@ -463,7 +455,7 @@ transfer_begin(struct upstream *u, const char *path, const char *content_type, c
 	res->prompt_tokens = res->completion_tokens = -1;
 	res->ttft_ms = -1;
 	u->res = res;
-	u->t_start_us = now_us();
+	u->t_start_us = clock_now_us();
 	u->content_type = content_type;
 	u->body = body;
 	u->body_len = len;
@@ -543,7 +535,7 @@ attempt_end(struct upstream *u, CURLcode rc)
 	        retryable_curl(rc)))
 		return ATTEMPT_FINISHED;
 	u->retry_wait_ms = backoff_ms(u, attempt);
-	if (now_us() + u->retry_wait_ms * 1000 - u->t_start_us >
+	if (clock_now_us() + u->retry_wait_ms * 1000 - u->t_start_us >
 	    (int64_t)u->cfg->upstream_first_token_timeout * 1000000)
 		return ATTEMPT_FINISHED;  /* the wait alone would pass the deadline */
 	u->attempt++;
@@ -554,10 +546,10 @@ attempt_end(struct upstream *u, CURLcode rc)
 static bool
 blocking_wait(struct upstream *u, int64_t wait_ms)
 {
-	int64_t until = now_us() + wait_ms * 1000, next_tick = 0;
+	int64_t until = clock_now_us() + wait_ms * 1000, next_tick = 0;
 
 	for (;;) {
-		int64_t now = now_us();
+		int64_t now = clock_now_us();
 		if (now >= until)
 			return true;
 		if (!upstream_tick(u, now, &next_tick)) {
@@ -751,7 +743,7 @@ job_attempt_ended(struct upstream_multi *m, struct upstream_job *j, CURLcode rc)
 	if (attempt_end(j->u, rc) == ATTEMPT_FINISHED)
 		job_finish(m, j);
 	else
-		j->retry_at_us = now_us() + j->u->retry_wait_ms * 1000;
+		j->retry_at_us = clock_now_us() + j->u->retry_wait_ms * 1000;
 }
 
 static bool
@@ -837,7 +829,7 @@ upstream_multi_timeout(struct upstream_multi *m)
 void
 upstream_multi_tick(struct upstream_multi *m)
 {
-	int64_t now = now_us();
+	int64_t now = clock_now_us();
 	struct upstream_job *j = m->jobs, *next;
 
 	for (; j != NULL; j = next) {

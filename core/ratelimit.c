@@ -1,11 +1,11 @@
-/* ratelimit.c: classes, keys, and the 429 answer. */
+/* ratelimit.c: classes, keys and counting; the front ends render the verdict. */
 #include "ratelimit.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "config.h"
-#include "http.h"
 #include "log.h"
 #include "store.h"
 
@@ -88,41 +88,48 @@ class_limit(const struct config *cfg, enum ratelimit_class cls, bool authed)
 	}
 }
 
-int
-ratelimit_check(struct request *r, enum ratelimit_class cls)
+const char *
+ratelimit_class_name(enum ratelimit_class cls)
 {
-	const struct config *cfg = r->cfg;
+	return class_name(cls);
+}
+
+enum store_rc
+ratelimit_hit(const struct config *cfg, struct store *store, enum ratelimit_class cls,
+    const char *user_id, const char *client_ip, struct ratelimit_verdict *v)
+{
 	/* Brute force is per address whoever claims to be logged in. */
-	bool by_user = r->authed && cls != RATELIMIT_AUTH;
-	int limit = class_limit(cfg, cls, by_user), hits = 0, reset = 0;
-	char key[200], ip[64], value[32];
+	bool by_user = user_id != NULL && user_id[0] != '\0' && cls != RATELIMIT_AUTH;
+	char key[200];
+	int hits = 0, reset = 0, n;
 	enum store_rc rc;
 
-	if (limit <= 0)
-		return 0;
-	if (by_user)
-		(void)snprintf(key, sizeof(key), "%s:u:%s", class_name(cls), r->user_id);
-	else {
-		ratelimit_client_ip(r->remote_addr, http_param(r, "HTTP_X_FORWARDED_FOR"),
-		    cfg->trusted_proxies, ip, sizeof(ip));
-		(void)snprintf(key, sizeof(key), "%s:ip:%s", class_name(cls), ip);
-	}
-	rc = store_rate_hit(r->store, key, cfg->ratelimit_window, &hits, &reset);
-	if (rc != STORE_OK) {
+	memset(v, 0, sizeof(*v));
+	v->limit = class_limit(cfg, cls, by_user);
+	v->window_s = cfg->ratelimit_window;
+	v->by_user = by_user;
+	if (v->limit <= 0)
+		return STORE_OK;
+	n = by_user ? snprintf(key, sizeof(key), "%s:u:%s", class_name(cls), user_id)
+	            : snprintf(key, sizeof(key), "%s:ip:%s", class_name(cls),
+	                  client_ip != NULL ? client_ip : "unknown");
+	if (n < 0 || (size_t)n >= sizeof(key))
+		return STORE_ERROR;  /* ids and addresses are far shorter */
+	if ((rc = store_rate_hit(store, key, cfg->ratelimit_window, &hits, &reset)) != STORE_OK) {
 		log_warn("rate limit counter unavailable (%d)", (int)rc);
-		return http_error(r, 503, "Database unavailable");
+		return rc;
 	}
-	(void)snprintf(value, sizeof(value), "%d;w=%d", limit, cfg->ratelimit_window);
-	(void)http_header(r, "RateLimit-Policy", value);
-	(void)snprintf(value, sizeof(value), "%d", limit);
-	(void)http_header(r, "RateLimit-Limit", value);
-	(void)snprintf(value, sizeof(value), "%d", hits >= limit ? 0 : limit - hits);
-	(void)http_header(r, "RateLimit-Remaining", value);
-	(void)snprintf(value, sizeof(value), "%d", reset);
-	(void)http_header(r, "RateLimit-Reset", value);
-	if (hits <= limit)
-		return 0;
-	(void)http_header(r, "Retry-After", value);
-	log_info("rate limited: class=%s %s", class_name(cls), by_user ? "user" : "address");
-	return http_error(r, 429, "Too many requests, please try again later");
+	ratelimit_verdict_fill(v, hits, reset);
+	if (v->limited)
+		log_info("rate limited: class=%s %s", class_name(cls), by_user ? "user" : "address");
+	return STORE_OK;
+}
+
+void
+ratelimit_verdict_fill(struct ratelimit_verdict *v, int hits, int reset_s)
+{
+	v->hits = hits;
+	v->reset_s = reset_s;
+	v->remaining = hits >= v->limit ? 0 : v->limit - hits;
+	v->limited = v->limit > 0 && hits > v->limit;
 }

@@ -73,9 +73,6 @@ void http_request_init(struct request *r);
 /* Releases what the request allocated. */
 void http_request_free(struct request *r);
 
-/* Monotonic clock in microseconds. */
-int64_t http_now_us(void);
-
 /* Returns the request header (CGI name, e.g. "HTTP_LAST_EVENT_ID") or NULL. */
 const char *http_param(struct request *r, const char *cgi_name);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "clock.h"
 #include "config.h"
 #include "handlers.h"
 #include "log.h"
@@ -89,7 +90,7 @@ app_authenticate(struct request *r, enum route_auth need)
 static void
 app_log(const struct request *r)
 {
-	int64_t now = http_now_us();
+	int64_t now = clock_now_us();
 	char ttfb[32] = "-";
 
 	if (r->is_stream && r->t_first_byte_us > 0)
@@ -146,6 +147,34 @@ cors_preflight(struct request *r, const char *origin, const char *allow)
 	return http_reply_raw(r, 204, "text/plain", NULL, 0);
 }
 
+/* Counts r against its class. Returns 0 to go on (RateLimit-* headers
+ * added), or the status after rendering 429 (with Retry-After) or 503. */
+static int
+app_ratelimit(struct request *r, enum ratelimit_class cls)
+{
+	struct ratelimit_verdict v;
+	char ip[64], value[32];
+
+	ratelimit_client_ip(r->remote_addr, http_param(r, "HTTP_X_FORWARDED_FOR"),
+	    r->cfg->trusted_proxies, ip, sizeof(ip));
+	if (ratelimit_hit(r->cfg, r->store, cls, r->authed ? r->user_id : NULL, ip, &v) != STORE_OK)
+		return http_error(r, 503, "Database unavailable");
+	if (v.limit <= 0)
+		return 0;
+	(void)snprintf(value, sizeof(value), "%d;w=%d", v.limit, v.window_s);
+	(void)http_header(r, "RateLimit-Policy", value);
+	(void)snprintf(value, sizeof(value), "%d", v.limit);
+	(void)http_header(r, "RateLimit-Limit", value);
+	(void)snprintf(value, sizeof(value), "%d", v.remaining);
+	(void)http_header(r, "RateLimit-Remaining", value);
+	(void)snprintf(value, sizeof(value), "%d", v.reset_s);
+	(void)http_header(r, "RateLimit-Reset", value);
+	if (!v.limited)
+		return 0;
+	(void)http_header(r, "Retry-After", value);
+	return http_error(r, 429, "Too many requests, please try again later");
+}
+
 void
 app_handle(struct request *r)
 {
@@ -190,7 +219,7 @@ app_handle(struct request *r)
 		status = http_error(r, status, status == 401 ? "Unauthorized" : "Database unavailable");
 		goto done;
 	}
-	if ((status = ratelimit_check(r, (enum ratelimit_class)route->limit_class)) != 0)
+	if ((status = app_ratelimit(r, (enum ratelimit_class)route->limit_class)) != 0)
 		goto done;
 	status = route->handler(r);
 	if (!r->headers_sent)

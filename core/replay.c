@@ -12,9 +12,9 @@
 #include <string.h>
 
 #include "auth.h"
+#include "clock.h"
 #include "config.h"
 #include "engine.h"
-#include "http.h"
 #include "log.h"
 #include "store.h"
 #include "upstream.h"
@@ -106,7 +106,7 @@ chat_replay_run(const struct chat_env *env, const char *user_id, const char *ses
 	const struct config *cfg = env->cfg;
 	int stale_s = (cfg->upstream_first_token_timeout > cfg->upstream_idle_timeout
 	    ? cfg->upstream_first_token_timeout : cfg->upstream_idle_timeout) + 15;
-	int64_t t_start = http_now_us(), last_write = 0;
+	int64_t t_start = clock_now_us(), last_write = 0;
 	struct chat_stream_info info;
 	struct store_reply rep;
 	char id[40] = "";
@@ -167,7 +167,7 @@ chat_replay_run(const struct chat_env *env, const char *user_id, const char *ses
 			if (!sink->open(sink->ctx, &info))
 				goto gone;
 			opened = true;
-			last_write = http_now_us();
+			last_write = clock_now_us();
 			if (sent < 0)
 				sent = 0;
 		}
@@ -183,7 +183,7 @@ chat_replay_run(const struct chat_env *env, const char *user_id, const char *ses
 			if (!sink->delta(sink->ctx, &info, rep.content + from, to - from))
 				goto gone;
 			sent = i;
-			last_write = http_now_us();
+			last_write = clock_now_us();
 		}
 		if (final && sent >= n) {
 			struct chat_outcome o = { .status = rep.stale ? "interrupted" : rep.status,
@@ -203,7 +203,7 @@ chat_replay_run(const struct chat_env *env, const char *user_id, const char *ses
 		}
 		free(ends);
 		store_reply_free(&rep);
-		if (http_now_us() - t_start > (int64_t)cfg->stream_max_duration * 1000000) {
+		if (clock_now_us() - t_start > (int64_t)cfg->stream_max_duration * 1000000) {
 			struct chat_outcome o = { .status = "interrupted", .error_code = "stream_max_duration",
 				.error_message = reason_message("stream_max_duration"),
 				.prompt_tokens = -1, .completion_tokens = -1, .finish_reason = "" };
@@ -211,10 +211,10 @@ chat_replay_run(const struct chat_env *env, const char *user_id, const char *ses
 			sink->end(sink->ctx, &info, &o);
 			return 200;
 		}
-		if (http_now_us() - last_write >= (int64_t)cfg->heartbeat_interval * 1000000) {
+		if (clock_now_us() - last_write >= (int64_t)cfg->heartbeat_interval * 1000000) {
 			if (!sink->heartbeat(sink->ctx))
 				return 200;
-			last_write = http_now_us();
+			last_write = clock_now_us();
 		}
 		replay_pause(FOLLOW_POLL_MS);
 		continue;

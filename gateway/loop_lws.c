@@ -1,5 +1,5 @@
-/* loop.c: foreign descriptors and timers on the libwebsockets loop. */
-#include "loop.h"
+/* loop_lws.c: foreign descriptors and timers on the libwebsockets loop. */
+#include "loop_lws.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,15 +54,6 @@ loop_setup(struct lws_context *ctx, struct lws_vhost *vh)
 {
 	loop_ctx = ctx;
 	loop_vh = vh;
-}
-
-int64_t
-loop_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void

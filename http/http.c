@@ -1,5 +1,6 @@
 /* http.c: response rendering over the front end's transport. */
 #include "http.h"
+#include "clock.h"
 #include "json_out.h"
 
 #include <stdio.h>
@@ -14,22 +15,13 @@ http_request_init(struct request *r)
 	memset(r, 0, sizeof(*r));
 	buf_init(&r->headers, HTTP_MAX_HEADERS);
 	r->query = "";
-	r->t_start_us = http_now_us();
+	r->t_start_us = clock_now_us();
 }
 
 void
 http_request_free(struct request *r)
 {
 	buf_free(&r->headers);
-}
-
-int64_t
-http_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 const char *
@@ -162,7 +154,7 @@ http_stream_send(struct request *r, const char *p, size_t n)
 	if (r->client_gone)
 		return false;
 	if (r->t_first_byte_us == 0)
-		r->t_first_byte_us = http_now_us();
+		r->t_first_byte_us = clock_now_us();
 	if (!http_write(r, p, n))
 		return false;
 	if (!r->io.flush(r->io.ctx)) {

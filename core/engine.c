@@ -10,8 +10,8 @@
 #include <time.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "config.h"
-#include "http.h"
 #include "json_in.h"
 #include "json_out.h"
 #include "live.h"
@@ -197,7 +197,7 @@ turn_persist(struct chat_turn_state *ts)
 		ts->chunk_ends.data[ts->chunk_ends.len] = '\0';
 		log_warn("reply %s: batch not stored (%d), will retry", ts->st.reply_id, (int)rc);
 	}
-	ts->last_persist_us = http_now_us();
+	ts->last_persist_us = clock_now_us();
 }
 
 /* Batches are large unless someone follows the reply from the database. */
@@ -218,7 +218,7 @@ turn_on_open(void *ctx)
 		if (ts->turn->stop_when_client_leaves)
 			return 1;
 	}
-	ts->last_write_us = http_now_us();
+	ts->last_write_us = clock_now_us();
 	return 0;
 }
 
@@ -261,7 +261,7 @@ turn_on_delta(void *ctx, const char *text, size_t len)
 			return 1;
 	}
 	ts->info.chunk_index++;
-	ts->last_write_us = http_now_us();
+	ts->last_write_us = clock_now_us();
 	if (ts->last_write_us - ts->last_persist_us >= persist_interval(ts))
 		turn_persist(ts);
 	return 0;
@@ -271,7 +271,7 @@ static int
 turn_on_tick(void *ctx)
 {
 	struct chat_turn_state *ts = ctx;
-	int64_t now = http_now_us();
+	int64_t now = clock_now_us();
 
 	if (atomic_load(&ts->gen.cancel))
 		return 1;
@@ -332,7 +332,7 @@ turn_record_metric(const struct chat_turn_state *ts, const struct upstream_resul
 		.message_id = ts->turn->session_id != NULL ? ts->info.reply_id : NULL,
 		.status = out->status,
 		.ttfb_ms = res->ttft_ms,
-		.duration_ms = (double)(http_now_us() - t_start) / 1000.0,
+		.duration_ms = (double)(clock_now_us() - t_start) / 1000.0,
 		.chunks = res->deltas,
 		.prompt_tokens = res->prompt_tokens,
 		.completion_tokens = res->completion_tokens,
@@ -452,7 +452,7 @@ pending_main(void *arg)
 			if (pending_try(p)) {
 				log_info("reply %s: stored after the database came back", p->reply_id);
 				pending_free(p);
-			} else if (http_now_us() - p->since_us > (int64_t)STORE_RETRY_S * 1000000) {
+			} else if (clock_now_us() - p->since_us > (int64_t)STORE_RETRY_S * 1000000) {
 				log_error("reply %s: final status %s not stored", p->reply_id, p->status);
 				pending_free(p);
 			} else {
@@ -492,7 +492,7 @@ pending_store_enqueue(struct chat_turn_state *ts, const struct chat_outcome *out
 	if (!pending_thread_ok || (p = calloc(1, sizeof(*p))) == NULL)
 		return false;
 	p->store = ts->env->store;
-	p->since_us = http_now_us();
+	p->since_us = clock_now_us();
 	p->reply_id = strdup(ts->st.reply_id);
 	p->model = dup_or_null(ts->info.model);
 	p->error_code = dup_or_null(out->error_code);
@@ -551,7 +551,7 @@ chat_turn_prepare(const struct chat_env *env, const struct chat_turn *turn,
 	ts->env = env;
 	ts->turn = turn;
 	ts->sink = sink;
-	ts->t_start = http_now_us();
+	ts->t_start = clock_now_us();
 	buf_init(&ts->content, REPLY_MAX);
 	buf_init(&ts->chunk_ends, 1 << 20);
 	buf_init(&ts->clean, REPLY_MAX);
@@ -635,7 +635,7 @@ chat_turn_finish(struct chat_turn_state *ts, const char **error)
 	live_unregister(&ts->gen);
 	turn_outcome(ts, res, &out);
 	metrics_stream_ended(chat_outcome_is_done(&out) ? STREAM_END_COMPLETED : STREAM_END_ERROR,
-	    (double)(http_now_us() - ts->t_start) / 1e6, res->ttft_ms >= 0 ? res->ttft_ms / 1000.0 : -1);
+	    (double)(clock_now_us() - ts->t_start) / 1e6, res->ttft_ms >= 0 ? res->ttft_ms / 1000.0 : -1);
 	if (res->error != UPSTREAM_OK && res->error != UPSTREAM_ABORTED)
 		metrics_upstream_error(upstream_error_code(res->error));
 	metrics_tokens(res->prompt_tokens, res->completion_tokens);

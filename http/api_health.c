@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "handlers.h"
 #include "http.h"
 #include "metrics.h"
@@ -25,7 +26,7 @@ api_readyz(struct request *r)
 	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 	static int64_t checked_us;
 	static bool db_ok, up_ok;
-	int64_t now = http_now_us();
+	int64_t now = clock_now_us();
 	bool db, up;
 	json_object *o;
 
@@ -37,7 +38,7 @@ api_readyz(struct request *r)
 		pthread_mutex_lock(&mu);
 		db_ok = db;
 		up_ok = up;
-		checked_us = http_now_us();
+		checked_us = clock_now_us();
 	}
 	db = db_ok;
 	up = up_ok;

@@ -1,31 +1,16 @@
-/* loop.h: the parts of the gateway's libwebsockets event loop that are not
- * HTTP or WebSocket: foreign file descriptors and timers.
+/* loop.h: the event loop of a process: watched file descriptors and timers.
  *
- * libcurl's sockets (through the upstream_multi hooks) and the PostgreSQL
- * LISTEN connection join the loop here. A watched descriptor is adopted as
- * a libwebsockets "raw file" on a dup(), because libwebsockets closes what
- * it adopts while the descriptor stays its owner's (libcurl, libpq).
- * Everything runs on the loop's thread. */
-#ifndef GATEWAY_LOOP_H
-#define GATEWAY_LOOP_H
+ * The core's streaming code (the upstream transfers on a curl multi, the
+ * PostgreSQL LISTEN connection) is written against this interface only.
+ * Each front end links one implementation: the gateway's runs on the
+ * libwebsockets loop (gateway/loop_lws.c). The watched descriptor stays
+ * its owner's (libcurl, libpq); the loop never closes it. Everything runs
+ * on the loop's thread. */
+#ifndef CHAT_LOOP_H
+#define CHAT_LOOP_H
 
 #include <stdbool.h>
 #include <stdint.h>
-
-struct lws_context;
-struct lws_vhost;
-struct lws_protocols;
-
-/* The protocol entry for adopted descriptors; the vhost's protocol list
- * must include a copy of it (its name is LOOP_PROTOCOL_NAME). */
-#define LOOP_PROTOCOL_NAME "chat-fd"
-const struct lws_protocols *loop_protocol(void);
-
-/* Binds the module to the context and vhost (after they exist). */
-void loop_setup(struct lws_context *ctx, struct lws_vhost *vh);
-
-/* Monotonic milliseconds. */
-int64_t loop_now_ms(void);
 
 struct loop_fd;
 
