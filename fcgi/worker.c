@@ -1,4 +1,6 @@
-/* worker.c: the FastCGI worker: threads, request mapping, graceful stop. */
+/* worker.c: the FastCGI worker: accept threads for the short part of each
+ * request, one event loop (this process's main thread) for every stream,
+ * request mapping, graceful stop. */
 #include "worker.h"
 
 #include <curl/curl.h>
@@ -13,18 +15,23 @@
 #include <linux/sockios.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "app.h"
 #include "clock.h"
 #include "config.h"
+#include "fcgi_conn.h"
 #include "http.h"
 #include "live.h"
+#include "loop.h"
+#include "loop_epoll.h"
 #include "metrics.h"
 #include "log.h"
 #include "store.h"
 #include "upstream.h"
+#include "upstream_loop.h"
 
 #define THREAD_STACK_SIZE (512 * 1024)
 
@@ -46,6 +53,24 @@ struct worker {
 	atomic_long           served;
 	int                   slot;             /* in the metrics scoreboard */
 	struct worker_thread *threads;
+	atomic_int            threads_running;  /* accept threads not yet returned */
+	atomic_int            handoffs_pending; /* streams posted, not yet on the loop */
+	int                   loop_streams;     /* adopted connections (loop thread) */
+	struct loop_timer    *drain_timer;
+	struct loop_fd       *signal_watch;
+	int                   signal_fd;
+};
+
+/* A stream on its way from an accept thread to the loop: reserved by the
+ * HTTP layer's detach, completed once the handler returned. */
+struct handoff {
+	struct worker    *w;
+	struct fcgi_conn *conn;
+	int               fd;
+	uint16_t          request_id;
+	struct request   *loop_req;
+	void            (*start)(void *job);
+	void             *job;
 };
 
 /* SIGUSR1 interrupts accept() in idle threads during a stop; it must not
@@ -57,8 +82,10 @@ worker_on_wake(int sig)
 }
 
 struct fcgi_io {
-	FCGX_Request *req;
-	int64_t       last_flush_us;   /* 0 before the first flush */
+	FCGX_Request   *req;
+	int64_t         last_flush_us;   /* 0 before the first flush */
+	struct worker  *w;
+	struct handoff *handoff;         /* reserved by fcgi_detach, or NULL */
 };
 
 static bool
@@ -123,6 +150,89 @@ fcgi_param(void *ctx, const char *name)
 	return FCGX_GetParam(name, req->envp);
 }
 
+static bool
+fcgi_detach(void *ctx, struct request *loop_req, void (*start)(void *job), void *job)
+{
+	struct fcgi_io *io = ctx;
+	struct handoff *h;
+
+	if (io->handoff != NULL || (h = calloc(1, sizeof(*h))) == NULL)
+		return false;
+	if ((h->conn = fcgi_conn_new()) == NULL) {
+		free(h);
+		return false;
+	}
+	h->w = io->w;
+	h->loop_req = loop_req;
+	h->start = start;
+	h->job = job;
+	io->handoff = h;
+	return true;
+}
+
+static void
+handoff_free(struct handoff *h)
+{
+	if (h == NULL)
+		return;
+	fcgi_conn_free_unadopted(h->conn);
+	free(h);
+}
+
+/* A response whose connection could not be adopted: the turn still runs to
+ * its end (and is stored), with nobody to write to. */
+static bool gone_write(void *ctx, const char *p, size_t n) { (void)ctx; (void)p; (void)n; return false; }
+static bool gone_flush(void *ctx) { (void)ctx; return false; }
+static const char *gone_param(void *ctx, const char *name) { (void)ctx; (void)name; return NULL; }
+static void gone_finish(void *ctx) { (void)ctx; }
+
+static void
+worker_stream_closed(void *ctx)
+{
+	struct worker *w = ctx;
+
+	w->loop_streams--;
+}
+
+/* Loop thread: the accept thread let go of the connection. */
+static void
+worker_adopt(void *arg)
+{
+	struct handoff *h = arg;
+	struct worker *w = h->w;
+	struct request *lr = h->loop_req;
+
+	w->loop_streams++;
+	atomic_fetch_sub(&w->handoffs_pending, 1);
+	if (!fcgi_conn_adopt(h->conn, h->fd, h->request_id, &lr->io, worker_stream_closed, w)) {
+		lr->io = (struct http_io){ gone_write, gone_flush, gone_param, NULL, gone_finish, NULL };
+		lr->client_gone = true;
+	}
+	h->conn = NULL;  /* the loop's now, adopted or closed */
+	h->start(h->job);
+	free(h);
+}
+
+/* Accept thread, after the handler detached r: libfcgi frees the request
+ * but keeps the connection, which the loop takes over. */
+static void
+worker_handoff(struct worker *w, FCGX_Request *fr, struct handoff *h)
+{
+	h->fd = fr->ipcFd;
+	h->request_id = (uint16_t)fr->requestId;
+	FCGX_Free(fr, 0);
+	fr->ipcFd = -1;  /* or the next FCGX_Accept_r would close the loop's fd */
+	atomic_fetch_add(&w->handoffs_pending, 1);
+	if (!loop_epoll_post(worker_adopt, h)) {
+		/* XXX: out of memory for a list node: the turn is lost; the
+		 * master marks it interrupted when this worker ends. */
+		log_error("cannot hand a stream to the loop: out of memory");
+		atomic_fetch_sub(&w->handoffs_pending, 1);
+		(void)close(h->fd);
+		handoff_free(h);
+	}
+}
+
 /* Reads the body if it fits max_body_size. A larger declared body is not
  * read: body stays NULL and body_len holds the declared size (413 later). */
 static char *
@@ -179,7 +289,7 @@ static void
 worker_serve(struct worker_thread *t, FCGX_Request *fr, struct upstream *up)
 {
 	struct worker *w = t->w;
-	struct fcgi_io io = { fr, 0 };
+	struct fcgi_io io = { fr, 0, w, NULL };
 	struct request r;
 	char pathbuf[2048];
 	const char *v;
@@ -193,6 +303,7 @@ worker_serve(struct worker_thread *t, FCGX_Request *fr, struct upstream *up)
 	r.io.write = fcgi_write;
 	r.io.flush = fcgi_flush;
 	r.io.param = fcgi_param;
+	r.io.detach = fcgi_detach;
 	r.io.ctx = &io;
 	r.method = (v = FCGX_GetParam("REQUEST_METHOD", fr->envp)) != NULL ? v : "GET";
 	r.path = worker_path(fr, pathbuf, sizeof(pathbuf));
@@ -203,12 +314,29 @@ worker_serve(struct worker_thread *t, FCGX_Request *fr, struct upstream *up)
 	body = worker_read_body(fr, w->cfg, &r.body_len);
 	r.body = body;
 	app_handle(&r);
+	if (io.handoff != NULL && r.detached)
+		worker_handoff(w, fr, io.handoff);
+	else
+		handoff_free(io.handoff);
 	http_request_free(&r);
 	free(body);
 }
 
+static void *worker_thread_serve(void *arg);
+
+/* Counts the thread out when it returns: the loop drains after the last. */
 static void *
 worker_thread_main(void *arg)
+{
+	struct worker_thread *t = arg;
+	void *ret = worker_thread_serve(arg);
+
+	atomic_fetch_sub(&t->w->threads_running, 1);
+	return ret;
+}
+
+static void *
+worker_thread_serve(void *arg)
 {
 	struct worker_thread *t = arg;
 	struct worker *w = t->w;
@@ -269,14 +397,87 @@ worker_stop_threads(struct worker *w)
 			(void)pthread_kill(w->threads[i].tid, SIGUSR1);
 }
 
+/* No thread accepts any more: let go of the listening socket, so that once
+ * the master has too, nginx is refused at once (and may try another
+ * server) instead of queueing behind a draining pool. */
+static void
+worker_close_listener(struct worker *w)
+{
+	if (w->listen_fd >= 0 && close(w->listen_fd) != 0)
+		log_warn("closing the listening socket: %s", strerror(errno));
+	w->listen_fd = -1;
+}
+
+#define DRAIN_CHECK_MS 50
+
+/* Loop thread: stops the loop once nothing is left to finish: no accept
+ * thread (whose request may still become a stream), no stream on its way,
+ * none on the loop. */
+static void
+worker_drain_check(void *ctx)
+{
+	struct worker *w = ctx;
+
+	if (atomic_load(&w->threads_running) == 0 && atomic_load(&w->handoffs_pending) == 0 &&
+	    w->loop_streams == 0) {
+		loop_epoll_stop();
+		return;
+	}
+	loop_timer_set(w->drain_timer, DRAIN_CHECK_MS);
+}
+
+static void
+worker_on_signal(void *ctx, int fd, bool readable, bool writable)
+{
+	struct worker *w = ctx;
+	struct signalfd_siginfo si;
+
+	(void)readable;
+	(void)writable;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP || atomic_load(&w->stopping))
+			continue;  /* reloads are the master's; one stop is enough */
+		log_info("worker stopping: %s, draining %d streams and in-flight requests",
+		    strsignal((int)si.ssi_signo), w->loop_streams);
+		worker_stop_threads(w);
+		worker_close_listener(w);
+		loop_timer_set(w->drain_timer, 0);
+	}
+}
+
+/* Runs the loop on this (the main) thread until a stop signal and the
+ * drain are over. False if the loop could not be set up or failed. */
+static bool
+worker_loop_run(struct worker *w)
+{
+	sigset_t stopset;
+	bool ok = false;
+
+	sigemptyset(&stopset);
+	sigaddset(&stopset, SIGTERM);
+	sigaddset(&stopset, SIGINT);
+	sigaddset(&stopset, SIGHUP);
+	sigaddset(&stopset, SIGQUIT);
+	if ((w->signal_fd = signalfd(-1, &stopset, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
+		log_error("signalfd: %s", strerror(errno));
+		return false;
+	}
+	if ((w->drain_timer = loop_timer_new(worker_drain_check, w)) != NULL &&
+	    (w->signal_watch = loop_fd_add(w->signal_fd, worker_on_signal, w)) != NULL)
+		ok = loop_epoll_run();
+	loop_fd_remove(w->signal_watch);
+	loop_timer_free(w->drain_timer);
+	(void)close(w->signal_fd);
+	return ok;
+}
+
 int
 worker_run(const struct config *cfg, int listen_fd, unsigned generation)
 {
-	struct worker w = { .cfg = cfg, .listen_fd = listen_fd };
+	struct worker w = { .cfg = cfg, .listen_fd = listen_fd, .signal_fd = -1 };
 	struct sigaction sa;
 	pthread_attr_t attr;
-	sigset_t waitset;
-	int started = 0, sig = 0, rc = 1;
+	int started = 0, rc = 1;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;
@@ -304,13 +505,8 @@ worker_run(const struct config *cfg, int listen_fd, unsigned generation)
 		goto done;
 	app_init();
 	w.slot = metrics_worker_claim(getpid(), generation, cfg->threads);
-	/* Threads inherit a mask blocking everything but SIGUSR1: only this
-	 * thread takes the stop signals, synchronously, with sigwait. */
-	sigemptyset(&waitset);
-	sigaddset(&waitset, SIGTERM);
-	sigaddset(&waitset, SIGINT);
-	sigaddset(&waitset, SIGHUP);
-	sigaddset(&waitset, SIGQUIT);
+	/* Threads inherit a mask blocking everything but SIGUSR1: only the
+	 * loop takes the stop signals, synchronously, from a signalfd. */
 	sigset_t thread_mask;
 	sigfillset(&thread_mask);
 	sigdelset(&thread_mask, SIGUSR1);
@@ -325,10 +521,14 @@ worker_run(const struct config *cfg, int listen_fd, unsigned generation)
 		log_error("pthread_attr failed");
 		goto done;
 	}
+	if (!loop_epoll_init() || upstream_loop_start(cfg) == NULL)
+		goto done;
 	for (int i = 0; i < cfg->threads; i++) {
 		w.threads[i].w = &w;
+		atomic_fetch_add(&w.threads_running, 1);
 		if (pthread_create(&w.threads[i].tid, &attr, worker_thread_main, &w.threads[i]) != 0) {
 			log_error("pthread_create failed after %d threads", i);
+			atomic_fetch_sub(&w.threads_running, 1);
 			break;
 		}
 		w.threads[i].started = true;
@@ -337,19 +537,13 @@ worker_run(const struct config *cfg, int listen_fd, unsigned generation)
 	pthread_attr_destroy(&attr);
 	if (!live_listener_start(cfg))
 		goto done;
-	log_info("worker ready: %d threads", started);
+	log_info("worker ready: %d threads, streams on the event loop", started);
 	if (started == 0)
 		goto done;
-	while (sig != SIGTERM && sig != SIGINT && sig != SIGQUIT) {
-		if (sigwait(&waitset, &sig) != 0)
-			break;
-	}
-	log_info("worker stopping: %s, draining in-flight requests", strsignal(sig));
+	if (!worker_loop_run(&w))
+		log_error("the event loop failed: stopping");
 	worker_stop_threads(&w);
-	/* No thread accepts any more: let go of the listening socket, so that
-	 * once the master has too, nginx is refused at once (and may try
-	 * another server) instead of queueing behind a draining pool. */
-	(void)close(listen_fd);
+	worker_close_listener(&w);
 	for (int i = 0; i < cfg->threads; i++)
 		if (w.threads[i].started)
 			pthread_join(w.threads[i].tid, NULL);
@@ -358,6 +552,8 @@ worker_run(const struct config *cfg, int listen_fd, unsigned generation)
 	log_info("worker stopped after %ld requests", atomic_load(&w.served));
 	rc = 0;
 done:
+	upstream_loop_stop();
+	loop_epoll_free();
 	free(w.threads);
 	store_free(w.store);
 	curl_global_cleanup();

@@ -46,7 +46,6 @@ chat_setup(const struct config *c, struct store *st, const char *id)
 void
 chat_tick(int64_t now_ms)
 {
-	stream_tick();
 	relay_tick(now_ms);
 }
 

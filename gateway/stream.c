@@ -11,11 +11,11 @@
 #include "engine.h"
 #include "events.h"
 #include "log.h"
-#include "loop.h"
 #include "relay.h"
 #include "room.h"
 #include "session.h"
 #include "upstream.h"
+#include "upstream_loop.h"
 
 #define EVENT_MAX   (32 << 20)
 #define ID_LEN      EIO_SID_LEN
@@ -41,104 +41,21 @@ struct stream {
 };
 
 static struct chat_env env;
-static struct upstream_multi *multi;
-static struct loop_timer *curl_timer;
-static struct loop_fd **fdmap;       /* curl's fd -> its watch */
-static size_t fdmap_len;
+static struct upstream_multi *multi;  /* upstream_loop's, while set up */
 static struct stream *streams;
 static size_t nstreams;
 static bool stopping;                /* stream_shutdown is aborting everything */
 
 #define STOPPED_MSG "The server is restarting; the reply was interrupted"
 
-/* ---- libcurl's sockets and timer on the loop ----------------------------- */
-
-static void
-up_ready(void *ctx, int fd, bool readable, bool writable)
-{
-	(void)ctx;
-	if (multi != NULL)
-		upstream_multi_socket(multi, fd, readable, writable);
-}
-
-static void
-up_watch(void *ctx, int fd, bool readable, bool writable)
-{
-	(void)ctx;
-	if (fd < 0)
-		return;
-	if ((size_t)fd >= fdmap_len) {
-		size_t len = fdmap_len != 0 ? fdmap_len : 256;
-		struct loop_fd **m;
-
-		while (len <= (size_t)fd)
-			len *= 2;
-		if ((m = realloc(fdmap, len * sizeof(*m))) == NULL) {
-			log_error("upstream: out of memory watching fd %d", fd);
-			return;
-		}
-		memset(m + fdmap_len, 0, (len - fdmap_len) * sizeof(*m));
-		fdmap = m;
-		fdmap_len = len;
-	}
-	/* If the watch cannot be made, the transfer runs into its timeouts. */
-	if (fdmap[fd] == NULL && (fdmap[fd] = loop_fd_add(fd, up_ready, NULL)) == NULL)
-		return;
-	loop_fd_want(fdmap[fd], readable, writable);
-}
-
-static void
-up_unwatch(void *ctx, int fd)
-{
-	(void)ctx;
-	if (fd < 0 || (size_t)fd >= fdmap_len || fdmap[fd] == NULL)
-		return;
-	loop_fd_remove(fdmap[fd]);
-	fdmap[fd] = NULL;
-}
-
-static void
-up_timer(void *ctx, long timeout_ms)
-{
-	(void)ctx;
-	if (timeout_ms < 0)
-		loop_timer_cancel(curl_timer);
-	else
-		loop_timer_set(curl_timer, timeout_ms);
-}
-
-static void
-up_timeout(void *ctx)
-{
-	(void)ctx;
-	if (multi != NULL)
-		upstream_multi_timeout(multi);
-}
-
 bool
 stream_setup(const struct config *cfg, struct store *store, const char *gateway_id)
 {
-	struct upstream_multi_hooks hooks = { up_watch, up_unwatch, up_timer, NULL };
-
 	env.cfg = cfg;
 	env.store = store;
 	env.upstream = NULL;   /* no blocking client: transfers run on the multi */
 	env.worker_id = gateway_id;
-	if ((curl_timer = loop_timer_new(up_timeout, NULL)) == NULL ||
-	    (multi = upstream_multi_new(cfg, &hooks)) == NULL) {
-		log_error("cannot create the upstream driver");
-		loop_timer_free(curl_timer);
-		curl_timer = NULL;
-		return false;
-	}
-	return true;
-}
-
-void
-stream_tick(void)
-{
-	if (multi != NULL)
-		upstream_multi_tick(multi);
+	return (multi = upstream_loop_start(cfg)) != NULL;
 }
 
 size_t
@@ -460,16 +377,8 @@ stream_shutdown(void)
 {
 	/* Aborting runs every done callback: replies end as interrupted. */
 	stopping = true;
-	upstream_multi_free(multi);
+	upstream_loop_stop();
 	multi = NULL;
-	loop_timer_free(curl_timer);
-	curl_timer = NULL;
-	for (size_t i = 0; i < fdmap_len; i++)
-		if (fdmap[i] != NULL)
-			loop_fd_remove(fdmap[i]);
-	free(fdmap);
-	fdmap = NULL;
-	fdmap_len = 0;
 	while (streams != NULL) {
 		/* Only a stream whose transfer never started could be left. */
 		stream_free(streams);

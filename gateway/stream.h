@@ -28,9 +28,6 @@ bool stream_setup(const struct config *cfg, struct store *store, const char *gat
  * interrupted, end events are queued) and frees the driver. */
 void stream_shutdown(void);
 
-/* Deadlines, retries and cancel checks of the transfers (~every 250 ms). */
-void stream_tick(void);
-
 /* Streams running. */
 size_t stream_count(void);
 

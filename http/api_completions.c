@@ -16,6 +16,7 @@
 #include "json_in.h"
 #include "sink_collect.h"
 #include "sink_sse.h"
+#include "turn_stream.h"
 
 #define CONTENT_MAX   CONVERSATION_CONTENT_MAX
 
@@ -202,7 +203,6 @@ json_in_bool(json_object *obj, const char *key, bool *out)
 int
 api_v1_chat_completions(struct request *r)
 {
-	struct chat_env env = { r->cfg, r->store, r->upstream, r->worker_id };
 	json_object *body, *arr, *messages = NULL, *so, *v;
 	const char *model = NULL, *err = NULL;
 	struct dialect_openai_opts opts = { false };
@@ -266,13 +266,9 @@ api_v1_chat_completions(struct request *r)
 			status = http_reply_json(r, 200, completion_object(&col));
 		goto done;
 	}
-	struct sink_sse sse;
-	struct chat_sink sink;
-	sink_sse_init(&sse, &sink, r, &dialect_openai, &opts);
-	status = chat_turn_run(&env, &turn, &sink, &err);
+	status = turn_stream_run(r, &turn, &dialect_openai, &opts, sizeof(opts), &err);
 	if (status != 200)
 		status = http_error(r, status, err);
-	sink_sse_free(&sse);
 done:
 	sink_collect_free(&col);
 	json_object_put(messages);

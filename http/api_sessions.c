@@ -10,6 +10,7 @@
 #include "json_in.h"
 #include "sink_sse.h"
 #include "store.h"
+#include "turn_stream.h"
 
 #define TITLE_MAX    200
 #define CONTENT_MAX  100000
@@ -157,9 +158,6 @@ api_sessions_stream(struct request *r)
 	json_object *body = NULL;
 	const char *content = NULL, *err = NULL;
 	size_t len = 0;
-	struct sink_sse sse;
-	struct chat_sink sink;
-	struct chat_env env = { r->cfg, r->store, r->upstream, r->worker_id };
 	const char *key;
 	int status;
 
@@ -188,11 +186,9 @@ api_sessions_stream(struct request *r)
 		.idempotency_key = key,
 	};
 	static const struct dialect_seed000_opts post_framing = { .id_in_own_block = true };
-	sink_sse_init(&sse, &sink, r, &dialect_seed000, &post_framing);
-	status = chat_turn_run(&env, &turn, &sink, &err);
+	status = turn_stream_run(r, &turn, &dialect_seed000, &post_framing, sizeof(post_framing), &err);
 	if (status != 200)
 		status = http_error(r, status, err);
-	sink_sse_free(&sse);
 done:
 	json_object_put(body);
 	return status;

@@ -11,8 +11,8 @@
 #include "handlers.h"
 #include "json_in.h"
 #include "ratelimit.h"
-#include "sink_sse.h"
 #include "store.h"
+#include "turn_stream.h"
 
 #define MESSAGE_MAX 100000
 #define REF_MAX     128
@@ -42,12 +42,9 @@ stream_body(struct request *r, const char *ref_field, json_object **body, const 
 static int
 stream_run(struct request *r, const struct dialect *dialect, const char *ref_field)
 {
-	struct chat_env env = { r->cfg, r->store, r->upstream, r->worker_id };
 	json_object *body = NULL, *metadata;
 	const char *message, *ref = NULL, *err = NULL, *key;
 	char title[256], client[64], *session_id = NULL;
-	struct sink_sse sse;
-	struct chat_sink sink;
 	enum store_rc rc;
 	int status;
 
@@ -79,11 +76,10 @@ stream_run(struct request *r, const struct dialect *dialect, const char *ref_fie
 		.idempotency_key = key,
 	};
 	/* The client keeps using the name it gave, or learns the new id. */
-	sink_sse_init(&sse, &sink, r, dialect, ref != NULL ? ref : session_id);
-	status = chat_turn_run(&env, &turn, &sink, &err);
+	const char *known_as = ref != NULL ? ref : session_id;
+	status = turn_stream_run(r, &turn, dialect, known_as, strlen(known_as) + 1, &err);
 	if (status != 200)
 		status = http_error(r, status, err);
-	sink_sse_free(&sse);
 done:
 	free(session_id);
 	json_object_put(body);

@@ -181,7 +181,7 @@ app_handle(struct request *r)
 	const struct route *route = NULL;
 	const char *origin = http_param(r, "HTTP_ORIGIN");
 	char allow[64];
-	int status, route_index = -1;
+	int status;
 
 	switch (router_match(routes, NROUTES, r->method, r->path, &route, r->path_id,
 	    sizeof(r->path_id), allow, sizeof(allow))) {
@@ -203,7 +203,7 @@ app_handle(struct request *r)
 	case ROUTE_FOUND:
 		break;
 	}
-	route_index = (int)(route - routes);
+	r->route_index = (int)(route - routes);
 	r->route_name = route->name;
 	if (origin != NULL && cors_allowed(r->cfg, origin)) {
 		(void)http_header(r, "Access-Control-Allow-Origin", origin);
@@ -222,10 +222,18 @@ app_handle(struct request *r)
 	if ((status = app_ratelimit(r, (enum ratelimit_class)route->limit_class)) != 0)
 		goto done;
 	status = route->handler(r);
+	if (r->detached)
+		return;  /* the loop finishes it: app_finish */
 	if (!r->headers_sent)
 		status = http_error(r, status, http_status_message(status));
 done:
 	r->status = status;
-	metrics_request(route_index, status);
+	app_finish(r);
+}
+
+void
+app_finish(const struct request *r)
+{
+	metrics_request(r->route_index, r->status);
 	app_log(r);
 }

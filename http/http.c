@@ -15,6 +15,7 @@ http_request_init(struct request *r)
 	memset(r, 0, sizeof(*r));
 	buf_init(&r->headers, HTTP_MAX_HEADERS);
 	r->query = "";
+	r->route_index = -1;
 	r->t_start_us = clock_now_us();
 }
 
@@ -22,6 +23,19 @@ void
 http_request_free(struct request *r)
 {
 	buf_free(&r->headers);
+}
+
+void
+http_request_move(struct request *dst, struct request *src)
+{
+	*dst = *src;
+	/* The header buffer is dst's now; src keeps an empty one of its own. */
+	buf_init(&src->headers, HTTP_MAX_HEADERS);
+	dst->method = dst->path = dst->remote_addr = dst->authorization = NULL;
+	dst->content_type = dst->body = NULL;
+	dst->body_len = 0;
+	dst->query = "";
+	memset(&dst->io, 0, sizeof(dst->io));
 }
 
 const char *

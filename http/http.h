@@ -18,6 +18,7 @@
 struct config;
 struct store;
 struct upstream;
+struct request;
 
 /* Transport callbacks, implemented by the front end. */
 struct http_io {
@@ -27,6 +28,15 @@ struct http_io {
 	bool (*flush)(void *ctx);
 	/* Returns a CGI parameter (e.g. "HTTP_ORIGIN") or NULL; borrowed. */
 	const char *(*param)(void *ctx, const char *name);
+	/* Optional, NULL when the front end has no event loop. Asks the front
+	 * end to carry on the response on its loop once the handler returned:
+	 * it then gives loop_req (a request the HTTP layer made for the loop)
+	 * an io of its own and calls start(job) on the loop's thread. Returns
+	 * false when it cannot (the caller then streams on its own thread). */
+	bool (*detach)(void *ctx, struct request *loop_req, void (*start)(void *job), void *job);
+	/* Set by a loop front end: ends the response (after the last write)
+	 * and lets go of the connection. ctx is not valid afterwards. */
+	void (*finish)(void *ctx);
 	void *ctx;
 };
 
@@ -61,6 +71,8 @@ struct request {
 	bool             headers_sent;
 	bool             client_gone;
 	bool             is_stream;
+	bool             detached;         /* the response goes on in the loop */
+	int              route_index;      /* in the route table, -1 if none */
 	struct buf       headers;          /* extra response header lines */
 	uint64_t         bytes_out;
 	int64_t          t_start_us;
@@ -72,6 +84,13 @@ void http_request_init(struct request *r);
 
 /* Releases what the request allocated. */
 void http_request_free(struct request *r);
+
+/* Moves src's response state (status, headers so far, user, route, timing)
+ * into dst, for a response that goes on elsewhere. dst borrows none of
+ * src's request strings (method, path, remote_addr are NULL, the body is
+ * gone, query is "") and has no io yet; the caller sets what it needs.
+ * src stays valid, with no extra headers. Free both. */
+void http_request_move(struct request *dst, struct request *src);
 
 /* Returns the request header (CGI name, e.g. "HTTP_LAST_EVENT_ID") or NULL. */
 const char *http_param(struct request *r, const char *cgi_name);

@@ -1,0 +1,283 @@
+/* fcgi_conn.c: FastCGI records written non-blocking, coalesced per turn. */
+#include "fcgi_conn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "http.h"
+#include "log.h"
+#include "loop.h"
+
+#define FCGI_VERSION_1       1
+#define FCGI_END_REQUEST     3
+#define FCGI_STDOUT          6
+#define FCGI_HEADER_LEN      8
+#define FCGI_CONTENT_MAX     65535
+/* What a client that does not read may leave queued here before it counts
+ * as gone: a minute of a fast reply, far above any burst. */
+#define FCGI_CONN_OUT_MAX    (4 << 20)
+#define FCGI_CONN_READ_CHUNK 4096
+
+struct fcgi_conn {
+	int               fd;
+	uint16_t          request_id;
+	struct loop_fd   *watch;
+	struct buf        out;          /* records not written yet, from out_off */
+	size_t            out_off;
+	bool              gone;         /* the client left (or was too slow) */
+	bool              ending;       /* finish was called: close once drained */
+	bool              want_write;   /* waiting for EPOLLOUT */
+	bool              dirty;        /* on the flush list */
+	struct fcgi_conn *next_dirty;
+	void            (*closed)(void *ctx);
+	void             *closed_ctx;
+};
+
+/* Connections with bytes to write at the end of this turn, and the 0 ms
+ * timer that writes them (timers armed during a turn fire after its
+ * descriptors, see loop_epoll.c). */
+static struct fcgi_conn *dirty_head;
+static struct loop_timer *flush_timer;
+
+static void conn_flush_all(void *ctx);
+
+struct fcgi_conn *
+fcgi_conn_new(void)
+{
+	struct fcgi_conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->fd = -1;
+	buf_init(&c->out, FCGI_CONN_OUT_MAX);
+	return c;
+}
+
+void
+fcgi_conn_free_unadopted(struct fcgi_conn *c)
+{
+	if (c == NULL)
+		return;
+	buf_free(&c->out);
+	free(c);
+}
+
+static void
+conn_close(struct fcgi_conn *c)
+{
+	void (*closed)(void *) = c->closed;
+	void *ctx = c->closed_ctx;
+
+	loop_fd_remove(c->watch);
+	if (c->fd >= 0 && close(c->fd) != 0)
+		log_warn("fcgi: close(%d): %s", c->fd, strerror(errno));
+	buf_free(&c->out);
+	free(c);
+	if (closed != NULL)
+		closed(ctx);
+}
+
+static void
+conn_gone(struct fcgi_conn *c, const char *why)
+{
+	if (!c->gone)
+		log_debug("fcgi: request %u: client gone (%s)", (unsigned)c->request_id, why);
+	c->gone = true;
+	buf_reset(&c->out);
+	c->out_off = 0;
+}
+
+/* Writes what is queued. Returns false once the connection is closed and
+ * freed (c is invalid then). */
+static bool
+conn_write_out(struct fcgi_conn *c)
+{
+	while (!c->gone && c->out_off < c->out.len) {
+		ssize_t n = write(c->fd, c->out.data + c->out_off, c->out.len - c->out_off);
+
+		if (n > 0) {
+			c->out_off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		conn_gone(c, n < 0 ? strerror(errno) : "write returned 0");
+	}
+	if (!c->gone && c->out_off == c->out.len) {
+		buf_reset(&c->out);
+		c->out_off = 0;
+	}
+	if (c->ending && (c->gone || c->out.len == 0)) {
+		conn_close(c);
+		return false;
+	}
+	bool want = !c->gone && c->out.len > 0;
+	if (want != c->want_write) {
+		c->want_write = want;
+		loop_fd_want(c->watch, true, want);
+	}
+	return true;
+}
+
+static void
+conn_mark_dirty(struct fcgi_conn *c)
+{
+	if (c->dirty)
+		return;
+	c->dirty = true;
+	c->next_dirty = dirty_head;
+	dirty_head = c;
+	if (!loop_timer_armed(flush_timer))
+		loop_timer_set(flush_timer, 0);
+}
+
+static void
+conn_flush_all(void *ctx)
+{
+	struct fcgi_conn *list = dirty_head;
+
+	(void)ctx;
+	dirty_head = NULL;
+	while (list != NULL) {
+		struct fcgi_conn *c = list;
+
+		list = c->next_dirty;
+		c->dirty = false;
+		(void)conn_write_out(c);
+	}
+}
+
+static void
+conn_ready(void *ctx, int fd, bool readable, bool writable)
+{
+	struct fcgi_conn *c = ctx;
+	char scratch[FCGI_CONN_READ_CHUNK];
+
+	if (readable) {
+		/* nginx sends nothing after the request but its end-of-input
+		 * record; EOF or an error means it closed: its client left. */
+		ssize_t n = read(fd, scratch, sizeof(scratch));
+
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+			conn_gone(c, n == 0 ? "closed by nginx" : strerror(errno));
+			if (c->ending && !c->dirty) {  /* a dirty one closes at the flush */
+				conn_close(c);
+				return;
+			}
+			/* Stop watching: a closed socket stays readable. */
+			loop_fd_want(c->watch, false, false);
+			c->want_write = false;
+			return;
+		}
+	}
+	if (writable && !c->dirty)
+		(void)conn_write_out(c);
+}
+
+/* Appends one record header for content_len bytes of type. */
+static bool
+conn_put_header(struct fcgi_conn *c, unsigned char type, size_t content_len)
+{
+	unsigned char h[FCGI_HEADER_LEN] = {
+		FCGI_VERSION_1, type,
+		(unsigned char)(c->request_id >> 8), (unsigned char)(c->request_id & 0xff),
+		(unsigned char)(content_len >> 8), (unsigned char)(content_len & 0xff),
+		0, 0,
+	};
+
+	return buf_append(&c->out, (const char *)h, sizeof(h));
+}
+
+static bool
+conn_io_write(void *ctx, const char *p, size_t n)
+{
+	struct fcgi_conn *c = ctx;
+
+	if (c->gone)
+		return false;
+	while (n > 0) {
+		size_t part = n > FCGI_CONTENT_MAX ? FCGI_CONTENT_MAX : n;
+
+		/* Out of room: the client has not read for a long while. */
+		if (!conn_put_header(c, FCGI_STDOUT, part) || !buf_append(&c->out, p, part)) {
+			conn_gone(c, "too slow: output queue full");
+			return false;
+		}
+		p += part;
+		n -= part;
+	}
+	return true;
+}
+
+static bool
+conn_io_flush(void *ctx)
+{
+	struct fcgi_conn *c = ctx;
+
+	if (c->gone)
+		return false;
+	if (c->out.len > c->out_off)
+		conn_mark_dirty(c);
+	return true;
+}
+
+static const char *
+conn_io_param(void *ctx, const char *name)
+{
+	(void)ctx;
+	(void)name;
+	return NULL;  /* the request's parameters stayed with libfcgi */
+}
+
+static void
+conn_io_finish(void *ctx)
+{
+	struct fcgi_conn *c = ctx;
+	static const unsigned char end_body[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
+
+	c->ending = true;
+	if (!c->gone && !(conn_put_header(c, FCGI_STDOUT, 0) &&
+	    conn_put_header(c, FCGI_END_REQUEST, sizeof(end_body)) &&
+	    buf_append(&c->out, (const char *)end_body, sizeof(end_body))))
+		conn_gone(c, "no room for the end records");
+	conn_mark_dirty(c);
+}
+
+bool
+fcgi_conn_adopt(struct fcgi_conn *c, int fd, uint16_t request_id, struct http_io *io,
+    void (*closed)(void *ctx), void *ctx)
+{
+	int flags;
+
+	c->fd = fd;
+	c->request_id = request_id;
+	c->closed = closed;
+	c->closed_ctx = ctx;
+	if (flush_timer == NULL && (flush_timer = loop_timer_new(conn_flush_all, NULL)) == NULL) {
+		log_error("fcgi: out of memory for the flush timer");
+		conn_close(c);
+		return false;
+	}
+	if ((flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+		log_error("fcgi: cannot make fd %d non-blocking: %s", fd, strerror(errno));
+		conn_close(c);
+		return false;
+	}
+	if ((c->watch = loop_fd_add(fd, conn_ready, c)) == NULL) {
+		conn_close(c);
+		return false;
+	}
+	io->write = conn_io_write;
+	io->flush = conn_io_flush;
+	io->param = conn_io_param;
+	io->detach = NULL;
+	io->finish = conn_io_finish;
+	io->ctx = c;
+	return true;
+}

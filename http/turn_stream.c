@@ -1,0 +1,191 @@
+/* turn_stream.c: a streamed turn, handed to the front end's loop. */
+#include "turn_stream.h"
+
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "http.h"
+#include "log.h"
+#include "sink_sse.h"
+#include "upstream.h"
+#include "upstream_loop.h"
+
+/* Everything a turn on the loop needs, owned: the request outlives the
+ * handler that started it. */
+struct turn_job {
+	struct request          req;         /* the loop's request (see http_request_move) */
+	struct chat_env         env;
+	struct chat_turn        turn;        /* its strings point at the copies below */
+	char                   *method;
+	char                   *user_id, *session_id, *content, *idempotency_key, *model;
+	json_object            *messages;    /* a reference */
+	void                   *opts;
+	struct sink_sse         sse;
+	struct chat_sink        sink;
+	struct chat_turn_state *ts;
+};
+
+static void
+turn_job_free(struct turn_job *job)
+{
+	if (job == NULL)
+		return;
+	sink_sse_free(&job->sse);
+	http_request_free(&job->req);
+	json_object_put(job->messages);
+	free(job->method);
+	free(job->user_id);
+	free(job->session_id);
+	free(job->content);
+	free(job->idempotency_key);
+	free(job->model);
+	free(job->opts);
+	free(job);
+}
+
+/* strdup that keeps NULL; *ok turns false when out of memory. */
+static char *
+dup_opt(const char *s, bool *ok)
+{
+	char *d;
+
+	if (s == NULL)
+		return NULL;
+	if ((d = strdup(s)) == NULL)
+		*ok = false;
+	return d;
+}
+
+static struct turn_job *
+turn_job_new(struct request *r, const struct chat_turn *turn, const struct dialect *d,
+    const void *opts, size_t opts_len)
+{
+	struct turn_job *job = calloc(1, sizeof(*job));
+	bool ok = true;
+
+	if (job == NULL)
+		return NULL;
+	http_request_init(&job->req);
+	job->env = (struct chat_env){ r->cfg, r->store, NULL, r->worker_id };
+	job->turn = *turn;
+	job->turn.user_id = job->user_id = dup_opt(turn->user_id, &ok);
+	job->turn.session_id = job->session_id = dup_opt(turn->session_id, &ok);
+	job->turn.content = job->content = dup_opt(turn->content, &ok);
+	job->turn.idempotency_key = job->idempotency_key = dup_opt(turn->idempotency_key, &ok);
+	job->turn.model = job->model = dup_opt(turn->model, &ok);
+	job->method = dup_opt(r->method, &ok);
+	job->turn.messages = job->messages = json_object_get(turn->messages);
+	if (opts_len > 0) {
+		if ((job->opts = malloc(opts_len)) == NULL)
+			ok = false;
+		else
+			memcpy(job->opts, opts, opts_len);
+	}
+	sink_sse_init(&job->sse, &job->sink, &job->req, d, job->opts);
+	if (!ok) {
+		turn_job_free(job);
+		return NULL;
+	}
+	return job;
+}
+
+/* Loop thread: the transfer ended (res is final). */
+static void
+turn_job_done(void *ctx)
+{
+	struct turn_job *job = ctx;
+	const char *error = NULL;
+	int status = chat_turn_finish(job->ts, &error);
+
+	job->ts = NULL;
+	if (status != 200)
+		(void)http_error(&job->req, status, error);
+	app_finish(&job->req);
+	job->req.io.finish(job->req.io.ctx);
+	turn_job_free(job);
+}
+
+/* Loop thread: the front end gave job->req its io. */
+static void
+turn_job_start(void *ctx)
+{
+	struct turn_job *job = ctx;
+	const struct upstream_stream_ops *ops;
+	struct upstream_result *res;
+	struct upstream_multi *multi = upstream_loop_multi();
+	const char *body;
+	size_t len;
+
+	chat_turn_upstream(job->ts, &body, &len, &ops, &res);
+	/* On failure res says why, and the turn ends with that error. */
+	if (multi == NULL || upstream_multi_stream(multi, "/chat/completions", body, len, ops, res,
+	    turn_job_done, job) == NULL) {
+		if (multi == NULL)
+			res->error = UPSTREAM_CONNECT;
+		turn_job_done(job);
+	}
+}
+
+/* The whole turn on this thread (no loop, or the loop is unavailable). */
+static int
+turn_stream_here(struct request *r, const struct chat_turn *turn, const struct dialect *d,
+    const void *opts, const char **error)
+{
+	struct chat_env env = { r->cfg, r->store, r->upstream, r->worker_id };
+	struct sink_sse sse;
+	struct chat_sink sink;
+	int status;
+
+	sink_sse_init(&sse, &sink, r, d, opts);
+	status = chat_turn_run(&env, turn, &sink, error);
+	sink_sse_free(&sse);
+	return status;
+}
+
+int
+turn_stream_run(struct request *r, const struct chat_turn *turn, const struct dialect *d,
+    const void *opts, size_t opts_len, const char **error)
+{
+	struct turn_job *job;
+	const char *attached;
+	int status;
+
+	if (r->io.detach == NULL)
+		return turn_stream_here(r, turn, d, opts, error);
+	if ((job = turn_job_new(r, turn, d, opts, opts_len)) == NULL) {
+		*error = "Out of memory";
+		return 500;
+	}
+	/* Reserve the loop first: after prepare, the turn is committed. */
+	if (!r->io.detach(r->io.ctx, &job->req, turn_job_start, job)) {
+		turn_job_free(job);
+		return turn_stream_here(r, turn, d, opts, error);
+	}
+	if ((status = chat_turn_prepare(&job->env, &job->turn, &job->sink, &job->ts, error)) != 200) {
+		turn_job_free(job);
+		return status;
+	}
+	if ((attached = chat_turn_attached(job->ts)) != NULL) {
+		/* A retried send (same Idempotency-Key): replay the first one's
+		 * reply here, as a resume would. */
+		struct chat_env env = { r->cfg, r->store, r->upstream, r->worker_id };
+		struct sink_sse sse;
+		struct chat_sink sink;
+		const char *ignored;
+
+		sink_sse_init(&sse, &sink, r, d, opts);
+		status = chat_replay_run(&env, turn->user_id, turn->session_id, attached, -1, &sink,
+		    error);
+		sink_sse_free(&sse);
+		(void)chat_turn_finish(job->ts, &ignored);
+		job->ts = NULL;
+		turn_job_free(job);
+		return status;
+	}
+	http_request_move(&job->req, r);
+	job->req.method = job->method;
+	r->detached = true;
+	return 200;
+}

@@ -1,0 +1,27 @@
+/* turn_stream.h: a chat turn streamed as the SSE response of a request.
+ *
+ * The one place where the streamed routes (seeds 000, 002, 003, the OpenAI
+ * endpoint) start a turn. When the front end has an event loop
+ * (r->io.detach), only the turn's blocking part (storing the message,
+ * building the prompt) runs on the calling thread: the upstream transfer,
+ * the events and the ending run on the loop, and r is detached. Without a
+ * loop the whole turn runs here, as chat_turn_run. */
+#ifndef CHAT_TURN_STREAM_H
+#define CHAT_TURN_STREAM_H
+
+#include <stddef.h>
+
+#include "dialect.h"
+#include "engine.h"
+
+struct request;
+
+/* Streams turn to r with dialect d. opts (opts_len bytes) is the dialect's
+ * route data; it and every string of turn are copied, so all of them are
+ * borrowed for the call only. Returns 200 once the stream is under way or
+ * done, or the error status with a client message in *error (nothing was
+ * sent: the caller renders it). */
+int turn_stream_run(struct request *r, const struct chat_turn *turn, const struct dialect *d,
+    const void *opts, size_t opts_len, const char **error);
+
+#endif
