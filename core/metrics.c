@@ -58,21 +58,61 @@ struct scoreboard {
 };
 
 static struct scoreboard *sb;
+static enum metrics_scope scope;
 static const char *const *route_names;
 static int nroutes;
 
+/* The labels every series of this process carries: empty for chatd (its
+ * series predate the gateway's and dashboards use them as they are), or
+ * frontend="gateway". lbl_set is the whole set with its braces, for a
+ * series without labels of its own; lbl_head precedes other labels. */
+static const char *lbl_set = "";
+static const char *lbl_head = "";
+
+/* Each daemon keeps its own scoreboard and is its own scrape target, rather
+ * than the gateway mapping a named segment of chatd's:
+ * - chatd and the gateway start, reload and crash independently (separate
+ *   systemd units, possibly separate hosts, several gateways per host). A
+ *   segment owned by one of them would either reset the other's counters
+ *   when it restarts or outlive a dead writer, and a version mismatch of
+ *   its layout during an upgrade would corrupt both; Prometheus already
+ *   handles a counter that resets with its process (rate(), increase()).
+ * - One target per process is Prometheus's own model: `up` then says when
+ *   the gateway is down, which a shared segment served by chatd would hide
+ *   behind chatd's healthy scrape.
+ * - nginx exposes both on the same loopback-only rule (/metrics and
+ *   /gateway/metrics), so the operator adds one line to the scrape config,
+ *   and the gateway's series carry frontend="gateway": sum() without the
+ *   label aggregates both front ends, by (frontend) separates them.
+ * chatd maps the segment shared because its workers are forks of one
+ * master; for the gateway (one process) it is simply its memory. */
 bool
-metrics_init(void)
+metrics_init(enum metrics_scope s)
 {
 	void *p = mmap(NULL, sizeof(*sb), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
 	if (p == MAP_FAILED) {
-		log_error("metrics: cannot map the shared segment");
+		log_error("metrics: cannot map the shared segment (%zu bytes)", sizeof(*sb));
 		return false;
 	}
 	sb = p;  /* zero-filled by the kernel */
 	sb->started = (int64_t)time(NULL);
+	scope = s;
+	lbl_set = s == METRICS_SCOPE_GATEWAY ? "{frontend=\"gateway\"}" : "";
+	lbl_head = s == METRICS_SCOPE_GATEWAY ? "frontend=\"gateway\"," : "";
 	return true;
+}
+
+void
+metrics_free(void)
+{
+	struct scoreboard *p = sb;
+
+	if (p == NULL)
+		return;
+	sb = NULL;
+	if (munmap(p, sizeof(*p)) != 0)
+		log_error("metrics: cannot unmap the shared segment");
 }
 
 void
@@ -212,18 +252,19 @@ render_histogram(struct buf *out, const char *name, const char *help, struct his
 	bool ok = buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
 
 	for (size_t i = 0; ok && i < n; i++)
-		ok = buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i],
+		ok = buf_printf(out, "%s_bucket{%sle=\"%g\"} %llu\n", name, lbl_head, bounds[i],
 		    (unsigned long long)atomic_load(&h->buckets[i]));
-	return ok && buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n",
-	    name, (unsigned long long)atomic_load(&h->buckets[n]), name,
-	    (double)atomic_load(&h->sum_us) / 1e6, name, (unsigned long long)atomic_load(&h->count));
+	return ok && buf_printf(out, "%s_bucket{%sle=\"+Inf\"} %llu\n%s_sum%s %.6f\n%s_count%s %llu\n",
+	    name, lbl_head, (unsigned long long)atomic_load(&h->buckets[n]), name, lbl_set,
+	    (double)atomic_load(&h->sum_us) / 1e6, name, lbl_set,
+	    (unsigned long long)atomic_load(&h->count));
 }
 
 static bool
 render_counter(struct buf *out, const char *name, const char *help, uint_least64_t v)
 {
-	return buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
-	    (unsigned long long)v);
+	return buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s%s %llu\n", name, help, name, name,
+	    lbl_set, (unsigned long long)v);
 }
 
 /* Workers alive, busy threads and threads in all. */
@@ -259,14 +300,19 @@ metrics_render_prometheus(struct buf *out)
 	        &sb->ttfb, ttfb_bounds, NTTFB) &&
 	    buf_appendz(out, "# HELP chat_tokens_total Tokens counted by the upstream.\n"
 	        "# TYPE chat_tokens_total counter\n") &&
-	    buf_printf(out, "chat_tokens_total{direction=\"in\"} %llu\nchat_tokens_total{direction=\"out\"} %llu\n",
-	        (unsigned long long)atomic_load(&sb->tokens_prompt),
+	    buf_printf(out, "chat_tokens_total{%sdirection=\"in\"} %llu\n"
+	        "chat_tokens_total{%sdirection=\"out\"} %llu\n",
+	        lbl_head, (unsigned long long)atomic_load(&sb->tokens_prompt), lbl_head,
 	        (unsigned long long)atomic_load(&sb->tokens_completion)) &&
 	    buf_appendz(out, "# HELP chat_upstream_errors_total Upstream failures by kind.\n"
 	        "# TYPE chat_upstream_errors_total counter\n");
 	for (size_t i = 0; ok && i < NUPCODES; i++)
-		ok = buf_printf(out, "chat_upstream_errors_total{kind=\"%s\"} %llu\n", upstream_codes[i],
-		    (unsigned long long)atomic_load(&sb->upstream_errors[i]));
+		ok = buf_printf(out, "chat_upstream_errors_total{%skind=\"%s\"} %llu\n", lbl_head,
+		    upstream_codes[i], (unsigned long long)atomic_load(&sb->upstream_errors[i]));
+	/* The HTTP routes and the worker pool are chatd's; a gateway has
+	 * neither (its sessions and streams are its own gauges). */
+	if (scope == METRICS_SCOPE_GATEWAY)
+		return ok;
 	ok = ok && buf_appendz(out, "# HELP chat_http_requests_total Requests by route and status.\n"
 	    "# TYPE chat_http_requests_total counter\n");
 	for (int r = 0; ok && r <= METRICS_MAX_ROUTES; r++) {

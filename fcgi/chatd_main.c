@@ -98,7 +98,7 @@ main(int argc, char **argv)
 	}
 	(void)log_open(cfg->log_file, level);
 	process_raise_fd_limit();
-	if (!metrics_init())
+	if (!metrics_init(METRICS_SCOPE_POOL))
 		return 1;
 	if ((fd = pool_listen(cfg)) == -1)
 		return 1;

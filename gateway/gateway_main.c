@@ -25,6 +25,7 @@
 #include "log.h"
 #include "process.h"
 #include "loop.h"
+#include "metrics.h"
 #include "relay.h"
 #include "rooms_pg.h"
 #include "server.h"
@@ -156,6 +157,10 @@ main(int argc, char **argv)
 	sa.sa_handler = SIG_IGN;
 	(void)sigaction(SIGPIPE, &sa, NULL);
 
+	/* The engine counts this process's streams here; GET /gateway/metrics
+	 * renders them (why a scoreboard of its own: core/metrics.c). */
+	if (!metrics_init(METRICS_SCOPE_GATEWAY))
+		goto done;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_error("libcurl initialisation failed");
 		goto done;
@@ -224,6 +229,7 @@ done:
 	store_free(store);
 	if (curl_ready)
 		curl_global_cleanup();
+	metrics_free();
 	if (rc == 0)
 		log_info("chat-gateway stopped");
 	if (cfg_loaded)

@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "config.h"
 #include "eio.h"
+#include "gwmetrics.h"
 #include "log.h"
 #include "loop_lws.h"
 #include "ratelimit.h"
@@ -24,6 +25,7 @@
 #define ORIGIN_MAX     256
 #define RESP_HDR_MAX   2048
 #define STATUS_MAX     4096
+#define METRICS_MAX    (1 << 20)  /* the Prometheus page (~10 KiB in practice) */
 
 _Static_assert(SESSION_PKT_HEADROOM >= LWS_PRE, "packets need LWS_PRE bytes of headroom");
 
@@ -428,6 +430,26 @@ http_status(struct lws *wsi, struct conn *c)
 	return rc;
 }
 
+/* GET /gateway/metrics: Prometheus text. Not checked against the peer:
+ * gateway_listen is loopback (or firewalled) like /gateway/status, and
+ * nginx exposes it to loopback clients only. */
+static int
+http_metrics(struct lws *wsi, struct conn *c)
+{
+	struct buf b;
+	int rc;
+
+	buf_init(&b, METRICS_MAX);
+	if (!gwmetrics_render(&b)) {
+		log_error("gateway: the metrics page exceeds %d bytes", METRICS_MAX);
+		buf_free(&b);
+		return -1;
+	}
+	rc = respond(wsi, c, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
+	buf_free(&b);
+	return rc;
+}
+
 /* LWS_CALLBACK_HTTP: a request's headers are in. */
 static int
 http_request(struct lws *wsi, struct conn *c, const char *path)
@@ -441,6 +463,8 @@ http_request(struct lws *wsi, struct conn *c, const char *path)
 	conn_reset(c);
 	if (get && strcmp(path, "/gateway/status") == 0)
 		return http_status(wsi, c);
+	if (get && strcmp(path, "/gateway/metrics") == 0)
+		return http_metrics(wsi, c);
 	if (strncmp(path, "/socket.io", 10) != 0 || (path[10] != '/' && path[10] != '\0'))
 		return respond(wsi, c, 404, "application/json", "{\"error\":\"Not found\"}", 21);
 	if (hdr(wsi, WSI_TOKEN_ORIGIN, c->origin, sizeof(c->origin))) {

@@ -9,7 +9,9 @@
  * by cors_origins (like the HTTP routes: `*` only in dev_mode), or come
  * from the host they are sent to; others get 403 {"code":4}. Each packet
  * from a client goes to chat_on_message(). GET /gateway/status (not
- * proxied by nginx) reports the process's figures as JSON. */
+ * proxied by nginx) reports the process's figures as JSON; GET
+ * /gateway/metrics renders them as Prometheus text (gwmetrics.h; nginx
+ * proxies it for loopback clients only). */
 #ifndef GATEWAY_SERVER_H
 #define GATEWAY_SERVER_H
 
