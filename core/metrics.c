@@ -38,6 +38,7 @@ struct worker_slot {
 	unsigned              generation;
 	int                   threads;
 	atomic_int            busy;
+	atomic_int            streams;       /* open on the worker's event loop */
 	atomic_uint_least64_t requests;
 	int64_t               started;       /* unix time */
 };
@@ -134,6 +135,7 @@ metrics_worker_claim(pid_t pid, unsigned generation, int threads)
 			w->generation = generation;
 			w->threads = threads;
 			atomic_store(&w->busy, 0);
+			atomic_store(&w->streams, 0);
 			atomic_store(&w->requests, 0);
 			w->started = (int64_t)time(NULL);
 			return i;
@@ -150,6 +152,13 @@ metrics_worker_release(pid_t pid)
 	for (int i = 0; i < METRICS_MAX_WORKERS; i++)
 		if (atomic_load(&sb->workers[i].pid) == (int)pid)
 			atomic_store(&sb->workers[i].pid, 0);
+}
+
+void
+metrics_worker_streams(int slot, int delta)
+{
+	if (sb != NULL && slot >= 0 && slot < METRICS_MAX_WORKERS)
+		atomic_fetch_add(&sb->workers[slot].streams, delta);
 }
 
 void
@@ -269,21 +278,22 @@ render_counter(struct buf *out, const char *name, const char *help, uint_least64
 
 /* Workers alive, busy threads and threads in all. */
 static void
-pool_totals(int *workers, int *busy, int *threads)
+pool_totals(int *workers, int *busy, int *threads, int *streams)
 {
-	*workers = *busy = *threads = 0;
+	*workers = *busy = *threads = *streams = 0;
 	for (int i = 0; i < METRICS_MAX_WORKERS; i++)
 		if (atomic_load(&sb->workers[i].pid) != 0) {
 			(*workers)++;
 			*busy += atomic_load(&sb->workers[i].busy);
 			*threads += sb->workers[i].threads;
+			*streams += atomic_load(&sb->workers[i].streams);
 		}
 }
 
 bool
 metrics_render_prometheus(struct buf *out)
 {
-	int workers, busy, threads;
+	int workers, busy, threads, streams;
 	bool ok;
 
 	if (sb == NULL)
@@ -341,26 +351,27 @@ metrics_render_prometheus(struct buf *out)
 			    name, code, v);
 		}
 	}
-	pool_totals(&workers, &busy, &threads);
+	pool_totals(&workers, &busy, &threads, &streams);
 	return ok && buf_printf(out,
 	    "# HELP chat_pool_workers Worker processes alive.\n# TYPE chat_pool_workers gauge\nchat_pool_workers %d\n"
 	    "# HELP chat_pool_threads Request threads in all workers.\n# TYPE chat_pool_threads gauge\nchat_pool_threads %d\n"
-	    "# HELP chat_pool_busy_threads Threads serving a request (a stream holds one).\n# TYPE chat_pool_busy_threads gauge\nchat_pool_busy_threads %d\n"
+	    "# HELP chat_pool_busy_threads Threads serving the short part of a request.\n# TYPE chat_pool_busy_threads gauge\nchat_pool_busy_threads %d\n"
+	    "# HELP chat_pool_streams Streams open on the workers' event loops.\n# TYPE chat_pool_streams gauge\nchat_pool_streams %d\n"
 	    "# HELP chat_pool_respawns_total Workers restarted after dying or being recycled.\n# TYPE chat_pool_respawns_total counter\nchat_pool_respawns_total %llu\n",
-	    workers, threads, busy, (unsigned long long)atomic_load(&sb->respawns));
+	    workers, threads, busy, streams, (unsigned long long)atomic_load(&sb->respawns));
 }
 
 bool
 metrics_render_status(struct buf *out, bool json)
 {
-	int workers, busy, threads;
+	int workers, busy, threads, streams;
 	int64_t now = (int64_t)time(NULL);
 	unsigned long long total = 0;
 	bool ok, first = true;
 
 	if (sb == NULL)
 		return buf_appendz(out, json ? "{}" : "unavailable\n");
-	pool_totals(&workers, &busy, &threads);
+	pool_totals(&workers, &busy, &threads, &streams);
 	for (int i = 0; i < METRICS_MAX_WORKERS; i++)
 		if (atomic_load(&sb->workers[i].pid) != 0)
 			total += atomic_load(&sb->workers[i].requests);
@@ -368,9 +379,10 @@ metrics_render_status(struct buf *out, bool json)
 		ok = buf_printf(out,
 		    "pool:                 chatd\nstart since:          %lld\nworkers:              %d\n"
 		    "total threads:        %d\nbusy threads:         %d\nidle threads:         %d\n"
+		    "open streams:         %d\n"
 		    "requests (live workers): %llu\nrespawns:             %llu\n"
 		    "streams started:      %llu\n\n%-8s %-6s %-8s %-6s %-10s %s\n",
-		    (long long)(now - sb->started), workers, threads, busy, threads - busy, total,
+		    (long long)(now - sb->started), workers, threads, busy, threads - busy, streams, total,
 		    (unsigned long long)atomic_load(&sb->respawns),
 		    (unsigned long long)atomic_load(&sb->streams_started),
 		    "pid", "gen", "threads", "busy", "requests", "uptime");
@@ -385,9 +397,9 @@ metrics_render_status(struct buf *out, bool json)
 		return ok;
 	}
 	ok = buf_printf(out, "{\"pool\":\"chatd\",\"start_since\":%lld,\"workers\":%d,\"total_threads\":%d,"
-	    "\"busy_threads\":%d,\"idle_threads\":%d,\"requests\":%llu,\"respawns\":%llu,"
+	    "\"busy_threads\":%d,\"idle_threads\":%d,\"open_streams\":%d,\"requests\":%llu,\"respawns\":%llu,"
 	    "\"streams_started\":%llu,\"processes\":[",
-	    (long long)(now - sb->started), workers, threads, busy, threads - busy, total,
+	    (long long)(now - sb->started), workers, threads, busy, threads - busy, streams, total,
 	    (unsigned long long)atomic_load(&sb->respawns),
 	    (unsigned long long)atomic_load(&sb->streams_started));
 	for (int i = 0; ok && i < METRICS_MAX_WORKERS; i++) {
@@ -396,8 +408,9 @@ metrics_render_status(struct buf *out, bool json)
 		if (pid == 0)
 			continue;
 		ok = buf_printf(out, "%s{\"pid\":%d,\"generation\":%u,\"threads\":%d,\"busy\":%d,"
-		    "\"requests\":%llu,\"uptime\":%lld}", first ? "" : ",", pid, w->generation, w->threads,
-		    atomic_load(&w->busy), (unsigned long long)atomic_load(&w->requests),
+		    "\"streams\":%d,\"requests\":%llu,\"uptime\":%lld}", first ? "" : ",", pid, w->generation,
+		    w->threads, atomic_load(&w->busy), atomic_load(&w->streams),
+		    (unsigned long long)atomic_load(&w->requests),
 		    (long long)(now - w->started));
 		first = false;
 	}

@@ -49,6 +49,9 @@ void metrics_set_routes(const char *const *names, int n);
 int  metrics_worker_claim(pid_t pid, unsigned generation, int threads);
 void metrics_worker_release(pid_t pid);
 void metrics_worker_busy(int slot, int delta);
+
+/* Streams open on the worker's event loop (+1 when adopted, -1 closed). */
+void metrics_worker_streams(int slot, int delta);
 void metrics_worker_request(int slot);
 void metrics_respawn(void);
 

@@ -192,6 +192,7 @@ worker_stream_closed(void *ctx)
 	struct worker *w = ctx;
 
 	w->loop_streams--;
+	metrics_worker_streams(w->slot, -1);
 }
 
 /* Loop thread: the accept thread let go of the connection. */
@@ -203,6 +204,7 @@ worker_adopt(void *arg)
 	struct request *lr = h->loop_req;
 
 	w->loop_streams++;
+	metrics_worker_streams(w->slot, 1);
 	atomic_fetch_sub(&w->handoffs_pending, 1);
 	if (!fcgi_conn_adopt(h->conn, h->fd, h->request_id, &lr->io, worker_stream_closed, w)) {
 		lr->io = (struct http_io){ gone_write, gone_flush, gone_param, NULL, gone_finish, NULL };

@@ -923,7 +923,10 @@ describe('afterwards', () => {
 		assert.deepEqual(chatdWorkerPids(), workersAtStart, 'no worker died or was respawned');
 		const r = await streamTurn(user.token, session.id, 'still here [[tokens=2]]');
 		assert.equal(r.text, tokensText(2));
-		await waitFor(async () => (await poolStatus()).busy_threads <= 1, { timeout: 20000, what: 'idle' });
+		await waitFor(async () => {
+			const pool = await poolStatus();
+			return pool.busy_threads <= 1 && pool.open_streams === 0;
+		}, { timeout: 20000, what: 'idle' });
 		t.diagnostic(`hostile inputs tried: ${tried}`);
 	});
 });

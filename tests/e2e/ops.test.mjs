@@ -159,7 +159,10 @@ async function statusJson() {
  * client), and it would move the counters under a test that counts.
  */
 function waitIdle() {
-	return waitFor(async () => (await statusJson()).busy_threads === 1, {
+	return waitFor(async () => {
+		const s = await statusJson();
+		return s.busy_threads === 1 && s.open_streams === 0;
+	}, {
 		timeout: 60000,
 		interval: 200,
 		what: 'chatd to be idle (no stream in flight)',
@@ -326,6 +329,7 @@ const OPS_FAMILIES = {
 	chat_pool_workers: 'gauge',
 	chat_pool_threads: 'gauge',
 	chat_pool_busy_threads: 'gauge',
+	chat_pool_streams: 'gauge',
 	chat_pool_respawns_total: 'counter',
 };
 const UPSTREAM_KINDS = [
@@ -703,7 +707,8 @@ describe('GET /metrics (Prometheus text) and GET /status', () => {
 		const pids = [...text.text.matchAll(/^(\d+)\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+s$/gm)].map((x) => Number(x[1])).sort();
 		assert.deepEqual(pids, s.processes.map((p) => p.pid).sort(), 'one row per worker');
 
-		// An open stream holds a thread: busy threads count it, then let it go.
+		// An open stream lives on its worker's event loop, not on a thread:
+		// open streams count it while it runs, then let it go.
 		const user = await registerAndLogin('pool');
 		const session = await createSession(user.token);
 		const response = await openStream(user.token, session.id, 'busy [[tokens=40]] [[delay=50]]');
@@ -713,14 +718,16 @@ describe('GET /metrics (Prometheus text) and GET /status', () => {
 		})();
 		await waitFor(() => events.some((e) => e.type === 'content'), { what: 'the first token' });
 		const during = await scrapeMetrics(COUNTING);
-		assert.ok(during.value('chat_pool_busy_threads') >= 2, `busy during a stream: ${during.value('chat_pool_busy_threads')}`);
+		assert.ok(during.value('chat_pool_streams') >= 1, `streams during a stream: ${during.value('chat_pool_streams')}`);
 		const sj = await statusJson();
-		assert.ok(sj.busy_threads >= 2, `/status?json busy ${sj.busy_threads}`);
-		assert.ok(sj.processes.some((p) => p.busy >= 1));
+		assert.ok(sj.open_streams >= 1, `/status?json open_streams ${sj.open_streams}`);
+		assert.ok(sj.processes.some((p) => p.streams >= 1));
+		const duringText = await rawRequest('GET', `${HTTP_URL}/status`);
+		assert.ok(Number(/^open streams:\s+(\d+)$/m.exec(duringText.text)?.[1]) >= 1);
 		await reading;
-		await waitFor(async () => (await scrapeMetrics(COUNTING)).value('chat_pool_busy_threads') === 1, {
+		await waitFor(async () => (await scrapeMetrics(COUNTING)).value('chat_pool_streams') === 0, {
 			timeout: 5000,
-			what: 'only the scrape itself to be busy',
+			what: 'no stream left open',
 		});
 	});
 });

@@ -362,7 +362,8 @@ async function settle() {
 				  WHERE m.status = 'streaming' AND (s.user_id = ANY($1) OR s.user_id IS NULL)`,
 				[users.map((u) => u.userId)],
 			);
-			return rows[0].n === 0 && (await poolStatus()).busy_threads <= 1;
+			const pool = await poolStatus();
+			return rows[0].n === 0 && pool.busy_threads <= 1 && (pool.open_streams ?? 0) === 0;
 		},
 		{ timeout: 60000, interval: 200, what: 'every generation to end' },
 	);
