@@ -3,7 +3,6 @@
  * one store_rc mapping, the message input, a refused token, an unlimited
  * class, the session turn; config_list_has under both. */
 #include <check.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,28 +127,29 @@ END_TEST
 START_TEST(store_error_mapping)
 {
 	static const char nf[] = "Session not found";
-	struct request_result r;
+	static const struct {
+		enum store_rc rc;
+		int           status;
+		const char   *message;
+	} cases[] = {
+		{ STORE_NOT_FOUND,    404, nf },
+		{ STORE_CONFLICT,     409, "Conflict" },
+		{ STORE_INVALID,      400, "Invalid value" },
+		{ STORE_UNAVAILABLE,  503, "Database unavailable" },
+		{ STORE_ERROR,        500, "Internal server error" },
+		{ (enum store_rc)99,  500, "Internal server error" },
+	};
+	struct request_result r = request_store_error(STORE_OK, nf);
 
-	r = request_store_error(STORE_OK, nf);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_ptr_null(r.message);
-	r = request_store_error(STORE_NOT_FOUND, nf);
-	ck_assert_int_eq(r.status, 404);
-	ck_assert_ptr_eq(r.message, nf);
-	r = request_store_error(STORE_CONFLICT, nf);
-	ck_assert_int_eq(r.status, 409);
-	ck_assert_str_eq(r.message, "Conflict");
-	r = request_store_error(STORE_INVALID, nf);
-	ck_assert_int_eq(r.status, 400);
-	ck_assert_str_eq(r.message, "Invalid value");
-	r = request_store_error(STORE_UNAVAILABLE, nf);
-	ck_assert_int_eq(r.status, 503);
-	ck_assert_str_eq(r.message, "Database unavailable");
-	r = request_store_error(STORE_ERROR, nf);
-	ck_assert_int_eq(r.status, 500);
-	ck_assert_str_eq(r.message, "Internal server error");
-	r = request_store_error((enum store_rc)99, nf);
-	ck_assert_int_eq(r.status, 500);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		r = request_store_error(cases[i].rc, nf);
+		ck_assert_int_eq(r.status, cases[i].status);
+		ck_assert_str_eq(r.message, cases[i].message);
+	}
+	/* The not-found words are the caller's, borrowed. */
+	ck_assert_ptr_eq(request_store_error(STORE_NOT_FOUND, nf).message, nf);
 }
 END_TEST
 
@@ -161,6 +161,17 @@ read_json(const char *text, const char *ref_field, struct request_message *in, j
 	*obj = json_tokener_parse(text);
 	ck_assert_ptr_nonnull(*obj);
 	return request_message_read(*obj, ref_field, in);
+}
+
+/* Writes prefix, n letters and the closing `"}` into out (big enough). */
+static void
+long_field(char *out, const char *prefix, size_t n)
+{
+	size_t len = strlen(prefix);
+
+	memcpy(out, prefix, len);
+	memset(out + len, 'a', n);
+	memcpy(out + len + n, "\"}", 3);
 }
 
 START_TEST(message_read_accepts_and_normalises)
@@ -190,7 +201,6 @@ START_TEST(message_read_names_each_problem)
 	struct request_message in;
 	json_object *o;
 	char *big = malloc(CONVERSATION_CONTENT_MAX + 64);
-	size_t n;
 
 	ck_assert_int_eq(read_json("{}", "sessionId", &in, &o), REQUEST_INPUT_MESSAGE);
 	ck_assert_str_eq(in.problem, "missing field");
@@ -207,19 +217,15 @@ START_TEST(message_read_names_each_problem)
 
 	/* Limits: the message's and the reference's. */
 	ck_assert_ptr_nonnull(big);
-	n = (size_t)snprintf(big, 16, "{\"message\":\"");
-	memset(big + n, 'a', CONVERSATION_CONTENT_MAX + 1);
-	memcpy(big + n + CONVERSATION_CONTENT_MAX + 1, "\"}", 3);
+	long_field(big, "{\"message\":\"", CONVERSATION_CONTENT_MAX + 1);
 	ck_assert_int_eq(read_json(big, "sessionId", &in, &o), REQUEST_INPUT_MESSAGE);
 	ck_assert_str_eq(in.problem, "is too long");
 	json_object_put(o);
-	n = (size_t)snprintf(big, 40, "{\"message\":\"x\",\"sessionId\":\"");
-	memset(big + n, 'r', REQUEST_REF_MAX + 1);
-	memcpy(big + n + REQUEST_REF_MAX + 1, "\"}", 3);
+	long_field(big, "{\"message\":\"x\",\"sessionId\":\"", REQUEST_REF_MAX + 1);
 	ck_assert_int_eq(read_json(big, "sessionId", &in, &o), REQUEST_INPUT_REF);
 	ck_assert_str_eq(in.problem, "is too long");
 	json_object_put(o);
-	memcpy(big + n + REQUEST_REF_MAX, "\"}", 3);
+	long_field(big, "{\"message\":\"x\",\"sessionId\":\"", REQUEST_REF_MAX);
 	ck_assert_int_eq(read_json(big, "sessionId", &in, &o), REQUEST_INPUT_OK);
 	ck_assert_uint_eq(strlen(in.ref), REQUEST_REF_MAX);
 	json_object_put(o);
