@@ -38,6 +38,44 @@ secret_mint(char *out, size_t outsz, int64_t expires_at)
 	return map_put(&secrets, out, strlen(out), expires_at) != NULL;
 }
 
+/* Mints an ephemeral key (see secret_mint) and the next session id. */
+static bool
+session_mint(char *key, size_t keysz, char *sid, size_t sidsz, int64_t exp)
+{
+	return secret_mint(key, keysz, exp) &&
+	    snprintf(sid, sidsz, "sess_fake%" PRIu64, ++session_ids) < (int)sidsz;
+}
+
+/* Counts a minted secret and answers 200 with root (released). */
+static bool
+secret_respond(struct conn *c, json_object *root)
+{
+	stats.realtime_secrets++;
+	return http_respond_json(c, 200, root, NULL);
+}
+
+/* The request body as a JSON object (the caller puts it), or NULL. */
+static json_object *
+body_object(const struct conn *c)
+{
+	json_object *req;
+
+	req = json_parse_body(c->req.body.data, buf_live(&c->req.body));
+	if (req != NULL && !json_object_is_type(req, json_type_object)) {
+		json_object_put(req);
+		req = NULL;
+	}
+	return req;
+}
+
+/* Answers a body that is not a JSON object. */
+static bool
+body_refuse(struct conn *c)
+{
+	return http_error(c, 400, "We could not parse the JSON body of your "
+	    "request.", "invalid_request_error", NULL, NULL, NULL);
+}
+
 static bool
 instructions_refuse(json_object *obj)
 {
@@ -57,12 +95,8 @@ realtime_handle_client_secrets(struct conn *c)
 	int64_t ttl = 600, exp;
 	bool ok = false;
 
-	req = json_parse_body(c->req.body.data, buf_live(&c->req.body));
-	if (req == NULL || !json_object_is_type(req, json_type_object)) {
-		json_object_put(req);
-		return http_error(c, 400, "We could not parse the JSON body of your "
-		    "request.", "invalid_request_error", NULL, NULL, NULL);
-	}
+	if ((req = body_object(c)) == NULL)
+		return body_refuse(c);
 	if (json_object_object_get_ex(req, "session", &v) && v != NULL) {
 		if (!json_object_is_type(v, json_type_object)) {
 			json_object_put(req);
@@ -87,9 +121,7 @@ realtime_handle_client_secrets(struct conn *c)
 	    json_object_get_int64(v) >= 10 && json_object_get_int64(v) <= 7200)
 		ttl = json_object_get_int64(v);
 	exp = (int64_t)time(NULL) + ttl;
-	if (!secret_mint(key, sizeof(key), exp) ||
-	    snprintf(sid, sizeof(sid), "sess_fake%" PRIu64, ++session_ids) >=
-	    (int)sizeof(sid))
+	if (!session_mint(key, sizeof(key), sid, sizeof(sid), exp))
 		goto out;
 	if (!json_add(session, "id", json_object_new_string(sid)) ||
 	    (root = json_object_new_object()) == NULL ||
@@ -97,8 +129,7 @@ realtime_handle_client_secrets(struct conn *c)
 	    !json_add(root, "expires_at", json_object_new_int64(exp)) ||
 	    !json_add(root, "session", json_object_get(session)))
 		goto out;
-	stats.realtime_secrets++;
-	ok = http_respond_json(c, 200, root, NULL);
+	ok = secret_respond(c, root);
 	root = NULL;
 out:
 	json_object_put(root);
@@ -132,21 +163,15 @@ realtime_handle_sessions(struct conn *c)
 	int64_t exp;
 	bool ok = false;
 
-	req = json_parse_body(c->req.body.data, buf_live(&c->req.body));
-	if (req == NULL || !json_object_is_type(req, json_type_object)) {
-		json_object_put(req);
-		return http_error(c, 400, "We could not parse the JSON body of your "
-		    "request.", "invalid_request_error", NULL, NULL, NULL);
-	}
+	if ((req = body_object(c)) == NULL)
+		return body_refuse(c);
 	if (instructions_refuse(req)) {
 		ok = http_error(c, 403, "fake upstream refused the session",
 		    "invalid_request_error", "instructions", "refused", NULL);
 		goto out;
 	}
 	exp = (int64_t)time(NULL) + 60;
-	if (!secret_mint(key, sizeof(key), exp) ||
-	    snprintf(sid, sizeof(sid), "sess_fake%" PRIu64, ++session_ids) >=
-	    (int)sizeof(sid))
+	if (!session_mint(key, sizeof(key), sid, sizeof(sid), exp))
 		goto out;
 	if ((root = json_object_new_object()) == NULL ||
 	    !json_add(root, "id", json_object_new_string(sid)) ||
@@ -160,8 +185,7 @@ realtime_handle_sessions(struct conn *c)
 	    !json_add(secret, "value", json_object_new_string(key)) ||
 	    !json_add(secret, "expires_at", json_object_new_int64(exp)))
 		goto out;
-	stats.realtime_secrets++;
-	ok = http_respond_json(c, 200, root, NULL);
+	ok = secret_respond(c, root);
 	root = NULL;
 out:
 	json_object_put(root);
