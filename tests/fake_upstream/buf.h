@@ -14,7 +14,6 @@ struct buf {
 };
 
 #define OUT_MAX		(64u * 1024u * 1024u)	/* queued response bytes */
-
 #define BUF_LIT(b, s)	buf_append((b), (s), sizeof(s) - 1)
 
 /* Bytes not yet consumed. */

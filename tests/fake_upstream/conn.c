@@ -18,9 +18,7 @@
 #include "timer.h"
 
 #define IN_MAX		(HEAD_MAX + 16u * 1024u)	/* unparsed input */
-
 #define READ_MIN	4096u
-
 #define LINGER_MS	2000u			/* read-and-discard after SHUT_WR */
 
 static struct conn	*conns;		/* every live connection */

@@ -11,9 +11,7 @@
 #include "util.h"
 
 #define TOKENS_MAX	100000L
-
 #define STALL_MAX_MS	3600000L
-
 #define SPLIT_GAP_MAX_MS 1000L
 
 enum dir_kind { DIR_FLAG, DIR_LONG, DIR_TEXT, DIR_PAIR };

@@ -9,7 +9,6 @@
 #include <stddef.h>
 
 #define DELAY_MAX_MS	10000L
-
 #define COUNT_MAX	1000000L		/* K of error-after and friends */
 
 struct slice {

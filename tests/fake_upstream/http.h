@@ -10,7 +10,6 @@
 #include "buf.h"
 
 #define HEAD_MAX	(64u * 1024u)		/* request line + headers */
-
 #define BODY_MAX	(4u * 1024u * 1024u)	/* decoded request body */
 
 enum body_mode { BODY_NONE, BODY_LENGTH, BODY_CHUNKED };

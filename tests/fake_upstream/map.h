@@ -6,7 +6,6 @@
 #include <stdint.h>
 
 #define MAP_SLOTS	16384u
-
 #define MAP_MAX		10000u			/* entries per map */
 
 struct map_entry {
