@@ -384,3 +384,22 @@ config_describe(size_t i, const char **name, const char **env, const char **defv
 	*help = options[i].help;
 	return true;
 }
+
+bool
+config_list_has(const char *list, const char *item)
+{
+	size_t n = strlen(item);
+	const char *p = list;
+
+	while (p != NULL && *p != '\0') {
+		while (*p == ' ' || *p == ',')
+			p++;
+		const char *end = p;
+		while (*end != '\0' && *end != ',' && *end != ' ')
+			end++;
+		if ((size_t)(end - p) == n && n > 0 && strncmp(p, item, n) == 0)
+			return true;
+		p = end;
+	}
+	return false;
+}

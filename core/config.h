@@ -80,4 +80,9 @@ void config_dump(const struct config *cfg, int fd);
 bool config_describe(size_t i, const char **name, const char **env,
     const char **defval, const char **help);
 
+/* True if item is one of the entries of list, a setting written as entries
+ * separated by commas and/or spaces (cors_origins, trusted_proxies). Both
+ * borrowed; list NULL or item "" never match. */
+bool config_list_has(const char *list, const char *item);
+
 #endif

@@ -9,26 +9,6 @@
 #include "log.h"
 #include "store.h"
 
-/* True if ip appears in the comma-separated list. */
-static bool
-ip_listed(const char *ip, const char *list)
-{
-	size_t n = strlen(ip);
-	const char *p = list;
-
-	while (p != NULL && *p != '\0') {
-		while (*p == ' ' || *p == ',')
-			p++;
-		const char *end = p;
-		while (*end != '\0' && *end != ',' && *end != ' ')
-			end++;
-		if ((size_t)(end - p) == n && n > 0 && strncmp(p, ip, n) == 0)
-			return true;
-		p = end;
-	}
-	return false;
-}
-
 void
 ratelimit_client_ip(const char *remote, const char *forwarded_for, const char *trusted,
     char *out, size_t len)
@@ -36,7 +16,7 @@ ratelimit_client_ip(const char *remote, const char *forwarded_for, const char *t
 	char hop[64];
 
 	(void)snprintf(out, len, "%s", remote != NULL ? remote : "unknown");
-	if (forwarded_for == NULL || trusted == NULL || !ip_listed(out, trusted))
+	if (forwarded_for == NULL || trusted == NULL || !config_list_has(trusted, out))
 		return;
 	/* Walk X-Forwarded-For from the right: each trusted hop vouches for
 	 * the one before it; the first untrusted address is the client. */
@@ -58,7 +38,7 @@ ratelimit_client_ip(const char *remote, const char *forwarded_for, const char *t
 			if (strspn(hop, "0123456789abcdefABCDEF:.[]") != strlen(hop))
 				return;
 			(void)snprintf(out, len, "%s", hop);
-			if (!ip_listed(hop, trusted))
+			if (!config_list_has(trusted, hop))
 				return;
 		}
 		end = start > forwarded_for ? start - 1 : start;

@@ -15,7 +15,9 @@
 #include "json_out.h"
 #include "live.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "relay.h"
+#include "request.h"
 #include "room.h"
 #include "rooms_pg.h"
 #include "session.h"
@@ -23,7 +25,6 @@
 #include "store.h"
 #include "stream.h"
 
-#define CONTENT_MAX      CONVERSATION_CONTENT_MAX
 #define REF_MAX          128
 #define PARTICIPANT_MAX  128
 #define JOBS_PER_CLAIM   16
@@ -118,45 +119,15 @@ ack(struct session *s, const struct sio_packet *pk, bool ok, const char *what)
 
 /* ---- checks shared by the events ----------------------------------------- */
 
-/* Verifies a bearer token like the HTTP routes: 0 and *user_id, or 401
- * (bad token, or its user is gone) or 503 (cannot tell). */
-static int
-token_user(const char *token, char *user_id, size_t len)
-{
-	enum store_rc rc;
-
-	if (!auth_token_verify(cfg, token, user_id, len))
-		return 401;
-	if ((rc = store_user_exists(store, user_id)) != STORE_OK)
-		return rc == STORE_NOT_FOUND ? 401 : 503;
-	return 0;
-}
-
-/* Counts one generation against the caller's chat limit, with the keys
- * ratelimit.c uses, so HTTP and Socket.IO share the budget. Returns NULL
- * to go on, or the message to send. */
+/* Counts one generation against the caller's chat limit (the HTTP routes'
+ * class and keys: both front ends share the budget). Returns NULL to go
+ * on, or the message to send. */
 static const char *
 rate_check(const struct session *s, const char *user_id)
 {
-	bool by_user = user_id != NULL && user_id[0] != '\0';
-	int limit = by_user ? cfg->ratelimit_chat_user : cfg->ratelimit_chat_anon, hits = 0, reset = 0;
-	char key[200];
-	enum store_rc rc;
+	struct ratelimit_verdict v;
 
-	if (limit <= 0)
-		return NULL;
-	if (by_user)
-		(void)snprintf(key, sizeof(key), "chat:u:%s", user_id);
-	else
-		(void)snprintf(key, sizeof(key), "chat:ip:%s", s->client_ip);
-	if ((rc = store_rate_hit(store, key, cfg->ratelimit_window, &hits, &reset)) != STORE_OK) {
-		log_warn("rate limit counter unavailable (%d)", (int)rc);
-		return "Database unavailable";
-	}
-	if (hits <= limit)
-		return NULL;
-	log_info("rate limited: class=chat %s (socket.io)", by_user ? "user" : "address");
-	return "Too many requests, please try again later";
+	return request_ratelimit(cfg, store, RATELIMIT_CHAT, user_id, s->client_ip, &v).message;
 }
 
 /* A client's conversation for a stateless turn: the HTTP routes' rules,
@@ -269,10 +240,11 @@ static void
 on_ai_chat(struct session *s, const struct sio_packet *pk)
 {
 	json_object *arg = sio_event_arg(pk, 0);
-	const char *message = NULL, *ref = NULL, *token = NULL, *err = NULL, *limited;
-	char user[SESSION_USER_MAX], title[256], *session_id = NULL;
+	const char *token = NULL, *err = NULL, *limited;
+	char user[SESSION_USER_MAX], *session_id = NULL;
+	struct request_message in;
+	struct request_result res;
 	size_t len = 0;
-	enum store_rc rc;
 
 	if (draining) {
 		ai_error(s, "The server is restarting; try again in a moment", NULL);
@@ -284,50 +256,42 @@ on_ai_chat(struct session *s, const struct sio_packet *pk)
 	}
 	/* Authentication first: a bad token stores nothing, counts nothing. */
 	if (!json_in_string(arg, "token", JSON_OPTIONAL, AUTH_TOKEN_MAX, &token, &len, &err)) {
-		ai_error(s, "Unauthorized", NULL);
+		ai_error(s, REQUEST_MSG_UNAUTHORIZED, NULL);
 		return;
 	}
 	(void)snprintf(user, sizeof(user), "%s", s->user_id);
-	if (token != NULL && len > 0) {
-		int st = token_user(token, user, sizeof(user));
-
-		if (st != 0) {
-			ai_error(s, st == 401 ? "Unauthorized" : "Database unavailable", NULL);
-			return;
-		}
+	if (token != NULL && len > 0 &&
+	    (res = request_caller_token(cfg, store, token, user, sizeof(user))).status != 0) {
+		ai_error(s, res.message, NULL);
+		return;
 	}
 	if ((limited = rate_check(s, user)) != NULL) {
 		ai_error(s, limited, NULL);
 		return;
 	}
-	if (!json_in_string(arg, "message", JSON_REQUIRED, CONTENT_MAX, &message, &len, &err)) {
+	/* The seed's own words for bad input (HTTP names json_in's problem). */
+	switch (request_message_read(arg, "sessionId", &in)) {
+	case REQUEST_INPUT_OK:
+		break;
+	case REQUEST_INPUT_MESSAGE:
 		ai_error(s, "message must be a string of at most 100000 bytes", NULL);
 		return;
-	}
-	if (len == 0) {
+	case REQUEST_INPUT_EMPTY:
 		ai_error(s, "message must not be empty", NULL);
 		return;
-	}
-	if (!json_in_string(arg, "sessionId", JSON_OPTIONAL, REF_MAX, &ref, &len, &err)) {
+	case REQUEST_INPUT_REF:
 		ai_error(s, "sessionId must be a string of at most 128 bytes", NULL);
 		return;
 	}
-	if (ref != NULL && len == 0)
-		ref = NULL;
-	conversation_title(message, title, sizeof(title));
-	rc = store_session_resolve(store, user[0] != '\0' ? user : NULL, ref, title, s->client_ip,
-	    &session_id);
-	if (rc != STORE_OK) {
-		ai_error(s, rc == STORE_NOT_FOUND && ref == NULL ? "Unauthorized"
-		    : rc == STORE_NOT_FOUND ? "Session not found"
-		    : rc == STORE_UNAVAILABLE ? "Database unavailable" : "Internal server error", ref);
-		free(session_id);
+	res = request_session_resolve(store, user, s->client_ip, in.ref, in.message, &session_id);
+	if (res.status != 0) {
+		ai_error(s, res.message, in.ref);
 		return;
 	}
 	ack(s, pk, true, NULL);
 	/* The client keeps the name it gave, or learns the new session's id. */
 	stream_start_003(s->sid, user[0] != '\0' ? user : NULL, session_id,
-	    ref != NULL ? ref : session_id, message);
+	    in.ref != NULL ? in.ref : session_id, in.message);
 	free(session_id);
 }
 
@@ -354,11 +318,12 @@ on_connect(struct session *s, const struct sio_packet *pk)
 	/* An auth payload {"token"} authenticates the socket for ai:chat. */
 	if (pk->data != NULL && json_object_object_get_ex(pk->data, "token", &tok) &&
 	    json_object_is_type(tok, json_type_string) && json_object_get_string_len(tok) > 0) {
-		int st = json_object_get_string_len(tok) > AUTH_TOKEN_MAX ? 401
-		    : token_user(json_object_get_string(tok), user, sizeof(user));
+		static const struct request_result too_long = { 401, REQUEST_MSG_UNAUTHORIZED };
+		struct request_result res = json_object_get_string_len(tok) > AUTH_TOKEN_MAX ? too_long
+		    : request_caller_token(cfg, store, json_object_get_string(tok), user, sizeof(user));
 
-		if (st != 0) {
-			if (sio_encode_connect_error(&b, "/", st == 401 ? "Unauthorized" : "Database unavailable"))
+		if (res.status != 0) {
+			if (sio_encode_connect_error(&b, "/", res.message))
 				(void)session_send(s, b.data, b.len);
 			goto done;
 		}

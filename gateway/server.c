@@ -7,17 +7,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "buf.h"
 #include "chat.h"
 #include "clock.h"
 #include "config.h"
+#include "cors.h"
 #include "eio.h"
 #include "gwmetrics.h"
 #include "log.h"
 #include "loop_lws.h"
-#include "ratelimit.h"
+#include "request.h"
 #include "session.h"
 
 #define HDR_MAX        512        /* a header value we look at */
@@ -90,68 +90,6 @@ urlarg(struct lws *wsi, const char *name, char *out, size_t len)
 	return true;
 }
 
-/* host[:port] of an origin "scheme://host[:port]" into out. */
-static bool
-origin_authority(const char *origin, char *out, size_t len)
-{
-	const char *p = strstr(origin, "://");
-	size_t n;
-
-	if (p == NULL)
-		return false;
-	p += 3;
-	n = strcspn(p, "/?#");
-	if (n == 0 || n >= len)
-		return false;
-	memcpy(out, p, n);
-	out[n] = '\0';
-	return true;
-}
-
-/* Compares authorities case-insensitively; when one has no port, only
- * the host names (nginx passes Host as $host, without the port). */
-static bool
-same_host(const char *a, const char *b)
-{
-	const char *pa = strrchr(a, ':'), *pb = strrchr(b, ':');
-	size_t na, nb;
-
-	if (pa != NULL && strchr(pa, ']') != NULL)
-		pa = NULL;   /* "[::1]" without port */
-	if (pb != NULL && strchr(pb, ']') != NULL)
-		pb = NULL;
-	if (pa != NULL && pb != NULL)
-		return strcasecmp(a, b) == 0;
-	na = pa != NULL ? (size_t)(pa - a) : strlen(a);
-	nb = pb != NULL ? (size_t)(pb - b) : strlen(b);
-	return na == nb && strncasecmp(a, b, na) == 0;
-}
-
-/* An Origin may open a session when cors_origins lists it (`*` counts
- * only in dev_mode, like the HTTP routes), or when it is the host the
- * request was sent to (same origin). */
-static bool
-origin_allowed(const char *origin, const char *host)
-{
-	const struct config *cfg = settings.cfg;
-	size_t n = strlen(origin);
-	const char *p = cfg->cors_origins;
-	char auth[ORIGIN_MAX];
-
-	while (*p != '\0') {
-		while (*p == ' ' || *p == ',')
-			p++;
-		const char *end = p;
-		while (*end != '\0' && *end != ',' && *end != ' ')
-			end++;
-		if ((end - p == 1 && *p == '*' && cfg->dev_mode) ||
-		    ((size_t)(end - p) == n && n > 0 && strncmp(p, origin, n) == 0))
-			return true;
-		p = end;
-	}
-	return host[0] != '\0' && origin_authority(origin, auth, sizeof(auth)) && same_host(auth, host);
-}
-
 /* The client's address for rate limits: the peer, or when the peer is a
  * trusted proxy (nginx) the address X-Forwarded-For vouches for. */
 static void
@@ -160,8 +98,8 @@ client_ip(struct lws *wsi, char *out, size_t len)
 	char peer[64] = "", xff[XFF_MAX];
 
 	lws_get_peer_simple(wsi, peer, sizeof(peer));
-	ratelimit_client_ip(peer, hdr(wsi, WSI_TOKEN_X_FORWARDED_FOR, xff, sizeof(xff)) ? xff : NULL,
-	    settings.cfg->trusted_proxies, out, len);
+	request_client_ip(settings.cfg, peer,
+	    hdr(wsi, WSI_TOKEN_X_FORWARDED_FOR, xff, sizeof(xff)) ? xff : NULL, out, len);
 }
 
 static void
@@ -469,7 +407,7 @@ http_request(struct lws *wsi, struct conn *c, const char *path)
 		return respond(wsi, c, 404, "application/json", "{\"error\":\"Not found\"}", 21);
 	if (hdr(wsi, WSI_TOKEN_ORIGIN, c->origin, sizeof(c->origin))) {
 		(void)hdr(wsi, WSI_TOKEN_HOST, host, sizeof(host));
-		if (!origin_allowed(c->origin, host)) {
+		if (!cors_origin_allowed(settings.cfg, c->origin, host)) {
 			log_info("gateway: origin %s refused", c->origin);
 			return respond_error(wsi, c, EIO_ERR_FORBIDDEN, 0);
 		}
@@ -607,7 +545,7 @@ ws_filter(struct lws *wsi, struct conn *c)
 		return 1;
 	if (hdr(wsi, WSI_TOKEN_ORIGIN, c->origin, sizeof(c->origin))) {
 		(void)hdr(wsi, WSI_TOKEN_HOST, host, sizeof(host));
-		if (!origin_allowed(c->origin, host)) {
+		if (!cors_origin_allowed(settings.cfg, c->origin, host)) {
 			log_info("gateway: origin %s refused (websocket)", c->origin);
 			return 1;
 		}

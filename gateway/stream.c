@@ -12,6 +12,7 @@
 #include "events.h"
 #include "log.h"
 #include "relay.h"
+#include "request.h"
 #include "room.h"
 #include "session.h"
 #include "upstream.h"
@@ -359,15 +360,8 @@ stream_start_003(const char *sid, const char *user_id, const char *session_id,
 			stream_free(st);
 		return;
 	}
-	st->turn = (struct chat_turn){
-		.route = st->route,
-		.user_id = st->user_id[0] != '\0' ? st->user_id : NULL,
-		.session_id = st->session_id,
-		.content = st->message,
-		.temperature = -1,
-		/* The reply is stored: it goes on when the socket leaves. */
-		.stop_when_client_leaves = false,
-	};
+	/* The reply is stored: it goes on when the socket leaves. */
+	request_turn_session(&st->turn, st->route, st->user_id, st->session_id, st->message, NULL);
 	st->sink = (struct chat_sink){ s003_open, s003_delta, s003_alive, s003_end, st };
 	stream_launch(st);
 }

@@ -6,6 +6,7 @@
 #include "handlers.h"
 #include "json_in.h"
 #include "json_out.h"
+#include "request.h"
 #include "store.h"
 
 static bool
@@ -78,11 +79,10 @@ handler_idempotency_key(struct request *r, const char **key)
 int
 handler_store_error(struct request *r, int store_rc, const char *not_found_msg)
 {
-	switch ((enum store_rc)store_rc) {
-	case STORE_NOT_FOUND:   return http_error(r, 404, not_found_msg);
-	case STORE_CONFLICT:    return http_error(r, 409, "Conflict");
-	case STORE_INVALID:     return http_error(r, 400, "Invalid value");
-	case STORE_UNAVAILABLE: return http_error(r, 503, "Database unavailable");
-	default:                return http_error(r, 500, "Internal server error");
-	}
+	struct request_result res = request_store_error((enum store_rc)store_rc, not_found_msg);
+
+	/* STORE_OK is no failure: callers pass errors only; answer 500 anyway. */
+	if (res.status == 0)
+		res = request_store_error(STORE_ERROR, not_found_msg);
+	return http_error(r, res.status, res.message);
 }

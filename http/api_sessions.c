@@ -8,6 +8,7 @@
 #include "engine.h"
 #include "handlers.h"
 #include "json_in.h"
+#include "request.h"
 #include "sink_sse.h"
 #include "store.h"
 #include "turn_stream.h"
@@ -178,13 +179,8 @@ api_sessions_stream(struct request *r)
 			goto done;
 		}
 	}
-	struct chat_turn turn = {
-		.route = r->route_name,
-		.user_id = r->user_id,
-		.session_id = r->path_id,
-		.content = content,
-		.idempotency_key = key,
-	};
+	struct chat_turn turn;
+	request_turn_session(&turn, r->route_name, r->user_id, r->path_id, content, key);
 	static const struct dialect_seed000_opts post_framing = { .id_in_own_block = true };
 	status = turn_stream_run(r, &turn, &dialect_seed000, &post_framing, sizeof(post_framing), &err);
 	if (status != 200)

@@ -1,82 +1,57 @@
 /* api_streams.c: the streamed routes of seeds 002 and 003. Both resolve the
  * session the client names (or open a new one), then hand the turn to the
- * engine with their dialect. */
+ * engine with their dialect. The rules are the request layer's (request.h),
+ * shared with the gateway's ai:chat. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "conversation.h"
 #include "dialect.h"
 #include "engine.h"
 #include "handlers.h"
-#include "json_in.h"
-#include "ratelimit.h"
-#include "store.h"
+#include "request.h"
 #include "turn_stream.h"
-
-#define MESSAGE_MAX 100000
-#define REF_MAX     128
-
-/* Reads the body's message and session reference fields. */
-static int
-stream_body(struct request *r, const char *ref_field, json_object **body, const char **message,
-    const char **ref)
-{
-	const char *err;
-	size_t len;
-	int status;
-
-	if ((*body = handler_body_object(r, &status)) == NULL)
-		return status;
-	if (!json_in_string(*body, "message", JSON_REQUIRED, MESSAGE_MAX, message, &len, &err))
-		return handler_bad_field(r, "message", err);
-	if (len == 0)
-		return handler_bad_field(r, "message", "must not be empty");
-	if (!json_in_string(*body, ref_field, JSON_OPTIONAL, REF_MAX, ref, &len, &err))
-		return handler_bad_field(r, ref_field, err);
-	if (*ref != NULL && len == 0)
-		*ref = NULL;
-	return 0;
-}
 
 static int
 stream_run(struct request *r, const struct dialect *dialect, const char *ref_field)
 {
+	const char *user = r->authed ? r->user_id : NULL;
 	json_object *body = NULL, *metadata;
-	const char *message, *ref = NULL, *err = NULL, *key;
-	char title[256], client[64], *session_id = NULL;
-	enum store_rc rc;
+	const char *err = NULL, *key;
+	char *session_id = NULL;
+	struct request_message in;
+	struct request_result res;
+	struct chat_turn turn;
 	int status;
 
 	if ((status = handler_idempotency_key(r, &key)) != 0)
 		goto done;
-	if ((status = stream_body(r, ref_field, &body, &message, &ref)) != 0)
+	if ((body = handler_body_object(r, &status)) == NULL)
 		goto done;
+	switch (request_message_read(body, ref_field, &in)) {
+	case REQUEST_INPUT_OK:
+		break;
+	case REQUEST_INPUT_MESSAGE:
+	case REQUEST_INPUT_EMPTY:
+		status = handler_bad_field(r, "message", in.problem);
+		goto done;
+	case REQUEST_INPUT_REF:
+		status = handler_bad_field(r, ref_field, in.problem);
+		goto done;
+	}
 	/* Seed 002's metadata is accepted when it is an object, and ignored. */
 	if (json_object_object_get_ex(body, "metadata", &metadata) && metadata != NULL &&
 	    !json_object_is_type(metadata, json_type_object)) {
 		status = handler_bad_field(r, "metadata", "must be an object");
 		goto done;
 	}
-	conversation_title(message, title, sizeof(title));
-	ratelimit_client_ip(r->remote_addr, http_param(r, "HTTP_X_FORWARDED_FOR"),
-	    r->cfg->trusted_proxies, client, sizeof(client));
-	rc = store_session_resolve(r->store, r->authed ? r->user_id : NULL, ref, title, client,
-	    &session_id);
-	if (rc != STORE_OK) {
-		status = rc == STORE_NOT_FOUND && ref == NULL ? http_error(r, 401, "Unauthorized")
-		    : handler_store_error(r, rc, "Session not found");
+	res = request_session_resolve(r->store, user, r->client_ip, in.ref, in.message, &session_id);
+	if (res.status != 0) {
+		status = http_error(r, res.status, res.message);
 		goto done;
 	}
-	struct chat_turn turn = {
-		.route = r->route_name,
-		.user_id = r->authed ? r->user_id : NULL,
-		.session_id = session_id,
-		.content = message,
-		.idempotency_key = key,
-	};
+	request_turn_session(&turn, r->route_name, user, session_id, in.message, key);
 	/* The client keeps using the name it gave, or learns the new id. */
-	const char *known_as = ref != NULL ? ref : session_id;
+	const char *known_as = in.ref != NULL ? in.ref : session_id;
 	status = turn_stream_run(r, &turn, dialect, known_as, strlen(known_as) + 1, &err);
 	if (status != 200)
 		status = http_error(r, status, err);

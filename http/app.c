@@ -7,10 +7,12 @@
 #include "auth.h"
 #include "clock.h"
 #include "config.h"
+#include "cors.h"
 #include "handlers.h"
 #include "log.h"
 #include "metrics.h"
 #include "ratelimit.h"
+#include "request.h"
 #include "router.h"
 #include "store.h"
 
@@ -54,37 +56,32 @@ static const struct route routes[] = {
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
-/* Authenticates r from its bearer token: 0 if the request may go on, else
- * the status to answer (401 for a missing or bad token, or the token of a
- * user deleted since; 503 when that cannot be checked). */
-static int
+/* Authenticates r from its bearer token: 0 to go on (anonymous when the
+ * route allows it), else what to answer (request_caller_token's 401 or
+ * 503). */
+static struct request_result
 app_authenticate(struct request *r, enum route_auth need)
 {
+	static const struct request_result go_on = { 0, NULL },
+	    unauthorized = { 401, REQUEST_MSG_UNAUTHORIZED };
 	const char *token = auth_bearer(r->authorization);
+	bool no_header = r->authorization == NULL || r->authorization[0] == '\0';
 	char query_token[AUTH_TOKEN_MAX + 1];
-	enum store_rc rc;
+	struct request_result res;
 
 	if (need == ROUTE_PUBLIC)
-		return 0;
+		return go_on;
 	/* EventSource cannot send headers: a GET may carry its token as
 	 * ?access_token= (nginx logs no query strings). */
-	if (token == NULL && (r->authorization == NULL || r->authorization[0] == '\0') &&
-	    strcmp(r->method, "GET") == 0 &&
-	    http_query_get(r->query, "access_token", query_token, sizeof(query_token))) {
-		if (!auth_token_verify(r->cfg, query_token, r->user_id, sizeof(r->user_id)))
-			return 401;
+	if (token == NULL && no_header && strcmp(r->method, "GET") == 0 &&
+	    http_query_get(r->query, "access_token", query_token, sizeof(query_token)))
 		token = query_token;
-	}
 	if (token == NULL)
-		return need == ROUTE_AUTH_OPTIONAL &&
-		    (r->authorization == NULL || r->authorization[0] == '\0') ? 0 : 401;
-	if (token != query_token && !auth_token_verify(r->cfg, token, r->user_id, sizeof(r->user_id)))
-		return 401;
-	/* One indexed lookup per request: a deleted user's tokens die at once. */
-	if ((rc = store_user_exists(r->store, r->user_id)) != STORE_OK)
-		return rc == STORE_NOT_FOUND ? 401 : 503;
+		return need == ROUTE_AUTH_OPTIONAL && no_header ? go_on : unauthorized;
+	if ((res = request_caller_token(r->cfg, r->store, token, r->user_id, sizeof(r->user_id))).status != 0)
+		return res;
 	r->authed = true;
-	return 0;
+	return go_on;
 }
 
 static void
@@ -111,32 +108,11 @@ app_init(void)
 	metrics_set_routes(names, (int)NROUTES);
 }
 
-/* True if origin may call the API from a browser (cors_origins). */
-static bool
-cors_allowed(const struct config *cfg, const char *origin)
-{
-	size_t n = strlen(origin);
-	const char *p = cfg->cors_origins;
-
-	while (*p != '\0') {
-		while (*p == ' ' || *p == ',')
-			p++;
-		const char *end = p;
-		while (*end != '\0' && *end != ',' && *end != ' ')
-			end++;
-		if ((end - p == 1 && *p == '*' && cfg->dev_mode) ||
-		    ((size_t)(end - p) == n && n > 0 && strncmp(p, origin, n) == 0))
-			return true;
-		p = end;
-	}
-	return false;
-}
-
 /* Answers a CORS preflight (OPTIONS with Access-Control-Request-Method). */
 static int
 cors_preflight(struct request *r, const char *origin, const char *allow)
 {
-	if (origin == NULL || !cors_allowed(r->cfg, origin))
+	if (origin == NULL || !cors_origin_allowed(r->cfg, origin, NULL))
 		return http_error(r, 403, "Origin not allowed");
 	(void)http_header(r, "Access-Control-Allow-Origin", origin);
 	(void)http_header(r, "Vary", "Origin");
@@ -153,12 +129,12 @@ static int
 app_ratelimit(struct request *r, enum ratelimit_class cls)
 {
 	struct ratelimit_verdict v;
-	char ip[64], value[32];
+	struct request_result res;
+	char value[32];
 
-	ratelimit_client_ip(r->remote_addr, http_param(r, "HTTP_X_FORWARDED_FOR"),
-	    r->cfg->trusted_proxies, ip, sizeof(ip));
-	if (ratelimit_hit(r->cfg, r->store, cls, r->authed ? r->user_id : NULL, ip, &v) != STORE_OK)
-		return http_error(r, 503, "Database unavailable");
+	res = request_ratelimit(r->cfg, r->store, cls, r->authed ? r->user_id : NULL, r->client_ip, &v);
+	if (res.status == 503)
+		return http_error(r, res.status, res.message);   /* v says nothing */
 	if (v.limit <= 0)
 		return 0;
 	(void)snprintf(value, sizeof(value), "%d;w=%d", v.limit, v.window_s);
@@ -169,10 +145,10 @@ app_ratelimit(struct request *r, enum ratelimit_class cls)
 	(void)http_header(r, "RateLimit-Remaining", value);
 	(void)snprintf(value, sizeof(value), "%d", v.reset_s);
 	(void)http_header(r, "RateLimit-Reset", value);
-	if (!v.limited)
+	if (res.status == 0)
 		return 0;
 	(void)http_header(r, "Retry-After", value);
-	return http_error(r, 429, "Too many requests, please try again later");
+	return http_error(r, res.status, res.message);
 }
 
 void
@@ -180,6 +156,7 @@ app_handle(struct request *r)
 {
 	const struct route *route = NULL;
 	const char *origin = http_param(r, "HTTP_ORIGIN");
+	struct request_result res;
 	char allow[64];
 	int status;
 
@@ -205,7 +182,9 @@ app_handle(struct request *r)
 	}
 	r->route_index = (int)(route - routes);
 	r->route_name = route->name;
-	if (origin != NULL && cors_allowed(r->cfg, origin)) {
+	request_client_ip(r->cfg, r->remote_addr, http_param(r, "HTTP_X_FORWARDED_FOR"),
+	    r->client_ip, sizeof(r->client_ip));
+	if (cors_origin_allowed(r->cfg, origin, NULL)) {
 		(void)http_header(r, "Access-Control-Allow-Origin", origin);
 		(void)http_header(r, "Vary", "Origin");
 		(void)http_header(r, "Access-Control-Expose-Headers",
@@ -215,8 +194,8 @@ app_handle(struct request *r)
 		status = http_error(r, 413, "Request body too large");
 		goto done;
 	}
-	if ((status = app_authenticate(r, route->auth)) != 0) {
-		status = http_error(r, status, status == 401 ? "Unauthorized" : "Database unavailable");
+	if ((res = app_authenticate(r, route->auth)).status != 0) {
+		status = http_error(r, res.status, res.message);
 		goto done;
 	}
 	if ((status = app_ratelimit(r, (enum ratelimit_class)route->limit_class)) != 0)

@@ -19,7 +19,8 @@ int handler_bad_field(struct request *r, const char *field, const char *problem)
  * longer than 255 bytes or not visible ASCII. */
 int handler_idempotency_key(struct request *r, const char **key);
 
-/* Renders a store failure (404 with not_found_msg, 409, 400, 503, 500). */
+/* Renders a store failure as request_store_error maps it (404 with
+ * not_found_msg, 409, 400, 503, 500). */
 int handler_store_error(struct request *r, int store_rc, const char *not_found_msg);
 
 /* api_auth.c */

@@ -1,0 +1,128 @@
+/* request.c: the request layer of request.h. */
+#include "request.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "config.h"
+#include "conversation.h"
+#include "engine.h"
+#include "json_in.h"
+
+#define MSG_NO_SESSION "Session not found"
+
+static const struct request_result go_on = { 0, NULL };
+
+static struct request_result
+result(int status, const char *message)
+{
+	return (struct request_result){ status, message };
+}
+
+static const char *
+user_or_null(const char *user_id)
+{
+	return user_id != NULL && user_id[0] != '\0' ? user_id : NULL;
+}
+
+struct request_result
+request_caller_token(const struct config *cfg, struct store *store, const char *token,
+    char *user_id, size_t len)
+{
+	enum store_rc rc;
+
+	if (!auth_token_verify(cfg, token, user_id, len))
+		return result(401, REQUEST_MSG_UNAUTHORIZED);
+	/* One indexed lookup per request: a deleted user's tokens die at once. */
+	if ((rc = store_user_exists(store, user_id)) != STORE_OK)
+		return rc == STORE_NOT_FOUND ? result(401, REQUEST_MSG_UNAUTHORIZED)
+		                             : result(503, REQUEST_MSG_UNAVAILABLE);
+	return go_on;
+}
+
+void
+request_client_ip(const struct config *cfg, const char *remote, const char *forwarded_for,
+    char *out, size_t len)
+{
+	ratelimit_client_ip(remote, forwarded_for, cfg->trusted_proxies, out, len);
+}
+
+struct request_result
+request_ratelimit(const struct config *cfg, struct store *store, enum ratelimit_class cls,
+    const char *user_id, const char *client_ip, struct ratelimit_verdict *v)
+{
+	if (ratelimit_hit(cfg, store, cls, user_or_null(user_id), client_ip, v) != STORE_OK)
+		return result(503, REQUEST_MSG_UNAVAILABLE);
+	return v->limited ? result(429, REQUEST_MSG_LIMITED) : go_on;
+}
+
+struct request_result
+request_store_error(enum store_rc rc, const char *not_found_msg)
+{
+	switch (rc) {
+	case STORE_OK:          return go_on;
+	case STORE_NOT_FOUND:   return result(404, not_found_msg);
+	case STORE_CONFLICT:    return result(409, "Conflict");
+	case STORE_INVALID:     return result(400, "Invalid value");
+	case STORE_UNAVAILABLE: return result(503, REQUEST_MSG_UNAVAILABLE);
+	case STORE_ERROR:       break;
+	}
+	return result(500, "Internal server error");
+}
+
+enum request_input
+request_message_read(json_object *body, const char *ref_field, struct request_message *out)
+{
+	size_t len = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_in_string(body, "message", JSON_REQUIRED, CONVERSATION_CONTENT_MAX, &out->message,
+	    &len, &out->problem))
+		return REQUEST_INPUT_MESSAGE;
+	if (len == 0) {
+		out->problem = "must not be empty";
+		return REQUEST_INPUT_EMPTY;
+	}
+	if (!json_in_string(body, ref_field, JSON_OPTIONAL, REQUEST_REF_MAX, &out->ref, &len,
+	    &out->problem))
+		return REQUEST_INPUT_REF;
+	if (out->ref != NULL && len == 0)
+		out->ref = NULL;   /* "" asks for a new session, like no reference */
+	return REQUEST_INPUT_OK;
+}
+
+struct request_result
+request_session_resolve(struct store *store, const char *user_id, const char *client_ip,
+    const char *ref, const char *message, char **session_id)
+{
+	char title[REQUEST_TITLE_MAX];
+	enum store_rc rc;
+
+	conversation_title(message, title, sizeof(title));
+	rc = store_session_resolve(store, user_or_null(user_id), ref, title, client_ip, session_id);
+	if (rc == STORE_OK)
+		return go_on;
+	free(*session_id);
+	*session_id = NULL;
+	/* Creating finds no row only when the owner is gone meanwhile. */
+	if (rc == STORE_NOT_FOUND && ref == NULL)
+		return result(401, REQUEST_MSG_UNAUTHORIZED);
+	return request_store_error(rc, MSG_NO_SESSION);
+}
+
+void
+request_turn_session(struct chat_turn *turn, const char *route, const char *user_id,
+    const char *session_id, const char *content, const char *idempotency_key)
+{
+	*turn = (struct chat_turn){
+		.route = route,
+		.user_id = user_or_null(user_id),
+		.session_id = session_id,
+		.content = content,
+		.idempotency_key = idempotency_key,
+		.temperature = -1,   /* unused: has_temperature is false */
+		/* The reply is stored: it goes on when the client leaves. */
+		.stop_when_client_leaves = false,
+	};
+}

@@ -1,0 +1,115 @@
+/* request.h: the request layer both front ends call (the HTTP handlers and
+ * the Socket.IO gateway), so that each rule exists once: who the caller is,
+ * whether they may (rate limits), whether the input is valid, which session,
+ * and the turn to start.
+ *
+ * Each step answers a typed result: 0 to go on, or a status (HTTP's
+ * numbers: 401, 404, 429, 503...) with the client-visible message. The HTTP
+ * front end renders both; the gateway sends the message in its seed's error
+ * event, so the two say the same words. Nothing here knows a transport. */
+#ifndef CHAT_REQUEST_H
+#define CHAT_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+#include "ratelimit.h"
+#include "store.h"
+
+struct config;
+struct chat_turn;
+
+#define REQUEST_CLIENT_IP_MAX 64    /* an address, as ratelimit keys it */
+#define REQUEST_REF_MAX       128   /* a session reference: a UUID or a name */
+#define REQUEST_TITLE_MAX     256
+
+/* The words both front ends send for the common refusals. */
+#define REQUEST_MSG_UNAUTHORIZED "Unauthorized"
+#define REQUEST_MSG_UNAVAILABLE  "Database unavailable"
+#define REQUEST_MSG_LIMITED      "Too many requests, please try again later"
+
+/* What a step decided. message is static storage (or the caller's
+ * not_found message), NULL when status is 0. */
+struct request_result {
+	int         status;    /* 0: go on; else the HTTP status it amounts to */
+	const char *message;   /* the client-visible words */
+};
+
+/* --- who the caller is --- */
+
+/* Verifies a bearer token and that its user still exists: 0 with the user
+ * in user_id (len bytes), 401 "Unauthorized" (bad token, or its user was
+ * deleted since) or 503 "Database unavailable" (cannot tell). token and
+ * the arguments are borrowed; user_id is written even on failure. */
+struct request_result request_caller_token(const struct config *cfg, struct store *store,
+    const char *token, char *user_id, size_t len);
+
+/* An anonymous caller's address: remote (the peer), or when that is one of
+ * cfg->trusted_proxies the address its X-Forwarded-For (may be NULL) vouches
+ * for. Writes out (len bytes, REQUEST_CLIENT_IP_MAX is enough). */
+void request_client_ip(const struct config *cfg, const char *remote, const char *forwarded_for,
+    char *out, size_t len);
+
+/* --- may they --- */
+
+/* Counts one request of class cls (user_id NULL or "": counted per
+ * client_ip) and fills *v for the front end to render (HTTP's RateLimit-*
+ * headers). 0, 429 "Too many requests, please try again later" or 503
+ * "Database unavailable" (*v then says nothing). */
+struct request_result request_ratelimit(const struct config *cfg, struct store *store,
+    enum ratelimit_class cls, const char *user_id, const char *client_ip,
+    struct ratelimit_verdict *v);
+
+/* --- what the store said --- */
+
+/* The one mapping of a store failure to a status and message: 404 with
+ * not_found_msg (borrowed: a static string), 409 "Conflict", 400 "Invalid
+ * value", 503 "Database unavailable", 500 "Internal server error";
+ * STORE_OK is 0. */
+struct request_result request_store_error(enum store_rc rc, const char *not_found_msg);
+
+/* --- valid input: a message to a session (seeds 002 and 003) --- */
+
+enum request_input {
+	REQUEST_INPUT_OK = 0,
+	REQUEST_INPUT_MESSAGE,   /* "message" missing, not a string or too long */
+	REQUEST_INPUT_EMPTY,     /* "message" is "" */
+	REQUEST_INPUT_REF,       /* the session reference is not a string of <= 128 bytes */
+};
+
+/* A message turn's fields, borrowed from the body read. */
+struct request_message {
+	const char *message;     /* required, 1 to CONVERSATION_CONTENT_MAX bytes */
+	const char *ref;         /* NULL (or ""): a new session */
+	const char *problem;     /* on failure: what is wrong with the field */
+};
+
+/* Reads body's "message" and its session reference ref_field ("sessionId",
+ * "conversation_id") into *out. Each front end words the failure its own
+ * way (HTTP: "<field> <problem>"). The strings borrow from body. */
+enum request_input request_message_read(json_object *body, const char *ref_field,
+    struct request_message *out);
+
+/* --- which session --- */
+
+/* The session a message goes to (store_session_resolve): ref NULL opens a
+ * new one titled after message; a UUID must be the caller's; any other
+ * string names the caller's session of that name (an anonymous caller's
+ * names are scoped by client_ip). 0 and *session_id (the caller frees it);
+ * 401 "Unauthorized" when no new session may be opened for this caller,
+ * 404 "Session not found", or request_store_error's others. */
+struct request_result request_session_resolve(struct store *store, const char *user_id,
+    const char *client_ip, const char *ref, const char *message, char **session_id);
+
+/* --- the turn --- */
+
+/* Fills *turn for a message to a stored session: its reply is stored and
+ * goes on when the client leaves. Every argument is borrowed by the turn
+ * and must outlive it; user_id NULL or "": anonymous; content NULL: answer
+ * the last stored user message; idempotency_key may be NULL. */
+void request_turn_session(struct chat_turn *turn, const char *route, const char *user_id,
+    const char *session_id, const char *content, const char *idempotency_key);
+
+#endif

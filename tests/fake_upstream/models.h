@@ -1,0 +1,14 @@
+/* models.h: GET /v1/models: the one model this fake serves. */
+#ifndef FAKE_UPSTREAM_MODELS_H
+#define FAKE_UPSTREAM_MODELS_H
+
+#include <stdbool.h>
+
+#define DEFAULT_MODEL	"gpt-4o-mini"
+
+struct conn;
+
+/* Answers GET /v1/models. Returns false if c must be destroyed. */
+bool	models_handle(struct conn *c);
+
+#endif
