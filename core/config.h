@@ -30,6 +30,8 @@ struct config {
 	int     ratelimit_chat_anon;    /* generations per anonymous address per window */
 	int     ratelimit_auth_ip;      /* logins/registrations per address per window */
 	int     ratelimit_api_user;     /* other authenticated requests per user (0: off) */
+	int     streams_per_user;       /* concurrent streams per user (0: unlimited) */
+	int     streams_per_anon;       /* concurrent streams per anonymous address */
 
 	/* storage and auth */
 	char   *database_url;

@@ -1,6 +1,7 @@
 /* request.c: the request layer of request.h. */
 #include "request.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 #include "conversation.h"
 #include "engine.h"
 #include "json_in.h"
+#include "log.h"
 
 #define MSG_NO_SESSION "Session not found"
 
@@ -55,6 +57,42 @@ request_ratelimit(const struct config *cfg, struct store *store, enum ratelimit_
 	if (ratelimit_hit(cfg, store, cls, user_or_null(user_id), client_ip, v) != STORE_OK)
 		return result(503, REQUEST_MSG_UNAVAILABLE);
 	return v->limited ? result(429, REQUEST_MSG_LIMITED) : go_on;
+}
+
+struct request_result
+request_stream_slot_take(const struct config *cfg, struct store *store, const char *user_id,
+    const char *client_ip, const char *worker_id, long long *slot)
+{
+	const char *user = user_or_null(user_id);
+	int cap = user != NULL ? cfg->streams_per_user : cfg->streams_per_anon;
+	char holder[REQUEST_CLIENT_IP_MAX + 80];
+	int n;
+	enum store_rc rc;
+
+	*slot = 0;
+	if (cap <= 0)
+		return go_on;
+	n = user != NULL ? snprintf(holder, sizeof(holder), "u:%s", user)
+	                 : snprintf(holder, sizeof(holder), "ip:%s", client_ip != NULL ? client_ip : "");
+	if (n < 0 || (size_t)n >= sizeof(holder))
+		return result(500, "Internal server error");  /* ids and addresses are far shorter */
+	/* A slot older than the longest stream belongs to a stream that died
+	 * without giving it back (its host, say): it no longer counts. */
+	rc = store_stream_slot_take(store, holder, worker_id, cap, cfg->stream_max_duration + 60, slot);
+	if (rc == STORE_CONFLICT) {
+		log_info("stream cap: %s has %d open", user != NULL ? "user" : "address", cap);
+		return result(429, REQUEST_MSG_TOO_MANY_STREAMS);
+	}
+	return request_store_error(rc, "Not found");
+}
+
+void
+request_stream_slot_release(struct store *store, long long slot)
+{
+	enum store_rc rc;
+
+	if (slot > 0 && (rc = store_stream_slot_release(store, slot)) != STORE_OK)
+		log_warn("stream slot %lld not released (%d): it lapses by age", slot, (int)rc);
 }
 
 struct request_result

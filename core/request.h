@@ -62,6 +62,23 @@ struct request_result request_ratelimit(const struct config *cfg, struct store *
     enum ratelimit_class cls, const char *user_id, const char *client_ip,
     struct ratelimit_verdict *v);
 
+/* --- how many streams at once --- */
+
+#define REQUEST_MSG_TOO_MANY_STREAMS "Too many streams open at once, please try again later"
+#define REQUEST_STREAM_RETRY_S       5     /* Retry-After past the cap */
+
+/* Takes one of the caller's concurrent-stream slots (cfg->streams_per_user
+ * for a user, streams_per_anon per client_ip), counted on every host: 0
+ * and *slot (0 when unlimited) to give back with request_stream_slot_release
+ * once the stream ends; 429 "Too many streams open at once..." at the cap;
+ * 503 without a database. */
+struct request_result request_stream_slot_take(const struct config *cfg, struct store *store,
+    const char *user_id, const char *client_ip, const char *worker_id, long long *slot);
+
+/* Gives a slot back. 0 is no slot; a failure is logged (the slot lapses
+ * after the longest stream). Blocking (one query). */
+void request_stream_slot_release(struct store *store, long long slot);
+
 /* --- what the store said --- */
 
 /* The one mapping of a store failure to a status and message: 404 with

@@ -45,6 +45,8 @@ enum stmt {
 	S_RATE_SWEEP,
 	S_GATEWAY_JOB,
 	S_NOTIFY_FOLLOW,
+	S_SLOT_TAKE,
+	S_SLOT_RELEASE,
 	S_COUNT
 };
 
@@ -187,6 +189,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_RATE_SWEEP] =
 	    "DELETE FROM rate_limits WHERE window_start < now() - make_interval(secs => $1::int)",
 	[S_NOTIFY_FOLLOW] = "SELECT pg_notify('chat_follow', $1::text)",
+	[S_SLOT_TAKE] = "SELECT stream_slot_take($1, $2, $3::int, $4::int)",
+	[S_SLOT_RELEASE] = "DELETE FROM stream_slots WHERE id = $1::bigint",
 	[S_USER_EXISTS] = "SELECT 1 FROM users WHERE id = $1::uuid",
 	/* A generation for the Socket.IO gateways (migrations/004_gateway.sql):
 	 * the row and its NOTIFY in one statement. */
@@ -761,6 +765,11 @@ store_interrupt_worker(const char *conninfo, const char *worker_id)
 	else
 		log_error("interrupting replies of %s: %s", worker_id, PQresultErrorMessage(res));
 	PQclear(res);
+	/* Its streams are gone: so are their slots. */
+	res = PQexecParams(pg, "DELETE FROM stream_slots WHERE worker = $1", 1, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		log_error("freeing the stream slots of %s: %s", worker_id, PQresultErrorMessage(res));
+	PQclear(res);
 	PQfinish(pg);
 	return n;
 }
@@ -925,4 +934,39 @@ store_rate_hit(struct store *st, const char *key, int window_s, int *hits, int *
 			PQclear(res);
 	}
 	return STORE_OK;
+}
+
+enum store_rc
+store_stream_slot_take(struct store *st, const char *holder, const char *worker_id, int cap,
+    int max_age_s, long long *slot)
+{
+	char c[16], a[16];
+	const char *p[] = { holder, worker_id, c, a };
+	PGresult *res;
+	enum store_rc rc;
+
+	(void)snprintf(c, sizeof(c), "%d", cap);
+	(void)snprintf(a, sizeof(a), "%d", max_age_s);
+	if ((rc = store_exec(st, S_SLOT_TAKE, 4, p, &res)) != STORE_OK)
+		return rc;
+	if (PQgetisnull(res, 0, 0))
+		rc = STORE_CONFLICT;
+	else
+		*slot = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return rc;
+}
+
+enum store_rc
+store_stream_slot_release(struct store *st, long long slot)
+{
+	char id[24];
+	const char *p[] = { id };
+	PGresult *res;
+	enum store_rc rc;
+
+	(void)snprintf(id, sizeof(id), "%lld", slot);
+	if ((rc = store_exec(st, S_SLOT_RELEASE, 1, p, &res)) == STORE_OK)
+		PQclear(res);
+	return rc;
 }

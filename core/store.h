@@ -182,4 +182,13 @@ void store_listen_loop(const char *conninfo, const char *const *channels,
  * chat_follow): its generator then stores it more often. */
 enum store_rc store_notify_follow(struct store *st, const char *reply_id);
 
+/* Takes one of holder's concurrent-stream slots ("u:<id>" or "ip:<addr>")
+ * for worker_id, unless holder has cap slots younger than max_age_s: then
+ * STORE_CONFLICT. On STORE_OK, *slot names it for store_stream_slot_release. */
+enum store_rc store_stream_slot_take(struct store *st, const char *holder, const char *worker_id,
+    int cap, int max_age_s, long long *slot);
+
+/* Gives a slot back (the stream ended). */
+enum store_rc store_stream_slot_release(struct store *st, long long slot);
+
 #endif

@@ -3,8 +3,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -21,6 +23,15 @@
  * as gone: a minute of a fast reply, far above any burst. */
 #define FCGI_CONN_OUT_MAX    (4 << 20)
 #define FCGI_CONN_READ_CHUNK 4096
+/* One write(2) to nginx carries at most this much, cut between events:
+ * nginx relays each read of its socket as one piece (over TLS, one record
+ * of at most 16 KiB), so a piece that ends inside an event would show the
+ * seeds' readers, which split each read on blank lines, half an event. */
+#define FCGI_CONN_FRAME_MAX  8192
+/* While nginx has not read the previous frame, the next one waits: else
+ * one read could take both and end inside an event. Polled this often;
+ * only bursts ever wait (paced tokens find the socket drained). */
+#define FCGI_CONN_DRAIN_POLL_MS 1
 
 struct fcgi_conn {
 	int               fd;
@@ -28,6 +39,10 @@ struct fcgi_conn {
 	struct loop_fd   *watch;
 	struct buf        out;          /* records not written yet, from out_off */
 	size_t            out_off;
+	size_t            frame_end;    /* end of the frame being written */
+	size_t           *bounds;       /* offsets in out where an event ends */
+	size_t            nbounds, bounds_cap;
+	struct loop_timer *drain_timer; /* waits for nginx to read a frame */
 	bool              gone;         /* the client left (or was too slow) */
 	bool              ending;       /* finish was called: close once drained */
 	bool              want_write;   /* waiting for EPOLLOUT */
@@ -73,9 +88,11 @@ conn_close(struct fcgi_conn *c)
 	void *ctx = c->closed_ctx;
 
 	loop_fd_remove(c->watch);
+	loop_timer_free(c->drain_timer);
 	if (c->fd >= 0 && close(c->fd) != 0)
 		log_warn("fcgi: close(%d): %s", c->fd, strerror(errno));
 	buf_free(&c->out);
+	free(c->bounds);
 	free(c);
 	if (closed != NULL)
 		closed(ctx);
@@ -88,17 +105,76 @@ conn_gone(struct fcgi_conn *c, const char *why)
 		log_debug("fcgi: request %u: client gone (%s)", (unsigned)c->request_id, why);
 	c->gone = true;
 	buf_reset(&c->out);
-	c->out_off = 0;
+	c->out_off = c->frame_end = 0;
+	c->nbounds = 0;
 }
 
-/* Writes what is queued. Returns false once the connection is closed and
- * freed (c is invalid then). */
+/* Records that an event (or the response) ends at the current end of out.
+ * Without room for the mark the events still go, only less finely cut. */
+static void
+conn_mark_bound(struct fcgi_conn *c)
+{
+	if (c->nbounds > 0 && c->bounds[c->nbounds - 1] == c->out.len)
+		return;
+	if (c->nbounds == c->bounds_cap) {
+		size_t cap = c->bounds_cap != 0 ? c->bounds_cap * 2 : 16;
+		size_t *b = realloc(c->bounds, cap * sizeof(*b));
+
+		if (b == NULL)
+			return;
+		c->bounds = b;
+		c->bounds_cap = cap;
+	}
+	c->bounds[c->nbounds++] = c->out.len;
+}
+
+/* Where the next frame ends: the last event end within FRAME_MAX bytes,
+ * or the first event end when one event alone is larger. */
+static size_t
+conn_next_frame_end(const struct fcgi_conn *c)
+{
+	size_t limit = c->out_off + FCGI_CONN_FRAME_MAX, end = 0;
+
+	for (size_t i = 0; i < c->nbounds; i++) {
+		if (c->bounds[i] <= c->out_off)
+			continue;
+		if (c->bounds[i] > limit) {
+			if (end == 0)
+				end = c->bounds[i];
+			break;
+		}
+		end = c->bounds[i];
+	}
+	return end != 0 ? end : c->out.len;
+}
+
+/* True while nginx has not read everything written to it. */
+static bool
+conn_nginx_reading(const struct fcgi_conn *c)
+{
+	int queued = 0;
+
+	return ioctl(c->fd, SIOCOUTQ, &queued) == 0 && queued > 0;
+}
+
+/* Writes what is queued, a frame at a time. Returns false once the
+ * connection is closed and freed (c is invalid then). */
 static bool
 conn_write_out(struct fcgi_conn *c)
 {
 	while (!c->gone && c->out_off < c->out.len) {
-		ssize_t n = write(c->fd, c->out.data + c->out_off, c->out.len - c->out_off);
+		ssize_t n;
 
+		/* A frame is written whole before anything else is decided. */
+		if (c->out_off >= c->frame_end) {
+			if (conn_nginx_reading(c)) {
+				if (!loop_timer_armed(c->drain_timer))
+					loop_timer_set(c->drain_timer, FCGI_CONN_DRAIN_POLL_MS);
+				break;
+			}
+			c->frame_end = conn_next_frame_end(c);
+		}
+		n = write(c->fd, c->out.data + c->out_off, c->frame_end - c->out_off);
 		if (n > 0) {
 			c->out_off += (size_t)n;
 			continue;
@@ -111,18 +187,29 @@ conn_write_out(struct fcgi_conn *c)
 	}
 	if (!c->gone && c->out_off == c->out.len) {
 		buf_reset(&c->out);
-		c->out_off = 0;
+		c->out_off = c->frame_end = 0;
+		c->nbounds = 0;
 	}
 	if (c->ending && (c->gone || c->out.len == 0)) {
 		conn_close(c);
 		return false;
 	}
-	bool want = !c->gone && c->out.len > 0;
+	/* Wait for room only inside a frame; between frames the timer waits. */
+	bool want = !c->gone && c->out_off < c->frame_end;
 	if (want != c->want_write) {
 		c->want_write = want;
 		loop_fd_want(c->watch, true, want);
 	}
 	return true;
+}
+
+static void
+conn_drain_poll(void *ctx)
+{
+	struct fcgi_conn *c = ctx;
+
+	if (!c->dirty)
+		(void)conn_write_out(c);
 }
 
 static void
@@ -222,8 +309,10 @@ conn_io_flush(void *ctx)
 
 	if (c->gone)
 		return false;
-	if (c->out.len > c->out_off)
+	if (c->out.len > c->out_off) {
+		conn_mark_bound(c);
 		conn_mark_dirty(c);
+	}
 	return true;
 }
 
@@ -246,6 +335,7 @@ conn_io_finish(void *ctx)
 	    conn_put_header(c, FCGI_END_REQUEST, sizeof(end_body)) &&
 	    buf_append(&c->out, (const char *)end_body, sizeof(end_body))))
 		conn_gone(c, "no room for the end records");
+	conn_mark_bound(c);
 	conn_mark_dirty(c);
 }
 
@@ -261,6 +351,11 @@ fcgi_conn_adopt(struct fcgi_conn *c, int fd, uint16_t request_id, struct http_io
 	c->closed_ctx = ctx;
 	if (flush_timer == NULL && (flush_timer = loop_timer_new(conn_flush_all, NULL)) == NULL) {
 		log_error("fcgi: out of memory for the flush timer");
+		conn_close(c);
+		return false;
+	}
+	if ((c->drain_timer = loop_timer_new(conn_drain_poll, c)) == NULL) {
+		log_error("fcgi: out of memory for a connection timer");
 		conn_close(c);
 		return false;
 	}

@@ -201,6 +201,7 @@ api_sessions_resume(struct request *r)
 	char qbuf[128], reply_id[40];
 	struct sink_sse sse;
 	struct chat_sink sink;
+	long long slot;
 	long seq = -1;
 	int status;
 
@@ -212,9 +213,12 @@ api_sessions_resume(struct request *r)
 	if (last != NULL && last[0] != '\0' &&
 	    !chat_event_id_parse(last, reply_id, sizeof(reply_id), &seq))
 		return handler_bad_field(r, "Last-Event-ID", "is not an event id of this server");
+	if ((status = turn_stream_slot_take(r, &slot, &err)) != 200)
+		return http_error(r, status, err);
 	sink_sse_init(&sse, &sink, r, &dialect_seed000, NULL);
 	status = chat_replay_run(&env, r->user_id, r->path_id, seq >= 0 ? reply_id : NULL, seq,
 	    &sink, &err);
+	request_stream_slot_release(r->store, slot);
 	if (status == 204)
 		status = http_reply_raw(r, 204, "text/event-stream", NULL, 0);
 	else if (status != 200)

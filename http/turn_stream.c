@@ -2,12 +2,14 @@
 #include "turn_stream.h"
 
 #include <json-c/json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "app.h"
 #include "http.h"
 #include "log.h"
+#include "request.h"
 #include "sink_sse.h"
 #include "upstream.h"
 #include "upstream_loop.h"
@@ -25,6 +27,7 @@ struct turn_job {
 	struct sink_sse         sse;
 	struct chat_sink        sink;
 	struct chat_turn_state *ts;
+	long long               slot;        /* the caller's stream slot, 0: none */
 };
 
 static void
@@ -32,6 +35,7 @@ turn_job_free(struct turn_job *job)
 {
 	if (job == NULL)
 		return;
+	request_stream_slot_release(job->env.store, job->slot);
 	sink_sse_free(&job->sse);
 	http_request_free(&job->req);
 	json_object_put(job->messages);
@@ -128,10 +132,11 @@ turn_job_start(void *ctx)
 	}
 }
 
-/* The whole turn on this thread (no loop, or the loop is unavailable). */
+/* The whole turn on this thread (no loop, or the loop is unavailable),
+ * holding the caller's stream slot. */
 static int
 turn_stream_here(struct request *r, const struct chat_turn *turn, const struct dialect *d,
-    const void *opts, const char **error)
+    const void *opts, long long slot, const char **error)
 {
 	struct chat_env env = { r->cfg, r->store, r->upstream, r->worker_id };
 	struct sink_sse sse;
@@ -141,7 +146,25 @@ turn_stream_here(struct request *r, const struct chat_turn *turn, const struct d
 	sink_sse_init(&sse, &sink, r, d, opts);
 	status = chat_turn_run(&env, turn, &sink, error);
 	sink_sse_free(&sse);
+	request_stream_slot_release(r->store, slot);
 	return status;
+}
+
+int
+turn_stream_slot_take(struct request *r, long long *slot, const char **error)
+{
+	struct request_result res = request_stream_slot_take(r->cfg, r->store,
+	    r->authed ? r->user_id : NULL, r->client_ip, r->worker_id, slot);
+	char retry[16];
+
+	if (res.status == 0)
+		return 200;
+	if (res.status == 429) {
+		(void)snprintf(retry, sizeof(retry), "%d", REQUEST_STREAM_RETRY_S);
+		(void)http_header(r, "Retry-After", retry);
+	}
+	*error = res.message;
+	return res.status;
 }
 
 int
@@ -150,18 +173,24 @@ turn_stream_run(struct request *r, const struct chat_turn *turn, const struct di
 {
 	struct turn_job *job;
 	const char *attached;
+	long long slot;
 	int status;
 
+	if ((status = turn_stream_slot_take(r, &slot, error)) != 200)
+		return status;
 	if (r->io.detach == NULL)
-		return turn_stream_here(r, turn, d, opts, error);
+		return turn_stream_here(r, turn, d, opts, slot, error);
 	if ((job = turn_job_new(r, turn, d, opts, opts_len)) == NULL) {
+		request_stream_slot_release(r->store, slot);
 		*error = "Out of memory";
 		return 500;
 	}
+	job->slot = slot;  /* the job gives it back when it ends */
 	/* Reserve the loop first: after prepare, the turn is committed. */
 	if (!r->io.detach(r->io.ctx, &job->req, turn_job_start, job)) {
+		job->slot = 0;
 		turn_job_free(job);
-		return turn_stream_here(r, turn, d, opts, error);
+		return turn_stream_here(r, turn, d, opts, slot, error);
 	}
 	if ((status = chat_turn_prepare(&job->env, &job->turn, &job->sink, &job->ts, error)) != 200) {
 		turn_job_free(job);

@@ -24,4 +24,10 @@ struct request;
 int turn_stream_run(struct request *r, const struct chat_turn *turn, const struct dialect *d,
     const void *opts, size_t opts_len, const char **error);
 
+/* Takes the caller's concurrent-stream slot (request_stream_slot_take) for
+ * a stream that does not go through turn_stream_run (a resume): 200 and
+ * *slot to give back with request_stream_slot_release, or the error status
+ * with *error (a 429 gets its Retry-After header). */
+int turn_stream_slot_take(struct request *r, long long *slot, const char **error);
+
 #endif
