@@ -361,6 +361,10 @@ store_reply_read(struct store *st, const char *user_id, const char *session_id,
 void
 store_reply_free(struct store_reply *r)
 {
+	/* Scribble over the text first, so a caller still reading it after
+	 * the free sees garbage even without valgrind. */
+	if (r->content != NULL)
+		memset(r->content, '#', r->content_len);
 	free(r->id);
 	free(r->status);
 	free(r->content);

@@ -594,6 +594,42 @@ START_TEST(turn_client_gone_at_open_stops_when_asked)
 }
 END_TEST
 
+/* A resumed client follows the reply from the database: the generator
+ * then stores it in small batches, so the follower is never far behind. */
+static void
+followed_and_slow(int step)
+{
+	struct fake_reply r;
+
+	if (step == 0)
+		ck_assert(live_follow(fake_store_reply_id(0)));
+	if (step == 2) {
+		ck_assert(fake_store_get(fake_store_reply_id(0), &r));
+		ck_assert_str_eq(r.content, "ab");   /* stored while streaming */
+		ck_assert_str_eq(r.ends, "1,2");
+		ck_assert_str_eq(r.status, "streaming");
+	}
+	if (step > 0)   /* longer than the followed batch interval (200 ms) */
+		(void)nanosleep(&(struct timespec){ 0, 220 * 1000 * 1000 }, NULL);
+}
+
+START_TEST(turn_persists_in_batches_while_followed)
+{
+	struct chat_turn t = session_turn("hi");
+	const char *error;
+	struct fake_reply r;
+
+	script("a", "b", "c", UPSTREAM_OK);
+	fake_upstream.hook = followed_and_slow;
+	ck_assert_int_eq(run(&t, &error), 200);
+	r = stored(fake_store_reply_id(0));
+	ck_assert_int_eq(r.appends, 2);
+	ck_assert_str_eq(r.content, "abc");
+	ck_assert_str_eq(r.ends, "1,2,3");
+	ck_assert_str_eq(r.status, "complete");
+}
+END_TEST
+
 /* Heartbeats on quiet ticks, but only once the stream is open. */
 START_TEST(turn_heartbeats_only_after_open)
 {
@@ -915,6 +951,26 @@ START_TEST(replay_reply_vanishes_while_followed)
 	ck_assert_str_eq(kinds(), "ode");
 	ck_assert_str_eq(last_end()->status, "error");
 	ck_assert_str_eq(last_end()->code, "replay_failed");
+	ck_assert_uint_eq(last_end()->seq, 2);
+	/* The end's content is the reply so far (what the client has), not
+	 * the text of a row already freed. */
+	ck_assert_str_eq(last_end()->text, "Hel");
+}
+END_TEST
+
+/* Following a reply that never ends stops at stream_max_duration. */
+START_TEST(replay_follow_stops_at_max_duration)
+{
+	const char *error;
+
+	cfg.stream_max_duration = 0;
+	fake_store_add_reply(SESSION, REPLY, "streaming", "Hel", "3", "");
+	ck_assert_int_eq(replay(REPLY, -1, &error), 200);
+	ck_assert_str_eq(kinds(), "ode");
+	ck_assert_str_eq(last_end()->status, "interrupted");
+	ck_assert_str_eq(last_end()->code, "stream_max_duration");
+	ck_assert_uint_eq(last_end()->seq, 2);
+	ck_assert_str_eq(last_end()->text, "Hel");
 }
 END_TEST
 
@@ -998,6 +1054,7 @@ engine_suite(void)
 	tcase_add_test(tc, turn_client_gone_keeps_generating);
 	tcase_add_test(tc, turn_client_gone_stops_when_asked);
 	tcase_add_test(tc, turn_client_gone_at_open_stops_when_asked);
+	tcase_add_test(tc, turn_persists_in_batches_while_followed);
 	tcase_add_test(tc, turn_heartbeats_only_after_open);
 	tcase_add_test(tc, turn_repairs_invalid_utf8);
 	tcase_add_test(tc, turn_idempotent_resend_replays);
@@ -1017,6 +1074,7 @@ engine_suite(void)
 	tcase_add_test(rc, replay_follows_a_live_reply);
 	tcase_add_test(rc, replay_waits_for_a_batch_in_flight);
 	tcase_add_test(rc, replay_reply_vanishes_while_followed);
+	tcase_add_test(rc, replay_follow_stops_at_max_duration);
 	tcase_add_test(rc, replay_stops_when_the_client_leaves);
 	tcase_add_test(rc, replay_of_an_engine_turn);
 	tcase_add_test(rc, event_id_parse);
