@@ -108,7 +108,7 @@ chat_replay_run(const struct chat_env *env, const char *user_id, const char *ses
 	    ? cfg->upstream_first_token_timeout : cfg->upstream_idle_timeout) + 15;
 	int64_t t_start = clock_now_us(), last_write = 0;
 	struct chat_stream_info info;
-	struct store_reply rep;
+	struct store_reply rep, seen = { 0 };  /* seen: the row info.content points into */
 	char id[40] = "";
 	bool opened = false;
 	long sent = after_seq;
@@ -136,8 +136,14 @@ chat_replay_run(const struct chat_env *env, const char *user_id, const char *ses
 				.completion_tokens = -1, .finish_reason = "" };
 			info.seq = (unsigned long)(sent + 1);
 			sink->end(sink->ctx, &info, &o);
+			store_reply_free(&seen);
 			return 200;
 		}
+		/* The new row holds at least the text of the one before. */
+		info.content = rep.content;
+		if (info.content_len > rep.content_len)
+			info.content_len = rep.content_len;
+		store_reply_free(&seen);
 		if (id[0] == '\0') {
 			(void)snprintf(id, sizeof(id), "%s", rep.id);
 			/* Ask the generator, wherever it runs, for smaller batches. */
@@ -202,18 +208,21 @@ chat_replay_run(const struct chat_env *env, const char *user_id, const char *ses
 			goto out;
 		}
 		free(ends);
-		store_reply_free(&rep);
+		seen = rep;   /* info.content still points into it */
 		if (clock_now_us() - t_start > (int64_t)cfg->stream_max_duration * 1000000) {
 			struct chat_outcome o = { .status = "interrupted", .error_code = "stream_max_duration",
 				.error_message = reason_message("stream_max_duration"),
 				.prompt_tokens = -1, .completion_tokens = -1, .finish_reason = "" };
 			info.seq = (unsigned long)(sent + 1);
 			sink->end(sink->ctx, &info, &o);
+			store_reply_free(&seen);
 			return 200;
 		}
 		if (clock_now_us() - last_write >= (int64_t)cfg->heartbeat_interval * 1000000) {
-			if (!sink->heartbeat(sink->ctx))
+			if (!sink->heartbeat(sink->ctx)) {
+				store_reply_free(&seen);
 				return 200;
+			}
 			last_write = clock_now_us();
 		}
 		replay_pause(FOLLOW_POLL_MS);
