@@ -17,6 +17,7 @@
 #include "live.h"
 #include "metrics.h"
 #include "log.h"
+#include "replay.h"
 #include "store.h"
 #include "upstream.h"
 

@@ -14,7 +14,7 @@
 #include "auth.h"
 #include "clock.h"
 #include "config.h"
-#include "engine.h"
+#include "replay.h"
 #include "log.h"
 #include "store.h"
 #include "upstream.h"

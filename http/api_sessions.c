@@ -8,6 +8,7 @@
 #include "engine.h"
 #include "handlers.h"
 #include "json_in.h"
+#include "replay.h"
 #include "sink_sse.h"
 #include "store.h"
 
