@@ -302,24 +302,24 @@ turn_outcome(const struct chat_turn_state *ts, const struct upstream_result *res
 	out->completion_tokens = res->completion_tokens;
 	out->finish_reason = res->finish_reason;
 	if (res->error == UPSTREAM_OK) {
-		out->status = "complete";
+		out->status = REPLY_COMPLETE;
 		return;
 	}
 	out->error_code = upstream_error_code(res->error);
 	out->error_message = upstream_error_message(res->error, res->http_status);
 	if (res->error == UPSTREAM_ABORTED && atomic_load(&ts->gen.cancel)) {
-		out->status = "cancelled";
+		out->status = REPLY_CANCELLED;
 		out->error_code = "cancelled";
 	} else if (res->error == UPSTREAM_ABORTED) {
-		out->status = "interrupted";
+		out->status = REPLY_INTERRUPTED;
 		out->error_code = "client_gone";
 		out->error_message = "The client went away";
 	}
 	else if (res->error == UPSTREAM_DROPPED || res->error == UPSTREAM_TIMEOUT_IDLE ||
 	    res->error == UPSTREAM_MAX_DURATION)
-		out->status = "interrupted";
+		out->status = REPLY_INTERRUPTED;
 	else
-		out->status = "error";
+		out->status = REPLY_ERROR;
 }
 
 static void
@@ -392,7 +392,7 @@ struct pending_store {
 	char                 *text;         /* content not stored yet */
 	size_t                len;
 	char                 *chunk_ends;   /* "{…}" for text, or NULL */
-	char                  status[16];
+	enum reply_status     status;
 	char                 *model;
 	char                 *error_code;
 	long                  prompt_tokens, completion_tokens;
@@ -454,7 +454,8 @@ pending_main(void *arg)
 				log_info("reply %s: stored after the database came back", p->reply_id);
 				pending_free(p);
 			} else if (clock_now_us() - p->since_us > (int64_t)STORE_RETRY_S * 1000000) {
-				log_error("reply %s: final status %s not stored", p->reply_id, p->status);
+				log_error("reply %s: final status %s not stored", p->reply_id,
+				    reply_status_name(p->status));
 				pending_free(p);
 			} else {
 				pthread_mutex_lock(&pending_mu);
@@ -497,7 +498,7 @@ pending_store_enqueue(struct chat_turn_state *ts, const struct chat_outcome *out
 	p->reply_id = strdup(ts->st.reply_id);
 	p->model = dup_or_null(ts->info.model);
 	p->error_code = dup_or_null(out->error_code);
-	(void)snprintf(p->status, sizeof(p->status), "%s", out->status);
+	p->status = out->status;
 	p->prompt_tokens = ts->res.prompt_tokens;
 	p->completion_tokens = ts->res.completion_tokens;
 	if (ts->content.len > ts->persisted) {
@@ -586,7 +587,7 @@ chat_turn_prepare(const struct chat_env *env, const struct chat_turn *turn,
 		*error = "Internal server error";
 		status = 500;
 		if (turn->session_id != NULL)
-			(void)store_reply_finish(env->store, ts->st.reply_id, "error", NULL, -1, -1, "prompt");
+			(void)store_reply_finish(env->store, ts->st.reply_id, REPLY_ERROR, NULL, -1, -1, "prompt");
 		goto failed;
 	}
 	(void)json_object_object_get_ex(ts->req, "model", &model);
@@ -644,7 +645,7 @@ chat_turn_finish(struct chat_turn_state *ts, const char **error)
 	bool stored = turn_store_end(ts, &out);
 	turn_record_metric(ts, res, &out, ts->t_start);
 
-	if (!res->opened && strcmp(out.status, "cancelled") != 0) {
+	if (!res->opened && out.status != REPLY_CANCELLED) {
 		status = upstream_error_http_status(res->error);
 		*error = out.error_message;
 	} else {
@@ -661,7 +662,8 @@ chat_turn_finish(struct chat_turn_state *ts, const char **error)
 	/* The client has its ending; a reply the database did not take yet is
 	 * stored by the retry thread once it is back. */
 	if (!stored && !pending_store_enqueue(ts, &out))
-		log_error("reply %s: final status %s not stored", ts->st.reply_id, out.status);
+		log_error("reply %s: final status %s not stored", ts->st.reply_id,
+		    reply_status_name(out.status));
 	turn_state_free(ts);
 	return status;
 }

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "reply_status.h"
+
 struct config;
 struct store;
 struct upstream;
@@ -31,7 +33,7 @@ struct chat_stream_info {
 
 /* How the stream ended; borrowed for the call only. */
 struct chat_outcome {
-	const char *status;          /* complete, cancelled, interrupted, error */
+	enum reply_status status;    /* complete, cancelled, interrupted, error */
 	const char *error_code;      /* NULL when complete */
 	const char *error_message;   /* for the client; NULL when complete */
 	long        prompt_tokens;   /* -1 if unknown */
@@ -44,7 +46,7 @@ struct chat_outcome {
 static inline bool
 chat_outcome_is_done(const struct chat_outcome *o)
 {
-	return o->status[0] == 'c';  /* complete, cancelled */
+	return reply_status_is_done(o->status);
 }
 
 /* A sink receives, in order: open (once, when the upstream accepted the

@@ -39,7 +39,7 @@ collect_end(void *ctx, const struct chat_stream_info *info, const struct chat_ou
 	s->ended = true;
 	s->done = chat_outcome_is_done(o);
 	(void)buf_append(&s->content, info->content, info->content_len);
-	(void)snprintf(s->status, sizeof(s->status), "%s", o->status);
+	s->status = o->status;
 	(void)snprintf(s->error_code, sizeof(s->error_code), "%s", o->error_code ? o->error_code : "");
 	(void)snprintf(s->error_message, sizeof(s->error_message), "%s",
 	    o->error_message ? o->error_message : "");

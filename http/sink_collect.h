@@ -14,7 +14,7 @@ struct sink_collect {
 	bool        ended;
 	bool        done;                 /* complete (or cancelled) */
 	struct buf  content;              /* the whole reply */
-	char        status[16];
+	enum reply_status status;
 	char        error_code[64];
 	char        error_message[160];
 	char        finish_reason[32];
