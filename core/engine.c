@@ -301,6 +301,7 @@ turn_outcome(const struct chat_turn_state *ts, const struct upstream_result *res
 	out->prompt_tokens = res->prompt_tokens;
 	out->completion_tokens = res->completion_tokens;
 	out->finish_reason = res->finish_reason;
+	out->error = res->error;
 	if (res->error == UPSTREAM_OK) {
 		out->status = REPLY_COMPLETE;
 		return;
@@ -639,7 +640,7 @@ chat_turn_finish(struct chat_turn_state *ts, const char **error)
 	metrics_stream_ended(chat_outcome_is_done(&out) ? STREAM_END_COMPLETED : STREAM_END_ERROR,
 	    (double)(clock_now_us() - ts->t_start) / 1e6, res->ttft_ms >= 0 ? res->ttft_ms / 1000.0 : -1);
 	if (res->error != UPSTREAM_OK && res->error != UPSTREAM_ABORTED)
-		metrics_upstream_error(upstream_error_code(res->error));
+		metrics_upstream_error(res->error);
 	metrics_tokens(res->prompt_tokens, res->completion_tokens);
 
 	bool stored = turn_store_end(ts, &out);

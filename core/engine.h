@@ -11,10 +11,10 @@
 #include <stddef.h>
 
 #include "reply_status.h"
+#include "upstream.h"
 
 struct config;
 struct store;
-struct upstream;
 
 /* What a sink is told about the stream; borrowed for the call only. */
 struct chat_stream_info {
@@ -34,6 +34,8 @@ struct chat_stream_info {
 /* How the stream ended; borrowed for the call only. */
 struct chat_outcome {
 	enum reply_status status;    /* complete, cancelled, interrupted, error */
+	enum upstream_error error;   /* the upstream's failure; UPSTREAM_OK when none
+	                              * or not known (an ending replayed from the database) */
 	const char *error_code;      /* NULL when complete */
 	const char *error_message;   /* for the client; NULL when complete */
 	long        prompt_tokens;   /* -1 if unknown */

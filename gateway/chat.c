@@ -165,8 +165,9 @@ rate_check(const struct session *s, const char *user_id)
 static json_object *
 messages_clean(json_object *arr, char *err, size_t errlen)
 {
-	json_object *out = conversation_clean(arr, "messages", err, errlen);
+	json_object *out;
 
+	(void)conversation_clean(arr, "messages", &out, err, errlen);  /* out NULL on failure */
 	if (out != NULL && json_object_array_length(out) == 0) {
 		(void)snprintf(err, errlen, "messages must hold 1 to %d messages",
 		    CONVERSATION_MESSAGES_MAX);

@@ -40,7 +40,7 @@ collect_end(void *ctx, const struct chat_stream_info *info, const struct chat_ou
 	s->done = chat_outcome_is_done(o);
 	(void)buf_append(&s->content, info->content, info->content_len);
 	s->status = o->status;
-	(void)snprintf(s->error_code, sizeof(s->error_code), "%s", o->error_code ? o->error_code : "");
+	s->error = o->error;
 	(void)snprintf(s->error_message, sizeof(s->error_message), "%s",
 	    o->error_message ? o->error_message : "");
 	(void)snprintf(s->finish_reason, sizeof(s->finish_reason), "%s",

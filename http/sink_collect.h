@@ -15,7 +15,7 @@ struct sink_collect {
 	bool        done;                 /* complete (or cancelled) */
 	struct buf  content;              /* the whole reply */
 	enum reply_status status;
-	char        error_code[64];
+	enum upstream_error error;        /* why the upstream failed, for the HTTP status */
 	char        error_message[160];
 	char        finish_reason[32];
 	char        reply_id[40];
