@@ -8,7 +8,6 @@
  * PostgreSQL. SIGTERM or SIGINT: new generations are refused, running
  * ones get up to drain_timeout seconds, then every client is closed and
  * everything freed. A second signal stops at once. */
-#include <curl/curl.h>
 #include <errno.h>
 #include <libwebsockets.h>
 #include <signal.h>
@@ -30,6 +29,7 @@
 #include "server.h"
 #include "session.h"
 #include "store.h"
+#include "upstream.h"
 
 #define TICK_MS          250
 #define DB_POOL          2        /* one loop thread: one busy connection at a time */
@@ -156,7 +156,7 @@ main(int argc, char **argv)
 	sa.sa_handler = SIG_IGN;
 	(void)sigaction(SIGPIPE, &sa, NULL);
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if (!upstream_global_init()) {
 		log_error("libcurl initialisation failed");
 		goto done;
 	}
@@ -223,7 +223,7 @@ done:
 	session_reap();
 	store_free(store);
 	if (curl_ready)
-		curl_global_cleanup();
+		upstream_global_cleanup();
 	if (rc == 0)
 		log_info("chat-gateway stopped");
 	if (cfg_loaded)

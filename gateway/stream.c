@@ -16,6 +16,7 @@
 #include "room.h"
 #include "session.h"
 #include "upstream.h"
+#include "upstream_multi.h"
 
 #define EVENT_MAX   (32 << 20)
 #define ID_LEN      EIO_SID_LEN
