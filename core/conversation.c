@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "chat_limits.h"
 
 #define TITLE_CHARS 60
 
@@ -50,7 +51,7 @@ conversation_clean(json_object *arr, const char *field, json_object **cleaned, c
 	json_object *out = NULL;
 	struct buf text;
 
-	buf_init(&text, CONVERSATION_CONTENT_MAX);
+	buf_init(&text, LIMIT_CONTENT_BYTES);
 	if (arr == NULL || !json_object_is_type(arr, json_type_array)) {
 		(void)snprintf(err, errlen, "%s must be an array", field);
 		goto failed;

@@ -10,7 +10,6 @@
 #include <json-c/json.h>
 
 #define CONVERSATION_MESSAGES_MAX 200
-#define CONVERSATION_CONTENT_MAX  100000
 
 enum conversation_rc {
 	CONVERSATION_OK = 0,
@@ -20,7 +19,8 @@ enum conversation_rc {
 
 /* Validates a client's messages (an array of {role, content}, content a
  * string or OpenAI's array of text parts) into a new [{role, content}]
- * array with string content; at most CONVERSATION_MESSAGES_MAX, possibly
+ * array with string content (each at most LIMIT_CONTENT_BYTES); at most
+ * CONVERSATION_MESSAGES_MAX, possibly
  * empty. arr and field are borrowed. On CONVERSATION_OK *out is the new
  * array (caller puts it); otherwise *out is NULL and err holds the problem,
  * naming the element as field[i]. */

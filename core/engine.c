@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "chat_limits.h"
 #include "clock.h"
 #include "config.h"
 #include "json_in.h"
@@ -21,7 +22,6 @@
 #include "store.h"
 #include "upstream.h"
 
-#define REPLY_MAX        (4 << 20)   /* bytes of one assistant reply */
 #define PERSIST_EVERY_US 1000000     /* batch interval for a streaming reply */
 #define PERSIST_FOLLOWED_US 200000   /* ... while a resumed client follows it */
 #define TICK_MS          250
@@ -245,7 +245,7 @@ turn_on_delta(void *ctx, const char *text, size_t len)
 			return 0;
 	}
 	if (!buf_append(&ts->content, text, len)) {
-		ts->truncated = true;  /* the reply outgrew REPLY_MAX: keep what fits */
+		ts->truncated = true;  /* the reply outgrew LIMIT_REPLY_BYTES: keep what fits */
 		return 0;
 	}
 	n = snprintf(num, sizeof(num), "%s%zu", ts->chunk_ends.len == 0 ? "{" : ",",
@@ -436,9 +436,9 @@ chat_turn_prepare(const struct chat_env *env, const struct chat_turn *turn,
 	ts->turn = turn;
 	ts->sink = sink;
 	ts->t_start = clock_now_us();
-	buf_init(&ts->content, REPLY_MAX);
-	buf_init(&ts->chunk_ends, 1 << 20);
-	buf_init(&ts->clean, REPLY_MAX);
+	buf_init(&ts->content, LIMIT_REPLY_BYTES);
+	buf_init(&ts->chunk_ends, LIMIT_CHUNK_ENDS_BYTES);
+	buf_init(&ts->clean, LIMIT_REPLY_BYTES);
 
 	if (turn->session_id != NULL) {
 		if ((status = turn_begin_session(ts, error)) != 200)

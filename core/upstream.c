@@ -9,6 +9,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "chat_limits.h"
 #include "clock.h"
 #include "config.h"
 #include "log.h"
@@ -16,9 +17,7 @@
 #include "sse_reader.h"
 #include "upstream_attempt.h"
 
-#define UPSTREAM_LINE_MAX   (1 << 20)   /* one SSE event from the upstream */
 #define UPSTREAM_ERRBODY    16384       /* kept of a non-2xx body, for the log */
-#define UPSTREAM_POST_MAX   (4 << 20)   /* a non-streamed response */
 #define BACKOFF_BASE_MS     500
 #define BACKOFF_MAX_MS      8000
 #define RETRY_AFTER_MAX_MS  30000
@@ -228,7 +227,7 @@ upstream_new(const struct config *cfg)
 		return NULL;
 	u->cfg = cfg;
 	buf_init(&u->errbody, UPSTREAM_ERRBODY);
-	sse_reader_init(&u->reader, UPSTREAM_LINE_MAX, upstream_on_event, u);
+	sse_reader_init(&u->reader, LIMIT_UPSTREAM_EVENT_BYTES, upstream_on_event, u);
 	if ((u->easy = curl_easy_init()) == NULL || (u->multi = curl_multi_init()) == NULL ||
 	    (u->chunks = openai_chunk_parser_new()) == NULL)
 		goto failed;

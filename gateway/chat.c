@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "chat_limits.h"
 #include "config.h"
 #include "conversation.h"
 #include "events.h"
@@ -23,9 +24,6 @@
 #include "store.h"
 #include "stream.h"
 
-#define CONTENT_MAX      CONVERSATION_CONTENT_MAX
-#define REF_MAX          128
-#define PARTICIPANT_MAX  128
 #define JOBS_PER_CLAIM   16
 #define SMALL_EVENT      8192
 
@@ -192,7 +190,7 @@ on_join_room(struct session *s, const struct sio_packet *pk)
 		ack(s, pk, false, "roomName must be a string of 1 to 128 bytes");
 		return;
 	}
-	if (!json_in_string(arg, "participantName", JSON_OPTIONAL, PARTICIPANT_MAX, &who, NULL, &err)) {
+	if (!json_in_string(arg, "participantName", JSON_OPTIONAL, LIMIT_PARTICIPANT_BYTES, &who, NULL, &err)) {
 		ack(s, pk, false, "participantName must be a string of at most 128 bytes");
 		return;
 	}
@@ -302,15 +300,15 @@ on_ai_chat(struct session *s, const struct sio_packet *pk)
 		ai_error(s, limited, NULL);
 		return;
 	}
-	if (!json_in_string(arg, "message", JSON_REQUIRED, CONTENT_MAX, &message, &len, &err)) {
-		ai_error(s, "message must be a string of at most 100000 bytes", NULL);
+	if (!json_in_string(arg, "message", JSON_REQUIRED, LIMIT_CONTENT_BYTES, &message, &len, &err)) {
+		ai_error(s, "message must be a string of at most " LIMIT_TEXT(LIMIT_CONTENT_BYTES) " bytes", NULL);
 		return;
 	}
 	if (len == 0) {
 		ai_error(s, "message must not be empty", NULL);
 		return;
 	}
-	if (!json_in_string(arg, "sessionId", JSON_OPTIONAL, REF_MAX, &ref, &len, &err)) {
+	if (!json_in_string(arg, "sessionId", JSON_OPTIONAL, LIMIT_SESSION_REF_BYTES, &ref, &len, &err)) {
 		ai_error(s, "sessionId must be a string of at most 128 bytes", NULL);
 		return;
 	}
@@ -346,7 +344,7 @@ on_connect(struct session *s, const struct sio_packet *pk)
 	if (!buf_appendc(&b, (char)('0' + EIO_MESSAGE)))
 		goto done;
 	if (!sio_packet_default_nsp(pk)) {
-		char nsp[REF_MAX + 1];
+		char nsp[LIMIT_SESSION_REF_BYTES + 1];
 
 		(void)snprintf(nsp, sizeof(nsp), "%.*s", (int)pk->nsp_len, pk->nsp);
 		if (sio_encode_connect_error(&b, nsp, "Invalid namespace"))

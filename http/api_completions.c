@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "chat_limits.h"
 #include "config.h"
 #include "conversation.h"
 #include "dialect.h"
@@ -16,8 +17,6 @@
 #include "json_in.h"
 #include "sink_collect.h"
 #include "sink_sse.h"
-
-#define CONTENT_MAX   CONVERSATION_CONTENT_MAX
 
 json_object *
 handler_messages(struct request *r, json_object *arr, const char *field, int *status)
@@ -118,7 +117,7 @@ api_chat004(struct request *r)
 	if ((body = handler_body_object(r, &status)) == NULL)
 		return status;
 	memset(&col, 0, sizeof(col));
-	if (!json_in_string(body, "message", JSON_REQUIRED, CONTENT_MAX, &message, &len, &err)) {
+	if (!json_in_string(body, "message", JSON_REQUIRED, LIMIT_CONTENT_BYTES, &message, &len, &err)) {
 		status = handler_bad_field(r, "message", err);
 		goto done;
 	}

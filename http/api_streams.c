@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat_limits.h"
 #include "config.h"
 #include "conversation.h"
 #include "dialect.h"
@@ -14,8 +15,6 @@
 #include "sink_sse.h"
 #include "store.h"
 
-#define MESSAGE_MAX 100000
-#define REF_MAX     128
 
 /* Reads the body's message and session reference fields. */
 static int
@@ -28,11 +27,11 @@ stream_body(struct request *r, const char *ref_field, json_object **body, const 
 
 	if ((*body = handler_body_object(r, &status)) == NULL)
 		return status;
-	if (!json_in_string(*body, "message", JSON_REQUIRED, MESSAGE_MAX, message, &len, &err))
+	if (!json_in_string(*body, "message", JSON_REQUIRED, LIMIT_CONTENT_BYTES, message, &len, &err))
 		return handler_bad_field(r, "message", err);
 	if (len == 0)
 		return handler_bad_field(r, "message", "must not be empty");
-	if (!json_in_string(*body, ref_field, JSON_OPTIONAL, REF_MAX, ref, &len, &err))
+	if (!json_in_string(*body, ref_field, JSON_OPTIONAL, LIMIT_SESSION_REF_BYTES, ref, &len, &err))
 		return handler_bad_field(r, ref_field, err);
 	if (*ref != NULL && len == 0)
 		*ref = NULL;

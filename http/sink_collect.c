@@ -3,8 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
-
-#define COLLECT_MAX (4 << 20)
+#include "chat_limits.h"
 
 static bool
 collect_open(void *ctx, const struct chat_stream_info *info)
@@ -56,7 +55,7 @@ void
 sink_collect_init(struct sink_collect *s, struct chat_sink *sink)
 {
 	memset(s, 0, sizeof(*s));
-	buf_init(&s->content, COLLECT_MAX);
+	buf_init(&s->content, LIMIT_REPLY_BYTES);
 	sink->open = collect_open;
 	sink->delta = collect_delta;
 	sink->heartbeat = collect_heartbeat;
