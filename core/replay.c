@@ -14,7 +14,7 @@
 #include "auth.h"
 #include "clock.h"
 #include "config.h"
-#include "engine.h"
+#include "replay.h"
 #include "log.h"
 #include "store.h"
 #include "upstream.h"
@@ -131,7 +131,7 @@ chat_replay_run(const struct chat_env *env, const char *user_id, const char *ses
 			}
 			/* The row vanished (session deleted) or the database is
 			 * gone: end the stream rather than spin. */
-			struct chat_outcome o = { .status = "error", .error_code = "replay_failed",
+			struct chat_outcome o = { .status = REPLY_ERROR, .error_code = "replay_failed",
 				.error_message = "The reply can no longer be read", .prompt_tokens = -1,
 				.completion_tokens = -1, .finish_reason = "" };
 			info.seq = (unsigned long)(sent + 1);
@@ -147,7 +147,7 @@ chat_replay_run(const struct chat_env *env, const char *user_id, const char *ses
 		if (id[0] == '\0') {
 			(void)snprintf(id, sizeof(id), "%s", rep.id);
 			/* Ask the generator, wherever it runs, for smaller batches. */
-			if (strcmp(rep.status, "streaming") == 0 && !rep.stale)
+			if (rep.status == REPLY_STREAMING && !rep.stale)
 				(void)store_notify_follow(env->store, rep.id);
 		}
 		if ((n = parse_ends(rep.chunk_ends, &ends)) < 0) {
@@ -155,7 +155,7 @@ chat_replay_run(const struct chat_env *env, const char *user_id, const char *ses
 			*error = "Internal server error";
 			return opened ? 200 : 500;
 		}
-		final = strcmp(rep.status, "streaming") != 0 || rep.stale;
+		final = rep.status != REPLY_STREAMING || rep.stale;
 		info.session_id = session_id;
 		info.reply_id = id;
 		if (!opened) {
@@ -192,12 +192,12 @@ chat_replay_run(const struct chat_env *env, const char *user_id, const char *ses
 			last_write = clock_now_us();
 		}
 		if (final && sent >= n) {
-			struct chat_outcome o = { .status = rep.stale ? "interrupted" : rep.status,
+			struct chat_outcome o = { .status = rep.stale ? REPLY_INTERRUPTED : rep.status,
 				.prompt_tokens = -1, .completion_tokens = -1, .finish_reason = "" };
 			const char *code = rep.stale ? "worker_died" : rep.error;
 
-			if (strcmp(o.status, "complete") != 0) {
-				o.error_code = code[0] ? code : o.status;
+			if (o.status != REPLY_COMPLETE) {
+				o.error_code = code[0] ? code : reply_status_name(o.status);
 				o.error_message = reason_message(o.error_code);
 			}
 			/* The end's id follows whatever the client has seen. */
@@ -210,7 +210,7 @@ chat_replay_run(const struct chat_env *env, const char *user_id, const char *ses
 		free(ends);
 		seen = rep;   /* info.content still points into it */
 		if (clock_now_us() - t_start > (int64_t)cfg->stream_max_duration * 1000000) {
-			struct chat_outcome o = { .status = "interrupted", .error_code = "stream_max_duration",
+			struct chat_outcome o = { .status = REPLY_INTERRUPTED, .error_code = "stream_max_duration",
 				.error_message = reason_message("stream_max_duration"),
 				.prompt_tokens = -1, .completion_tokens = -1, .finish_reason = "" };
 			info.seq = (unsigned long)(sent + 1);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "chat_limits.h"
 #include "config.h"
 #include "conversation.h"
 #include "engine.h"
@@ -77,14 +78,14 @@ request_message_read(json_object *body, const char *ref_field, struct request_me
 	size_t len = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (!json_in_string(body, "message", JSON_REQUIRED, CONVERSATION_CONTENT_MAX, &out->message,
+	if (!json_in_string(body, "message", JSON_REQUIRED, LIMIT_CONTENT_BYTES, &out->message,
 	    &len, &out->problem))
 		return REQUEST_INPUT_MESSAGE;
 	if (len == 0) {
 		out->problem = "must not be empty";
 		return REQUEST_INPUT_EMPTY;
 	}
-	if (!json_in_string(body, ref_field, JSON_OPTIONAL, REQUEST_REF_MAX, &out->ref, &len,
+	if (!json_in_string(body, ref_field, JSON_OPTIONAL, LIMIT_SESSION_REF_BYTES, &out->ref, &len,
 	    &out->problem))
 		return REQUEST_INPUT_REF;
 	if (out->ref != NULL && len == 0)

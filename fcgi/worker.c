@@ -1,7 +1,6 @@
 /* worker.c: the FastCGI worker: threads, request mapping, graceful stop. */
 #include "worker.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcgiapp.h>
 #include <malloc.h>
@@ -291,7 +290,7 @@ worker_run(const struct config *cfg, int listen_fd, unsigned generation)
 	if (mallopt(M_MMAP_THRESHOLD, 1 << 20) != 1)
 		log_warn("mallopt(M_MMAP_THRESHOLD) failed");
 	/* Our handlers are in place, so FCGX_Init leaves the signals alone. */
-	if (FCGX_Init() != 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if (FCGX_Init() != 0 || !upstream_global_init()) {
 		log_error("library initialisation failed");
 		return 1;
 	}
@@ -360,6 +359,6 @@ worker_run(const struct config *cfg, int listen_fd, unsigned generation)
 done:
 	free(w.threads);
 	store_free(w.store);
-	curl_global_cleanup();
+	upstream_global_cleanup();
 	return rc;
 }

@@ -266,7 +266,7 @@ store_reply_append(struct store *st, const char *reply_id, const char *text, siz
 }
 
 enum store_rc
-store_reply_finish(struct store *st, const char *reply_id, const char *status,
+store_reply_finish(struct store *st, const char *reply_id, enum reply_status status,
     const char *model, long prompt_tokens, long completion_tokens, const char *error)
 {
 	struct fake_reply *r;
@@ -279,7 +279,7 @@ store_reply_finish(struct store *st, const char *reply_id, const char *status,
 	else if ((r = reply_find(reply_id)) == NULL)
 		rc = STORE_NOT_FOUND;
 	else {
-		(void)snprintf(r->status, sizeof(r->status), "%s", status);
+		(void)snprintf(r->status, sizeof(r->status), "%s", reply_status_name(status));
 		(void)snprintf(r->model, sizeof(r->model), "%s", nz(model));
 		(void)snprintf(r->error, sizeof(r->error), "%s", nz(error));
 		r->prompt_tokens = prompt_tokens;
@@ -296,7 +296,7 @@ store_metric_insert(struct store *st, const struct store_stream_metric *m)
 	(void)st;
 	pthread_mutex_lock(&mu);
 	fake_store.metrics++;
-	(void)snprintf(fake_store.metric_status, sizeof(fake_store.metric_status), "%s", m->status);
+	(void)snprintf(fake_store.metric_status, sizeof(fake_store.metric_status), "%s", reply_status_name(m->status));
 	fake_store.metric_chunks = m->chunks;
 	pthread_mutex_unlock(&mu);
 	return STORE_OK;
@@ -341,14 +341,15 @@ store_reply_read(struct store *st, const char *user_id, const char *session_id,
 	}
 	if (r != NULL) {
 		out->id = strdup(r->id);
-		out->status = strdup(r->status);
+		if (!reply_status_parse(r->status, &out->status))
+			out->status = REPLY_STREAMING;
 		out->content = dup_n(r->content, r->len);
 		out->content_len = r->len;
 		out->chunk_ends = strdup(r->ends);
 		out->error = strdup(r->error);
 		out->stale = r->stale;
 		rc = STORE_OK;
-		if (out->id == NULL || out->status == NULL || out->content == NULL ||
+		if (out->id == NULL || out->content == NULL ||
 		    out->chunk_ends == NULL || out->error == NULL) {
 			store_reply_free(out);
 			rc = STORE_ERROR;
@@ -366,7 +367,6 @@ store_reply_free(struct store_reply *r)
 	if (r->content != NULL)
 		memset(r->content, '#', r->content_len);
 	free(r->id);
-	free(r->status);
 	free(r->content);
 	free(r->chunk_ends);
 	free(r->error);

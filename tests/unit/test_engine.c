@@ -17,11 +17,22 @@
 #include "fake_upstream_client.h"
 #include "json_out.h"
 #include "live.h"
+#include "replay.h"
+#include "reply_status.h"
 
 #define USER    "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
 #define SESSION "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
 #define REPLY   "cccccccc-cccc-4ccc-8ccc-cccccccccccc"
 #define EVENTS_MAX 64
+
+/* The end a test recorded (by its text name) is a `done` ending. */
+static bool
+status_is_done(const char *name)
+{
+	enum reply_status st;
+
+	return reply_status_parse(name, &st) && reply_status_is_done(st);
+}
 
 /* ---- a sink that records what a client would see ---- */
 
@@ -101,7 +112,7 @@ sink_end(void *ctx, const struct chat_stream_info *info, const struct chat_outco
 	struct event *e = rec_add('e', info);
 
 	(void)ctx;
-	(void)snprintf(e->status, sizeof(e->status), "%s", out->status);
+	(void)snprintf(e->status, sizeof(e->status), "%s", reply_status_name(out->status));
 	(void)snprintf(e->code, sizeof(e->code), "%s", out->error_code != NULL ? out->error_code : "");
 	(void)snprintf(e->text, sizeof(e->text), "%.*s", (int)info->content_len, info->content);
 	e->has_message = out->error_message != NULL;
@@ -475,7 +486,7 @@ START_TEST(turn_error_event_mid_stream)
 	ck_assert_str_eq(kinds(), "ode");
 	ck_assert_str_eq(last_end()->status, "error");
 	ck_assert_str_eq(last_end()->code, "upstream_stream_error");
-	ck_assert(!chat_outcome_is_done(&(struct chat_outcome){ .status = last_end()->status }));
+	ck_assert(!status_is_done(last_end()->status));
 	r = stored(fake_store_reply_id(0));
 	ck_assert_str_eq(r.status, "error");
 	ck_assert_str_eq(r.content, "Some");
@@ -512,7 +523,7 @@ START_TEST(turn_cancel_mid_stream)
 	e = last_end();
 	ck_assert_str_eq(e->status, "cancelled");
 	ck_assert_str_eq(e->code, "cancelled");
-	ck_assert(chat_outcome_is_done(&(struct chat_outcome){ .status = e->status }));
+	ck_assert(status_is_done(e->status));
 	ck_assert_str_eq(e->text, "one two ");
 	r = stored(fake_store_reply_id(0));
 	ck_assert_str_eq(r.status, "cancelled");

@@ -175,15 +175,6 @@ START_TEST(hit_counter_down_is_reported)
 }
 END_TEST
 
-START_TEST(class_names)
-{
-	ck_assert_str_eq(ratelimit_class_name(RATELIMIT_CHAT), "chat");
-	ck_assert_str_eq(ratelimit_class_name(RATELIMIT_AUTH), "auth");
-	ck_assert_str_eq(ratelimit_class_name(RATELIMIT_API), "api");
-	ck_assert_str_eq(ratelimit_class_name(RATELIMIT_NONE), "none");
-}
-END_TEST
-
 /* ---- ratelimit_client_ip ---- */
 
 static const char *
@@ -286,7 +277,6 @@ ratelimit_suite(void)
 	tcase_add_test(th, hit_auth_is_per_address);
 	tcase_add_test(th, hit_unlimited_skips_the_counter);
 	tcase_add_test(th, hit_counter_down_is_reported);
-	tcase_add_test(th, class_names);
 	suite_add_tcase(s, th);
 	tcase_add_test(ti, ip_without_a_trusted_proxy_is_the_peer);
 	tcase_add_test(ti, ip_trusted_list_matches_whole_addresses);
