@@ -110,18 +110,6 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	return ok;
 }
 
-void
-buf_consume(struct buf *b, size_t n)
-{
-	if (n >= b->len) {
-		buf_reset(b);
-		return;
-	}
-	memmove(b->data, b->data + n, b->len - n);
-	b->len -= n;
-	b->data[b->len] = '\0';
-}
-
 char *
 buf_steal(struct buf *b)
 {

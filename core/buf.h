@@ -37,9 +37,6 @@ bool buf_printf(struct buf *b, const char *fmt, ...)
 bool buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 
-/* Removes the first n bytes (n <= len). */
-void buf_consume(struct buf *b, size_t n);
-
 /* Transfers the storage to the caller (free() it); the buffer becomes empty.
  * Returns an empty allocated string when nothing was appended, NULL only on
  * allocation failure. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "chat_limits.h"
 
 #define TITLE_CHARS 60
 
@@ -42,13 +43,15 @@ role_known(const char *role)
 	    strcmp(role, "assistant") == 0 || strcmp(role, "developer") == 0;
 }
 
-json_object *
-conversation_clean(json_object *arr, const char *field, char *err, size_t errlen)
+enum conversation_rc
+conversation_clean(json_object *arr, const char *field, json_object **cleaned, char *err,
+    size_t errlen)
 {
+	enum conversation_rc rc = CONVERSATION_INVALID;
 	json_object *out = NULL;
 	struct buf text;
 
-	buf_init(&text, CONVERSATION_CONTENT_MAX);
+	buf_init(&text, LIMIT_CONTENT_BYTES);
 	if (arr == NULL || !json_object_is_type(arr, json_type_array)) {
 		(void)snprintf(err, errlen, "%s must be an array", field);
 		goto failed;
@@ -60,6 +63,7 @@ conversation_clean(json_object *arr, const char *field, char *err, size_t errlen
 	}
 	if ((out = json_object_new_array()) == NULL) {
 		(void)snprintf(err, errlen, "Out of memory");
+		rc = CONVERSATION_NO_MEMORY;
 		goto failed;
 	}
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
@@ -86,6 +90,7 @@ conversation_clean(json_object *arr, const char *field, char *err, size_t errlen
 		}
 		if ((clean = json_object_new_object()) == NULL) {
 			(void)snprintf(err, errlen, "Out of memory");
+			rc = CONVERSATION_NO_MEMORY;
 			goto failed;
 		}
 		json_object_object_add(clean, "role", json_object_new_string(rs));
@@ -94,11 +99,13 @@ conversation_clean(json_object *arr, const char *field, char *err, size_t errlen
 		json_object_array_add(out, clean);
 	}
 	buf_free(&text);
-	return out;
+	*cleaned = out;
+	return CONVERSATION_OK;
 failed:
 	buf_free(&text);
 	json_object_put(out);
-	return NULL;
+	*cleaned = NULL;
+	return rc;
 }
 
 void

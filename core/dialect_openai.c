@@ -55,7 +55,7 @@ openai_end(struct buf *out, const struct chat_stream_info *info, const void *opt
 		    json_put_stringz(out, o->error_code) && buf_appendz(out, "}}") && sse_close_event(out);
 	if (!(openai_open(out, info) &&
 	    buf_appendz(out, ",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":") &&
-	    json_put_stringz(out, strcmp(o->status, "cancelled") == 0 ? "stop" : finish) &&
+	    json_put_stringz(out, o->status == REPLY_CANCELLED ? "stop" : finish) &&
 	    buf_appendz(out, "}]}") && sse_close_event(out)))
 		return false;
 	if (oo != NULL && oo->include_usage &&

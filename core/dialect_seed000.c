@@ -59,13 +59,13 @@ seed000_end(struct buf *out, const struct chat_stream_info *info, const void *op
 		    json_put_stringz(out, info->reply_id) &&
 		    buf_appendz(out, ",\"full_content\":") &&
 		    json_put_string(out, info->content, info->content_len) &&
-		    buf_appendz(out, ",\"status\":") && json_put_stringz(out, o->status) &&
+		    buf_appendz(out, ",\"status\":") && json_put_stringz(out, reply_status_name(o->status)) &&
 		    buf_appendc(out, '}') && sse_close_event(out);
 	return buf_appendz(out, "{\"type\":\"error\",\"error\":") &&
 	    json_put_stringz(out, o->error_message) &&
 	    buf_appendz(out, ",\"code\":") && json_put_stringz(out, o->error_code) &&
 	    buf_appendz(out, ",\"message_id\":") && json_put_stringz(out, info->reply_id) &&
-	    buf_appendz(out, ",\"status\":") && json_put_stringz(out, o->status) &&
+	    buf_appendz(out, ",\"status\":") && json_put_stringz(out, reply_status_name(o->status)) &&
 	    buf_appendc(out, '}') && sse_close_event(out);
 }
 

@@ -52,7 +52,8 @@ seed002_end(struct buf *out, const struct chat_stream_info *info, const void *op
 		return seed002_chunk(out, info, "", 0, true) && seed002_open(out, info, "end") &&
 		    buf_appendz(out, "{\"conversation_id\":") && json_put_stringz(out, opts) &&
 		    buf_appendz(out, ",\"status\":") &&
-		    json_put_stringz(out, o->status[1] == 'o' ? "completed" : o->status) &&
+		    json_put_stringz(out, o->status == REPLY_COMPLETE ? "completed"
+		        : reply_status_name(o->status)) &&
 		    buf_appendz(out, ",\"message_count\":1}") && sse_close_event(out);
 	return seed002_open(out, info, "error") &&
 	    buf_appendz(out, "{\"error\":") && json_put_stringz(out, o->error_message) &&

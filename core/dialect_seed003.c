@@ -41,7 +41,7 @@ seed003_end(struct buf *out, const struct chat_stream_info *info, const void *op
 		return false;
 	if (chat_outcome_is_done(o))
 		return buf_appendz(out, "{\"done\":true,\"sessionId\":") && json_put_stringz(out, opts) &&
-		    buf_appendz(out, ",\"status\":") && json_put_stringz(out, o->status) &&
+		    buf_appendz(out, ",\"status\":") && json_put_stringz(out, reply_status_name(o->status)) &&
 		    buf_appendc(out, '}') && sse_close_event(out);
 	return buf_appendz(out, "{\"error\":") && json_put_stringz(out, o->error_message) &&
 	    buf_appendz(out, ",\"code\":") && json_put_stringz(out, o->error_code) &&

@@ -2,7 +2,6 @@
 #include "engine.h"
 
 #include <json-c/json.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "chat_limits.h"
 #include "clock.h"
 #include "config.h"
 #include "json_in.h"
@@ -17,14 +17,14 @@
 #include "live.h"
 #include "metrics.h"
 #include "log.h"
+#include "replay.h"
+#include "reply_retry.h"
 #include "store.h"
 #include "upstream.h"
 
-#define REPLY_MAX        (4 << 20)   /* bytes of one assistant reply */
 #define PERSIST_EVERY_US 1000000     /* batch interval for a streaming reply */
 #define PERSIST_FOLLOWED_US 200000   /* ... while a resumed client follows it */
 #define TICK_MS          250
-#define STORE_RETRY_S      600       /* how long ends are retried without a database */
 
 struct chat_turn_state {
 	const struct chat_env   *env;
@@ -245,7 +245,7 @@ turn_on_delta(void *ctx, const char *text, size_t len)
 			return 0;
 	}
 	if (!buf_append(&ts->content, text, len)) {
-		ts->truncated = true;  /* the reply outgrew REPLY_MAX: keep what fits */
+		ts->truncated = true;  /* the reply outgrew LIMIT_REPLY_BYTES: keep what fits */
 		return 0;
 	}
 	n = snprintf(num, sizeof(num), "%s%zu", ts->chunk_ends.len == 0 ? "{" : ",",
@@ -300,25 +300,26 @@ turn_outcome(const struct chat_turn_state *ts, const struct upstream_result *res
 	out->prompt_tokens = res->prompt_tokens;
 	out->completion_tokens = res->completion_tokens;
 	out->finish_reason = res->finish_reason;
+	out->error = res->error;
 	if (res->error == UPSTREAM_OK) {
-		out->status = "complete";
+		out->status = REPLY_COMPLETE;
 		return;
 	}
 	out->error_code = upstream_error_code(res->error);
 	out->error_message = upstream_error_message(res->error, res->http_status);
 	if (res->error == UPSTREAM_ABORTED && atomic_load(&ts->gen.cancel)) {
-		out->status = "cancelled";
+		out->status = REPLY_CANCELLED;
 		out->error_code = "cancelled";
 	} else if (res->error == UPSTREAM_ABORTED) {
-		out->status = "interrupted";
+		out->status = REPLY_INTERRUPTED;
 		out->error_code = "client_gone";
 		out->error_message = "The client went away";
 	}
 	else if (res->error == UPSTREAM_DROPPED || res->error == UPSTREAM_TIMEOUT_IDLE ||
 	    res->error == UPSTREAM_MAX_DURATION)
-		out->status = "interrupted";
+		out->status = REPLY_INTERRUPTED;
 	else
-		out->status = "error";
+		out->status = REPLY_ERROR;
 }
 
 static void
@@ -380,146 +381,29 @@ turn_store_end(struct chat_turn_state *ts, const struct chat_outcome *out)
 	    res->prompt_tokens, res->completion_tokens, out->error_code) == STORE_OK;
 }
 
-/* ---- Ends the database could not take: retried in the background ----
- * A reply that ends while PostgreSQL is away must not stay 'streaming' with
- * half its text. Its tail and ending are queued here, and one thread per
- * process retries them every second until they are in (or STORE_RETRY_S
- * passed), so the request's thread and its client are not held up. */
-struct pending_store {
-	struct store         *store;
-	char                 *reply_id;
-	char                 *text;         /* content not stored yet */
-	size_t                len;
-	char                 *chunk_ends;   /* "{…}" for text, or NULL */
-	char                  status[16];
-	char                 *model;
-	char                 *error_code;
-	long                  prompt_tokens, completion_tokens;
-	int64_t               since_us;
-	struct pending_store *next;
-};
-
-static pthread_mutex_t pending_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t pending_cv = PTHREAD_COND_INITIALIZER;
-static struct pending_store *pending_head;
-static pthread_once_t pending_once = PTHREAD_ONCE_INIT;
-static bool pending_thread_ok;
-
-static void
-pending_free(struct pending_store *p)
-{
-	free(p->reply_id);
-	free(p->text);
-	free(p->chunk_ends);
-	free(p->model);
-	free(p->error_code);
-	free(p);
-}
-
-/* Tries once; true when the reply is stored whole. */
+/* Hands what turn_store_end could not store to the retry thread. False if
+ * it cannot. */
 static bool
-pending_try(struct pending_store *p)
+turn_retry_end(struct chat_turn_state *ts, const struct chat_outcome *out)
 {
-	if (p->text != NULL) {
-		if (store_reply_append(p->store, p->reply_id, p->text, p->len, p->chunk_ends) != STORE_OK)
-			return false;
-		free(p->text);
-		p->text = NULL;
-	}
-	return store_reply_finish(p->store, p->reply_id, p->status, p->model, p->prompt_tokens,
-	    p->completion_tokens, p->error_code) == STORE_OK;
-}
+	struct reply_retry_end end = {
+		.reply_id = ts->st.reply_id,
+		.status = out->status,
+		.model = ts->info.model,
+		.error_code = out->error_code,
+		.prompt_tokens = ts->res.prompt_tokens,
+		.completion_tokens = ts->res.completion_tokens,
+	};
 
-static void *
-pending_main(void *arg)
-{
-	(void)arg;
-	pthread_mutex_lock(&pending_mu);
-	for (;;) {
-		struct timespec pause = { 1, 0 };
-		struct pending_store *list;
-
-		while (pending_head == NULL)
-			pthread_cond_wait(&pending_cv, &pending_mu);
-		list = pending_head;
-		pending_head = NULL;
-		pthread_mutex_unlock(&pending_mu);
-		(void)nanosleep(&pause, NULL);
-		while (list != NULL) {
-			struct pending_store *p = list;
-
-			list = p->next;
-			if (pending_try(p)) {
-				log_info("reply %s: stored after the database came back", p->reply_id);
-				pending_free(p);
-			} else if (clock_now_us() - p->since_us > (int64_t)STORE_RETRY_S * 1000000) {
-				log_error("reply %s: final status %s not stored", p->reply_id, p->status);
-				pending_free(p);
-			} else {
-				pthread_mutex_lock(&pending_mu);
-				p->next = pending_head;
-				pending_head = p;
-				pthread_mutex_unlock(&pending_mu);
-			}
-		}
-		pthread_mutex_lock(&pending_mu);
-	}
-	return NULL;
-}
-
-static void
-pending_start(void)
-{
-	pthread_t tid;
-
-	pending_thread_ok = pthread_create(&tid, NULL, pending_main, NULL) == 0 &&
-	    pthread_detach(tid) == 0;
-}
-
-static char *
-dup_or_null(const char *s)
-{
-	return s != NULL ? strdup(s) : NULL;
-}
-
-/* Queues what turn_store_end could not store. False if it cannot. */
-static bool
-pending_store_enqueue(struct chat_turn_state *ts, const struct chat_outcome *out)
-{
-	struct pending_store *p;
-
-	pthread_once(&pending_once, pending_start);
-	if (!pending_thread_ok || (p = calloc(1, sizeof(*p))) == NULL)
-		return false;
-	p->store = ts->env->store;
-	p->since_us = clock_now_us();
-	p->reply_id = strdup(ts->st.reply_id);
-	p->model = dup_or_null(ts->info.model);
-	p->error_code = dup_or_null(out->error_code);
-	(void)snprintf(p->status, sizeof(p->status), "%s", out->status);
-	p->prompt_tokens = ts->res.prompt_tokens;
-	p->completion_tokens = ts->res.completion_tokens;
 	if (ts->content.len > ts->persisted) {
-		p->len = ts->content.len - ts->persisted;
-		p->text = malloc(p->len);
-		p->chunk_ends = malloc(ts->chunk_ends.len + 2);
-		if (p->text != NULL && p->chunk_ends != NULL) {
-			memcpy(p->text, ts->content.data + ts->persisted, p->len);
-			memcpy(p->chunk_ends, ts->chunk_ends.data, ts->chunk_ends.len);
-			memcpy(p->chunk_ends + ts->chunk_ends.len, "}", 2);
-		}
+		/* The state is freed next: its chunk list may keep the brace. */
+		if (!buf_appendc(&ts->chunk_ends, '}'))
+			return false;
+		end.text = ts->content.data + ts->persisted;
+		end.len = ts->content.len - ts->persisted;
+		end.chunk_ends = ts->chunk_ends.data;
 	}
-	if (p->reply_id == NULL || (p->len > 0 && (p->text == NULL || p->chunk_ends == NULL))) {
-		pending_free(p);
-		return false;
-	}
-	pthread_mutex_lock(&pending_mu);
-	p->next = pending_head;
-	pending_head = p;
-	pthread_cond_signal(&pending_cv);
-	pthread_mutex_unlock(&pending_mu);
-	log_warn("reply %s: database unavailable, its end will be stored when it is back", p->reply_id);
-	return true;
+	return reply_retry_enqueue(ts->env->store, &end);
 }
 
 static void
@@ -552,9 +436,9 @@ chat_turn_prepare(const struct chat_env *env, const struct chat_turn *turn,
 	ts->turn = turn;
 	ts->sink = sink;
 	ts->t_start = clock_now_us();
-	buf_init(&ts->content, REPLY_MAX);
-	buf_init(&ts->chunk_ends, 1 << 20);
-	buf_init(&ts->clean, REPLY_MAX);
+	buf_init(&ts->content, LIMIT_REPLY_BYTES);
+	buf_init(&ts->chunk_ends, LIMIT_CHUNK_ENDS_BYTES);
+	buf_init(&ts->clean, LIMIT_REPLY_BYTES);
 
 	if (turn->session_id != NULL) {
 		if ((status = turn_begin_session(ts, error)) != 200)
@@ -585,7 +469,7 @@ chat_turn_prepare(const struct chat_env *env, const struct chat_turn *turn,
 		*error = "Internal server error";
 		status = 500;
 		if (turn->session_id != NULL)
-			(void)store_reply_finish(env->store, ts->st.reply_id, "error", NULL, -1, -1, "prompt");
+			(void)store_reply_finish(env->store, ts->st.reply_id, REPLY_ERROR, NULL, -1, -1, "prompt");
 		goto failed;
 	}
 	(void)json_object_object_get_ex(ts->req, "model", &model);
@@ -637,13 +521,13 @@ chat_turn_finish(struct chat_turn_state *ts, const char **error)
 	metrics_stream_ended(chat_outcome_is_done(&out) ? STREAM_END_COMPLETED : STREAM_END_ERROR,
 	    (double)(clock_now_us() - ts->t_start) / 1e6, res->ttft_ms >= 0 ? res->ttft_ms / 1000.0 : -1);
 	if (res->error != UPSTREAM_OK && res->error != UPSTREAM_ABORTED)
-		metrics_upstream_error(upstream_error_code(res->error));
+		metrics_upstream_error(res->error);
 	metrics_tokens(res->prompt_tokens, res->completion_tokens);
 
 	bool stored = turn_store_end(ts, &out);
 	turn_record_metric(ts, res, &out, ts->t_start);
 
-	if (!res->opened && strcmp(out.status, "cancelled") != 0) {
+	if (!res->opened && out.status != REPLY_CANCELLED) {
 		status = upstream_error_http_status(res->error);
 		*error = out.error_message;
 	} else {
@@ -659,8 +543,9 @@ chat_turn_finish(struct chat_turn_state *ts, const char **error)
 	}
 	/* The client has its ending; a reply the database did not take yet is
 	 * stored by the retry thread once it is back. */
-	if (!stored && !pending_store_enqueue(ts, &out))
-		log_error("reply %s: final status %s not stored", ts->st.reply_id, out.status);
+	if (!stored && !turn_retry_end(ts, &out))
+		log_error("reply %s: final status %s not stored", ts->st.reply_id,
+		    reply_status_name(out.status));
 	turn_state_free(ts);
 	return status;
 }

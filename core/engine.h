@@ -10,9 +10,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "reply_status.h"
+#include "upstream.h"
+
 struct config;
 struct store;
-struct upstream;
 
 /* What a sink is told about the stream; borrowed for the call only. */
 struct chat_stream_info {
@@ -31,7 +33,9 @@ struct chat_stream_info {
 
 /* How the stream ended; borrowed for the call only. */
 struct chat_outcome {
-	const char *status;          /* complete, cancelled, interrupted, error */
+	enum reply_status status;    /* complete, cancelled, interrupted, error */
+	enum upstream_error error;   /* the upstream's failure; UPSTREAM_OK when none
+	                              * or not known (an ending replayed from the database) */
 	const char *error_code;      /* NULL when complete */
 	const char *error_message;   /* for the client; NULL when complete */
 	long        prompt_tokens;   /* -1 if unknown */
@@ -44,7 +48,7 @@ struct chat_outcome {
 static inline bool
 chat_outcome_is_done(const struct chat_outcome *o)
 {
-	return o->status[0] == 'c';  /* complete, cancelled */
+	return reply_status_is_done(o->status);
 }
 
 /* A sink receives, in order: open (once, when the upstream accepted the
@@ -91,7 +95,7 @@ struct chat_turn {
  * the error status (404 unknown session, 400 nothing to answer, 503 database,
  * 502/504 upstream) with a client message in *error. A send whose
  * idempotency_key is known replays and follows the earlier generation
- * instead (chat_replay_run). */
+ * instead (chat_replay_run, replay.h). */
 int chat_turn_run(const struct chat_env *env, const struct chat_turn *turn,
     const struct chat_sink *sink, const char **error);
 
@@ -115,17 +119,5 @@ const char *chat_turn_attached(const struct chat_turn_state *state);
 void chat_turn_upstream(struct chat_turn_state *state, const char **body, size_t *len,
     const struct upstream_stream_ops **ops, struct upstream_result **res);
 int chat_turn_finish(struct chat_turn_state *state, const char **error);
-
-/* Replays a reply to the sink and follows it live until it ends (polling the
- * database, so the generation may run on any worker of any host): start (if
- * after_seq < 0), the deltas after after_seq, then the end. reply_id NULL
- * means the session's latest reply. Returns 200 when something was sent,
- * 204 when the reply ended and the client has seen all of it, 404 when there
- * is no such reply for this owner, 503 without a database. */
-int chat_replay_run(const struct chat_env *env, const char *user_id, const char *session_id,
-    const char *reply_id, long after_seq, const struct chat_sink *sink, const char **error);
-
-/* Parses an event id "<reply uuid>:<seq>" (from Last-Event-ID). */
-bool chat_event_id_parse(const char *id, char *reply_id, size_t len, long *seq);
 
 #endif

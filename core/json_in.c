@@ -161,13 +161,18 @@ jv_value(struct jv *v)
 	}
 }
 
-bool
-json_in_valid(const char *p, size_t n, int max_depth)
+/* True if p[0..n) is exactly one strict RFC 8259 JSON value, valid UTF-8,
+ * nested at most max_depth deep; *too_deep tells a nesting failure apart. */
+static bool
+json_check(const char *p, size_t n, int max_depth, bool *too_deep)
 {
 	struct jv v = { (const unsigned char *)p, n, 0, 0, max_depth };
 
-	if (!jv_value(&v))
+	*too_deep = false;
+	if (!jv_value(&v)) {
+		*too_deep = v.depth > max_depth;
 		return false;
+	}
 	jv_ws(&v);
 	return v.i == n && utf8_valid(p, n);
 }
@@ -177,20 +182,15 @@ json_in_parse(const char *p, size_t n, const char **err)
 {
 	json_tokener *tok;
 	json_object *obj = NULL;
+	bool too_deep;
 
 	*err = "Invalid JSON";
 	if (n == 0 || n > (size_t)INT32_MAX)
 		return NULL;
-	{
-		struct jv depth_probe = { (const unsigned char *)p, n, 0, 0, JSON_IN_MAX_DEPTH };
-		if (!jv_value(&depth_probe)) {
-			if (depth_probe.depth > JSON_IN_MAX_DEPTH)
-				*err = "JSON nested too deeply";
-			return NULL;
-		}
-		jv_ws(&depth_probe);
-		if (depth_probe.i != n || !utf8_valid(p, n))
-			return NULL;
+	if (!json_check(p, n, JSON_IN_MAX_DEPTH, &too_deep)) {
+		if (too_deep)
+			*err = "JSON nested too deeply";
+		return NULL;
 	}
 	if ((tok = json_tokener_new_ex(JSON_IN_MAX_DEPTH)) == NULL) {
 		*err = "Out of memory";

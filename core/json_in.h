@@ -17,10 +17,6 @@
  * static message in *err. */
 json_object *json_in_parse(const char *p, size_t n, const char **err);
 
-/* True if p[0..n) is exactly one strict RFC 8259 JSON value, valid UTF-8,
- * nested at most max_depth deep. Exposed for tests and fuzzing. */
-bool json_in_valid(const char *p, size_t n, int max_depth);
-
 enum json_field { JSON_OPTIONAL = 0, JSON_REQUIRED = 1 };
 
 /* Reads a string member. Absent or null optional members leave *out NULL and

@@ -9,6 +9,7 @@
 
 #include "json_out.h"
 #include "log.h"
+#include "upstream.h"
 
 /* Histogram upper bounds in seconds (Prometheus `le`), shared by both. */
 static const double duration_bounds[] = { 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300 };
@@ -21,11 +22,9 @@ static const int tracked_status[] = { 200, 201, 202, 204, 400, 401, 403, 404, 40
 	415, 429, 500, 502, 503, 504 };
 #define NSTATUS (sizeof(tracked_status) / sizeof(tracked_status[0]) + 1)
 
-static const char *const upstream_codes[] = { "upstream_unreachable", "upstream_http_error",
-	"upstream_connect_timeout", "upstream_first_token_timeout", "upstream_idle_timeout",
-	"stream_max_duration", "upstream_stream_error", "upstream_protocol_error",
-	"upstream_dropped", "other" };
-#define NUPCODES (sizeof(upstream_codes) / sizeof(upstream_codes[0]))
+/* Upstream failures by kind: slot e - 1 for UPSTREAM_CONNECT..UPSTREAM_DROPPED
+ * (labelled with upstream_error_code), the last slot "other". */
+#define NUPCODES ((size_t)UPSTREAM_DROPPED + 1)
 
 struct histogram {
 	atomic_uint_least64_t buckets[16];   /* cumulative per bound; last = +Inf */
@@ -231,15 +230,12 @@ metrics_stream_ended(enum metric_stream_end end, double duration_s, double ttfb_
 }
 
 void
-metrics_upstream_error(const char *code)
+metrics_upstream_error(enum upstream_error e)
 {
-	size_t i;
+	size_t i = e >= UPSTREAM_CONNECT && e <= UPSTREAM_DROPPED ? (size_t)e - 1 : NUPCODES - 1;
 
 	if (sb == NULL)
 		return;
-	for (i = 0; i < NUPCODES - 1; i++)
-		if (strcmp(upstream_codes[i], code) == 0)
-			break;
 	atomic_fetch_add(&sb->upstream_errors[i], 1);
 }
 
@@ -318,7 +314,8 @@ metrics_render_prometheus(struct buf *out)
 	        "# TYPE chat_upstream_errors_total counter\n");
 	for (size_t i = 0; ok && i < NUPCODES; i++)
 		ok = buf_printf(out, "chat_upstream_errors_total{%skind=\"%s\"} %llu\n", lbl_head,
-		    upstream_codes[i], (unsigned long long)atomic_load(&sb->upstream_errors[i]));
+		    i < NUPCODES - 1 ? upstream_error_code((enum upstream_error)(i + 1)) : "other",
+		    (unsigned long long)atomic_load(&sb->upstream_errors[i]));
 	/* The HTTP routes and the worker pool are chatd's; a gateway has
 	 * neither (its sessions and streams are its own gauges). */
 	if (scope == METRICS_SCOPE_GATEWAY)

@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include "buf.h"
+#include "upstream.h"
 
 #define METRICS_MAX_WORKERS 256
 #define METRICS_MAX_ROUTES  64
@@ -62,7 +63,7 @@ void metrics_request(int route, int status);
  * duration and time to first byte (< 0: none). */
 void metrics_stream_started(void);
 void metrics_stream_ended(enum metric_stream_end end, double duration_s, double ttfb_s);
-void metrics_upstream_error(const char *code);
+void metrics_upstream_error(enum upstream_error e);   /* UPSTREAM_OK, _ABORTED: "other" */
 void metrics_tokens(long prompt, long completion);
 
 /* Renders everything in Prometheus text exposition format: the families

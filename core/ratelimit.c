@@ -68,12 +68,6 @@ class_limit(const struct config *cfg, enum ratelimit_class cls, bool authed)
 	}
 }
 
-const char *
-ratelimit_class_name(enum ratelimit_class cls)
-{
-	return class_name(cls);
-}
-
 enum store_rc
 ratelimit_hit(const struct config *cfg, struct store *store, enum ratelimit_class cls,
     const char *user_id, const char *client_ip, struct ratelimit_verdict *v)

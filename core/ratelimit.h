@@ -44,9 +44,6 @@ enum store_rc ratelimit_hit(const struct config *cfg, struct store *store,
  * in a window that ends in reset_s seconds. Exposed for tests. */
 void ratelimit_verdict_fill(struct ratelimit_verdict *v, int hits, int reset_s);
 
-/* "chat", "auth", "api" or "none", for logs and metrics. */
-const char *ratelimit_class_name(enum ratelimit_class cls);
-
 /* The client's address: REMOTE_ADDR, or when that is a trusted proxy the
  * last address in X-Forwarded-For that is not one. Exposed for tests. */
 void ratelimit_client_ip(const char *remote, const char *forwarded_for, const char *trusted,

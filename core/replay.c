@@ -14,7 +14,7 @@
 #include "auth.h"
 #include "clock.h"
 #include "config.h"
-#include "engine.h"
+#include "replay.h"
 #include "log.h"
 #include "store.h"
 #include "upstream.h"
@@ -108,7 +108,7 @@ chat_replay_run(const struct chat_env *env, const char *user_id, const char *ses
 	    ? cfg->upstream_first_token_timeout : cfg->upstream_idle_timeout) + 15;
 	int64_t t_start = clock_now_us(), last_write = 0;
 	struct chat_stream_info info;
-	struct store_reply rep;
+	struct store_reply rep, seen = { 0 };  /* seen: the row info.content points into */
 	char id[40] = "";
 	bool opened = false;
 	long sent = after_seq;
@@ -131,17 +131,23 @@ chat_replay_run(const struct chat_env *env, const char *user_id, const char *ses
 			}
 			/* The row vanished (session deleted) or the database is
 			 * gone: end the stream rather than spin. */
-			struct chat_outcome o = { .status = "error", .error_code = "replay_failed",
+			struct chat_outcome o = { .status = REPLY_ERROR, .error_code = "replay_failed",
 				.error_message = "The reply can no longer be read", .prompt_tokens = -1,
 				.completion_tokens = -1, .finish_reason = "" };
 			info.seq = (unsigned long)(sent + 1);
 			sink->end(sink->ctx, &info, &o);
+			store_reply_free(&seen);
 			return 200;
 		}
+		/* The new row holds at least the text of the one before. */
+		info.content = rep.content;
+		if (info.content_len > rep.content_len)
+			info.content_len = rep.content_len;
+		store_reply_free(&seen);
 		if (id[0] == '\0') {
 			(void)snprintf(id, sizeof(id), "%s", rep.id);
 			/* Ask the generator, wherever it runs, for smaller batches. */
-			if (strcmp(rep.status, "streaming") == 0 && !rep.stale)
+			if (rep.status == REPLY_STREAMING && !rep.stale)
 				(void)store_notify_follow(env->store, rep.id);
 		}
 		if ((n = parse_ends(rep.chunk_ends, &ends)) < 0) {
@@ -149,7 +155,7 @@ chat_replay_run(const struct chat_env *env, const char *user_id, const char *ses
 			*error = "Internal server error";
 			return opened ? 200 : 500;
 		}
-		final = strcmp(rep.status, "streaming") != 0 || rep.stale;
+		final = rep.status != REPLY_STREAMING || rep.stale;
 		info.session_id = session_id;
 		info.reply_id = id;
 		if (!opened) {
@@ -186,12 +192,12 @@ chat_replay_run(const struct chat_env *env, const char *user_id, const char *ses
 			last_write = clock_now_us();
 		}
 		if (final && sent >= n) {
-			struct chat_outcome o = { .status = rep.stale ? "interrupted" : rep.status,
+			struct chat_outcome o = { .status = rep.stale ? REPLY_INTERRUPTED : rep.status,
 				.prompt_tokens = -1, .completion_tokens = -1, .finish_reason = "" };
 			const char *code = rep.stale ? "worker_died" : rep.error;
 
-			if (strcmp(o.status, "complete") != 0) {
-				o.error_code = code[0] ? code : o.status;
+			if (o.status != REPLY_COMPLETE) {
+				o.error_code = code[0] ? code : reply_status_name(o.status);
 				o.error_message = reason_message(o.error_code);
 			}
 			/* The end's id follows whatever the client has seen. */
@@ -202,18 +208,21 @@ chat_replay_run(const struct chat_env *env, const char *user_id, const char *ses
 			goto out;
 		}
 		free(ends);
-		store_reply_free(&rep);
+		seen = rep;   /* info.content still points into it */
 		if (clock_now_us() - t_start > (int64_t)cfg->stream_max_duration * 1000000) {
-			struct chat_outcome o = { .status = "interrupted", .error_code = "stream_max_duration",
+			struct chat_outcome o = { .status = REPLY_INTERRUPTED, .error_code = "stream_max_duration",
 				.error_message = reason_message("stream_max_duration"),
 				.prompt_tokens = -1, .completion_tokens = -1, .finish_reason = "" };
 			info.seq = (unsigned long)(sent + 1);
 			sink->end(sink->ctx, &info, &o);
+			store_reply_free(&seen);
 			return 200;
 		}
 		if (clock_now_us() - last_write >= (int64_t)cfg->heartbeat_interval * 1000000) {
-			if (!sink->heartbeat(sink->ctx))
+			if (!sink->heartbeat(sink->ctx)) {
+				store_reply_free(&seen);
 				return 200;
+			}
 			last_write = clock_now_us();
 		}
 		replay_pause(FOLLOW_POLL_MS);

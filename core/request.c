@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "chat_limits.h"
 #include "config.h"
 #include "conversation.h"
 #include "engine.h"
@@ -65,7 +66,7 @@ request_stream_slot_take(const struct config *cfg, struct store *store, const ch
 {
 	const char *user = user_or_null(user_id);
 	int cap = user != NULL ? cfg->streams_per_user : cfg->streams_per_anon;
-	char holder[REQUEST_CLIENT_IP_MAX + 80];
+	char holder[LIMIT_CLIENT_IP_BYTES + 80];
 	int n;
 	enum store_rc rc;
 
@@ -115,14 +116,14 @@ request_message_read(json_object *body, const char *ref_field, struct request_me
 	size_t len = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (!json_in_string(body, "message", JSON_REQUIRED, CONVERSATION_CONTENT_MAX, &out->message,
+	if (!json_in_string(body, "message", JSON_REQUIRED, LIMIT_CONTENT_BYTES, &out->message,
 	    &len, &out->problem))
 		return REQUEST_INPUT_MESSAGE;
 	if (len == 0) {
 		out->problem = "must not be empty";
 		return REQUEST_INPUT_EMPTY;
 	}
-	if (!json_in_string(body, ref_field, JSON_OPTIONAL, REQUEST_REF_MAX, &out->ref, &len,
+	if (!json_in_string(body, ref_field, JSON_OPTIONAL, LIMIT_SESSION_REF_BYTES, &out->ref, &len,
 	    &out->problem))
 		return REQUEST_INPUT_REF;
 	if (out->ref != NULL && len == 0)

@@ -15,14 +15,13 @@
 
 #include <json-c/json.h>
 
+#include "chat_limits.h"
 #include "ratelimit.h"
 #include "store.h"
 
 struct config;
 struct chat_turn;
 
-#define REQUEST_CLIENT_IP_MAX 64    /* an address, as ratelimit keys it */
-#define REQUEST_REF_MAX       128   /* a session reference: a UUID or a name */
 #define REQUEST_TITLE_MAX     256
 
 /* The words both front ends send for the common refusals. */
@@ -48,7 +47,7 @@ struct request_result request_caller_token(const struct config *cfg, struct stor
 
 /* An anonymous caller's address: remote (the peer), or when that is one of
  * cfg->trusted_proxies the address its X-Forwarded-For (may be NULL) vouches
- * for. Writes out (len bytes, REQUEST_CLIENT_IP_MAX is enough). */
+ * for. Writes out (len bytes, LIMIT_CLIENT_IP_BYTES is enough). */
 void request_client_ip(const struct config *cfg, const char *remote, const char *forwarded_for,
     char *out, size_t len);
 
@@ -98,7 +97,7 @@ enum request_input {
 
 /* A message turn's fields, borrowed from the body read. */
 struct request_message {
-	const char *message;     /* required, 1 to CONVERSATION_CONTENT_MAX bytes */
+	const char *message;     /* required, 1 to LIMIT_CONTENT_BYTES bytes */
 	const char *ref;         /* NULL (or ""): a new session */
 	const char *problem;     /* on failure: what is wrong with the field */
 };

@@ -634,11 +634,11 @@ store_reply_append(struct store *st, const char *reply_id, const char *text, siz
 }
 
 enum store_rc
-store_reply_finish(struct store *st, const char *reply_id, const char *status, const char *model,
-    long prompt_tokens, long completion_tokens, const char *error)
+store_reply_finish(struct store *st, const char *reply_id, enum reply_status status,
+    const char *model, long prompt_tokens, long completion_tokens, const char *error)
 {
 	char pt[24], ct[24];
-	const char *p[] = { reply_id, status, model, prompt_tokens >= 0 ? pt : NULL,
+	const char *p[] = { reply_id, reply_status_name(status), model, prompt_tokens >= 0 ? pt : NULL,
 		completion_tokens >= 0 ? ct : NULL, error };
 	PGresult *res;
 	enum store_rc rc;
@@ -654,7 +654,7 @@ enum store_rc
 store_metric_insert(struct store *st, const struct store_stream_metric *m)
 {
 	char ttfb[32], dur[32], chunks[24], pt[24], ct[24];
-	const char *p[] = { m->route, m->user_id, m->session_id, m->message_id, m->status,
+	const char *p[] = { m->route, m->user_id, m->session_id, m->message_id, reply_status_name(m->status),
 		m->ttfb_ms >= 0 ? ttfb : NULL, dur, chunks,
 		m->prompt_tokens >= 0 ? pt : NULL, m->completion_tokens >= 0 ? ct : NULL };
 	PGresult *res;
@@ -706,7 +706,7 @@ store_reply_read(struct store *st, const char *user_id, const char *session_id,
 	if (PQntuples(res) != 1)
 		rc = STORE_NOT_FOUND;
 	else if (store_dup(res, 0, 0, &out->id) != STORE_OK ||
-	    store_dup(res, 0, 1, &out->status) != STORE_OK ||
+	    !reply_status_parse(PQgetvalue(res, 0, 1), &out->status) ||
 	    store_dup(res, 0, 2, &out->content) != STORE_OK ||
 	    store_dup(res, 0, 3, &out->chunk_ends) != STORE_OK ||
 	    store_dup(res, 0, 4, &out->error) != STORE_OK)
@@ -725,7 +725,6 @@ void
 store_reply_free(struct store_reply *r)
 {
 	free(r->id);
-	free(r->status);
 	free(r->content);
 	free(r->chunk_ends);
 	free(r->error);

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "reply_status.h"
+
 enum store_rc {
 	STORE_OK = 0,
 	STORE_NOT_FOUND,      /* no row, or a reference to a missing row */
@@ -101,11 +103,12 @@ enum store_rc store_reply_append(struct store *st, const char *reply_id, const c
     size_t len, const char *chunk_ends);
 
 /* Records the end of a reply: status complete|cancelled|interrupted|error. */
-enum store_rc store_reply_finish(struct store *st, const char *reply_id, const char *status,
+enum store_rc store_reply_finish(struct store *st, const char *reply_id, enum reply_status status,
     const char *model, long prompt_tokens, long completion_tokens, const char *error);
 
 struct store_stream_metric {
-	const char *route, *user_id, *session_id, *message_id, *status;
+	const char *route, *user_id, *session_id, *message_id;
+	enum reply_status status;
 	double      ttfb_ms;         /* < 0: no first byte */
 	double      duration_ms;
 	long        chunks, prompt_tokens, completion_tokens;  /* < 0: unknown */
@@ -121,7 +124,7 @@ enum store_rc store_cancel(struct store *st, const char *user_id, const char *se
 
 struct store_reply {
 	char   *id;
-	char   *status;       /* streaming, complete, cancelled, interrupted, error */
+	enum reply_status status;  /* REPLY_STREAMING until it ends */
 	char   *content;
 	size_t  content_len;
 	char   *chunk_ends;   /* "3,9,14": byte offsets where each delta ended */

@@ -9,48 +9,18 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "chat_limits.h"
 #include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "openai_chunk.h"
 #include "sse_reader.h"
+#include "upstream_attempt.h"
 
-#define UPSTREAM_LINE_MAX   (1 << 20)   /* one SSE event from the upstream */
 #define UPSTREAM_ERRBODY    16384       /* kept of a non-2xx body, for the log */
-#define UPSTREAM_POST_MAX   (4 << 20)   /* a non-streamed response */
 #define BACKOFF_BASE_MS     500
 #define BACKOFF_MAX_MS      8000
 #define RETRY_AFTER_MAX_MS  30000
-
-struct upstream {
-	const struct config *cfg;
-	CURL               *easy;
-	CURLM              *multi;
-	char               *auth_header;     /* "Authorization: Bearer ..."; secret */
-	struct sse_reader   reader;
-	struct openai_chunk_parser *chunks;
-
-	/* State of the transfer in progress. */
-	const struct upstream_stream_ops *ops;
-	struct upstream_result *res;
-	struct buf         *collect;         /* upstream_post: the response body */
-	struct buf          errbody;
-	bool                streaming;
-	bool                stop;            /* a callback or the parser ended it */
-	enum upstream_error stop_error;
-	long                retry_after_ms;  /* from the last response, -1 if none */
-	int64_t             t_start_us;
-	int64_t             t_last_delta_us;
-
-	/* The transfer's request (borrowed from the caller until it ends). */
-	char                url[2048];
-	const char         *content_type;
-	const char         *body;
-	size_t              body_len;
-	struct curl_slist  *headers;         /* of the attempt in progress */
-	int                 attempt;
-	int64_t             retry_wait_ms;   /* set when attempt_end asks for a retry */
-};
 
 const char *
 upstream_error_code(enum upstream_error e)
@@ -235,6 +205,18 @@ upstream_on_body(char *p, size_t size, size_t n, void *ctx)
 	return len;
 }
 
+bool
+upstream_global_init(void)
+{
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+}
+
+void
+upstream_global_cleanup(void)
+{
+	curl_global_cleanup();
+}
+
 struct upstream *
 upstream_new(const struct config *cfg)
 {
@@ -245,7 +227,7 @@ upstream_new(const struct config *cfg)
 		return NULL;
 	u->cfg = cfg;
 	buf_init(&u->errbody, UPSTREAM_ERRBODY);
-	sse_reader_init(&u->reader, UPSTREAM_LINE_MAX, upstream_on_event, u);
+	sse_reader_init(&u->reader, LIMIT_UPSTREAM_EVENT_BYTES, upstream_on_event, u);
 	if ((u->easy = curl_easy_init()) == NULL || (u->multi = curl_multi_init()) == NULL ||
 	    (u->chunks = openai_chunk_parser_new()) == NULL)
 		goto failed;
@@ -336,7 +318,7 @@ failed:
 
 /* The budget check of a running stream: returns the error once a deadline
  * passed, UPSTREAM_OK otherwise. */
-static enum upstream_error
+enum upstream_error
 upstream_deadline(struct upstream *u, int64_t now)
 {
 	const struct config *cfg = u->cfg;
@@ -354,7 +336,7 @@ upstream_deadline(struct upstream *u, int64_t now)
 }
 
 /* Calls on_tick if due. Returns false if it asked to stop. */
-static bool
+bool
 upstream_tick(struct upstream *u, int64_t now, int64_t *next_tick)
 {
 	if (u->ops == NULL || u->ops->on_tick == NULL || now < *next_tick)
@@ -445,8 +427,8 @@ upstream_log_failure(struct upstream *u, CURLcode rc, int attempt)
 
 /* Starts a transfer: resets the result and remembers the request. Returns
  * false (res->error set) if the URL does not fit. */
-static bool
-transfer_begin(struct upstream *u, const char *path, const char *content_type, const char *body,
+bool
+upstream_transfer_begin(struct upstream *u, const char *path, const char *content_type, const char *body,
     size_t len, struct upstream_result *res)
 {
 	int n;
@@ -469,8 +451,8 @@ transfer_begin(struct upstream *u, const char *path, const char *content_type, c
 }
 
 /* Prepares the easy handle for the next attempt. */
-static bool
-attempt_setup(struct upstream *u)
+bool
+upstream_attempt_setup(struct upstream *u)
 {
 	long total_ms = (long)u->cfg->stream_max_duration * 1000 + 1000;
 
@@ -492,14 +474,12 @@ attempt_setup(struct upstream *u)
 	return true;
 }
 
-enum attempt_outcome { ATTEMPT_FINISHED, ATTEMPT_RETRY };
-
 /* Classifies an attempt that ended with libcurl's rc (and stop_error), and
  * decides on a retry: only before the stream opened, for connect failures,
  * 429 and 5xx, within the retries and the first-token budget. On
- * ATTEMPT_RETRY, u->retry_wait_ms says how long to wait. */
-static enum attempt_outcome
-attempt_end(struct upstream *u, CURLcode rc)
+ * UPSTREAM_ATTEMPT_RETRY, u->retry_wait_ms says how long to wait. */
+enum upstream_attempt_outcome
+upstream_attempt_end(struct upstream *u, CURLcode rc)
 {
 	struct upstream_result *res = u->res;
 	int attempt = u->attempt;
@@ -526,20 +506,20 @@ attempt_end(struct upstream *u, CURLcode rc)
 		res->error = UPSTREAM_CONNECT;
 
 	if (res->error == UPSTREAM_OK)
-		return ATTEMPT_FINISHED;
+		return UPSTREAM_ATTEMPT_FINISHED;
 	upstream_log_failure(u, rc, attempt);
 	if (res->opened || attempt >= u->cfg->upstream_retries || u->stop_error != UPSTREAM_OK)
-		return ATTEMPT_FINISHED;
+		return UPSTREAM_ATTEMPT_FINISHED;
 	if (res->error == UPSTREAM_HTTP ? !retryable_status(res->http_status)
 	    : !(res->error == UPSTREAM_CONNECT || res->error == UPSTREAM_TIMEOUT_CONNECT ||
 	        retryable_curl(rc)))
-		return ATTEMPT_FINISHED;
+		return UPSTREAM_ATTEMPT_FINISHED;
 	u->retry_wait_ms = backoff_ms(u, attempt);
 	if (clock_now_us() + u->retry_wait_ms * 1000 - u->t_start_us >
 	    (int64_t)u->cfg->upstream_first_token_timeout * 1000000)
-		return ATTEMPT_FINISHED;  /* the wait alone would pass the deadline */
+		return UPSTREAM_ATTEMPT_FINISHED;  /* the wait alone would pass the deadline */
 	u->attempt++;
-	return ATTEMPT_RETRY;
+	return UPSTREAM_ATTEMPT_RETRY;
 }
 
 /* Waits wait_ms before a retry, ticking. Returns false if told to stop. */
@@ -568,12 +548,12 @@ static void
 upstream_transfer(struct upstream *u, const char *path, const char *content_type, const char *body,
     size_t len, struct upstream_result *res)
 {
-	if (!transfer_begin(u, path, content_type, body, len, res))
+	if (!upstream_transfer_begin(u, path, content_type, body, len, res))
 		return;
 	for (;;) {
-		if (!attempt_setup(u))
+		if (!upstream_attempt_setup(u))
 			return;
-		if (attempt_end(u, upstream_run(u)) == ATTEMPT_FINISHED)
+		if (upstream_attempt_end(u, upstream_run(u)) == UPSTREAM_ATTEMPT_FINISHED)
 			return;
 		if (!blocking_wait(u, u->retry_wait_ms))
 			return;
@@ -638,237 +618,4 @@ upstream_probe(struct upstream *u)
 		(void)curl_easy_getinfo(u->easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_slist_free_all(h);
 	return rc == CURLE_OK && status >= 200 && status < 300;
-}
-
-/* ---- The event-loop driver: many transfers on one multi handle ----------
- *
- * The Socket.IO gateway runs every stream of its process in one event loop.
- * It tells this driver about socket readiness and timer expiry; the driver
- * tells it which sockets to watch and when to fire the timer. Each job is a
- * struct upstream of its own (easy handle, parser, result) without a multi. */
-
-struct upstream_job {
-	struct upstream       *u;
-	struct upstream_multi *m;
-	void                 (*done)(void *ctx);
-	void                  *ctx;
-	bool                   running;      /* in the multi; else waiting to retry */
-	int64_t                retry_at_us;
-	int64_t                next_tick_us;
-	struct upstream_job   *next;
-};
-
-struct upstream_multi {
-	const struct config        *cfg;
-	CURLM                      *multi;
-	struct upstream_multi_hooks hooks;
-	struct upstream_job        *jobs;
-};
-
-static int
-multi_on_socket(CURL *easy, curl_socket_t fd, int what, void *ctx, void *sockp)
-{
-	struct upstream_multi *m = ctx;
-
-	(void)easy;
-	(void)sockp;
-	if (what == CURL_POLL_REMOVE)
-		m->hooks.unwatch(m->hooks.ctx, (int)fd);
-	else
-		m->hooks.watch(m->hooks.ctx, (int)fd, what == CURL_POLL_IN || what == CURL_POLL_INOUT,
-		    what == CURL_POLL_OUT || what == CURL_POLL_INOUT);
-	return 0;
-}
-
-static int
-multi_on_timer(CURLM *multi, long timeout_ms, void *ctx)
-{
-	struct upstream_multi *m = ctx;
-
-	(void)multi;
-	m->hooks.timer(m->hooks.ctx, timeout_ms);
-	return 0;
-}
-
-struct upstream_multi *
-upstream_multi_new(const struct config *cfg, const struct upstream_multi_hooks *hooks)
-{
-	struct upstream_multi *m = calloc(1, sizeof(*m));
-
-	if (m == NULL)
-		return NULL;
-	m->cfg = cfg;
-	m->hooks = *hooks;
-	if ((m->multi = curl_multi_init()) == NULL ||
-	    curl_multi_setopt(m->multi, CURLMOPT_SOCKETFUNCTION, multi_on_socket) != CURLM_OK ||
-	    curl_multi_setopt(m->multi, CURLMOPT_SOCKETDATA, m) != CURLM_OK ||
-	    curl_multi_setopt(m->multi, CURLMOPT_TIMERFUNCTION, multi_on_timer) != CURLM_OK ||
-	    curl_multi_setopt(m->multi, CURLMOPT_TIMERDATA, m) != CURLM_OK) {
-		if (m->multi != NULL)
-			curl_multi_cleanup(m->multi);
-		free(m);
-		return NULL;
-	}
-	return m;
-}
-
-static void
-job_unlink(struct upstream_multi *m, struct upstream_job *j)
-{
-	for (struct upstream_job **pp = &m->jobs; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == j) {
-			*pp = j->next;
-			return;
-		}
-}
-
-/* Ends job j: its result is final. The done callback may start new jobs. */
-static void
-job_finish(struct upstream_multi *m, struct upstream_job *j)
-{
-	job_unlink(m, j);
-	j->done(j->ctx);
-	upstream_free(j->u);
-	free(j);
-}
-
-/* An attempt of j ended with rc: finish, or schedule the retry. */
-static void
-job_attempt_ended(struct upstream_multi *m, struct upstream_job *j, CURLcode rc)
-{
-	if (j->running) {
-		(void)curl_multi_remove_handle(m->multi, j->u->easy);
-		j->running = false;
-	}
-	if (attempt_end(j->u, rc) == ATTEMPT_FINISHED)
-		job_finish(m, j);
-	else
-		j->retry_at_us = clock_now_us() + j->u->retry_wait_ms * 1000;
-}
-
-static bool
-job_launch(struct upstream_multi *m, struct upstream_job *j)
-{
-	if (!attempt_setup(j->u))
-		return false;
-	if (curl_easy_setopt(j->u->easy, CURLOPT_PRIVATE, j) != CURLE_OK ||
-	    curl_multi_add_handle(m->multi, j->u->easy) != CURLM_OK) {
-		j->u->res->error = UPSTREAM_CONNECT;
-		return false;
-	}
-	j->running = true;
-	return true;
-}
-
-/* Reaps the transfers libcurl reports as done. */
-static void
-multi_reap(struct upstream_multi *m)
-{
-	struct CURLMsg *msg;
-	int left;
-
-	while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
-		struct upstream_job *j = NULL;
-
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		(void)curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
-		if (j != NULL)
-			job_attempt_ended(m, j, msg->data.result);
-	}
-}
-
-struct upstream_job *
-upstream_multi_stream(struct upstream_multi *m, const char *path, const char *body, size_t len,
-    const struct upstream_stream_ops *ops, struct upstream_result *res,
-    void (*done)(void *ctx), void *ctx)
-{
-	struct upstream_job *j = calloc(1, sizeof(*j));
-
-	if (j == NULL || (j->u = upstream_new(m->cfg)) == NULL) {
-		free(j);
-		return NULL;
-	}
-	/* The job's transfers run on the shared multi, not the client's own. */
-	curl_multi_cleanup(j->u->multi);
-	j->u->multi = NULL;
-	j->u->ops = ops;
-	j->u->streaming = true;
-	j->m = m;
-	j->done = done;
-	j->ctx = ctx;
-	j->next = m->jobs;
-	m->jobs = j;
-	if (!transfer_begin(j->u, path, "application/json", body, len, res) || !job_launch(m, j)) {
-		job_unlink(m, j);
-		upstream_free(j->u);
-		free(j);
-		return NULL;
-	}
-	return j;
-}
-
-void
-upstream_multi_socket(struct upstream_multi *m, int fd, bool readable, bool writable)
-{
-	int running, ev = (readable ? CURL_CSELECT_IN : 0) | (writable ? CURL_CSELECT_OUT : 0);
-
-	(void)curl_multi_socket_action(m->multi, (curl_socket_t)fd, ev, &running);
-	multi_reap(m);
-}
-
-void
-upstream_multi_timeout(struct upstream_multi *m)
-{
-	int running;
-
-	(void)curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	multi_reap(m);
-}
-
-void
-upstream_multi_tick(struct upstream_multi *m)
-{
-	int64_t now = clock_now_us();
-	struct upstream_job *j = m->jobs, *next;
-
-	for (; j != NULL; j = next) {
-		struct upstream *u = j->u;
-
-		next = j->next;
-		if (!j->running) {
-			/* Waiting to retry: only a cancel can cut the wait short. */
-			if (u->ops->on_tick != NULL && u->ops->on_tick(u->ops->ctx) != 0) {
-				u->stop_error = UPSTREAM_ABORTED;
-				u->res->error = UPSTREAM_ABORTED;
-				job_finish(m, j);
-			} else if (now >= j->retry_at_us && !job_launch(m, j))
-				job_finish(m, j);
-			continue;
-		}
-		if ((u->stop_error = upstream_deadline(u, now)) == UPSTREAM_OK &&
-		    !upstream_tick(u, now, &j->next_tick_us))
-			u->stop_error = UPSTREAM_ABORTED;
-		if (u->stop_error != UPSTREAM_OK)
-			job_attempt_ended(m, j, CURLE_OK);
-	}
-	multi_reap(m);
-}
-
-void
-upstream_multi_free(struct upstream_multi *m)
-{
-	if (m == NULL)
-		return;
-	while (m->jobs != NULL) {
-		struct upstream_job *j = m->jobs;
-
-		if (j->running)
-			(void)curl_multi_remove_handle(m->multi, j->u->easy);
-		j->running = false;
-		j->u->res->error = UPSTREAM_ABORTED;
-		job_finish(m, j);
-	}
-	curl_multi_cleanup(m->multi);
-	free(m);
 }

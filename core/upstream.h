@@ -1,9 +1,10 @@
 /* upstream.h: the OpenAI-compatible API client (libcurl).
  *
- * The only module that includes curl.h. One struct upstream per thread: it
+ * Only upstream*.c include curl.h. One struct upstream per thread: it
  * keeps its connections to the upstream alive between requests. The API key
  * is sent in the Authorization header and nowhere else: it never appears in
- * a result, an error message or a log line. */
+ * a result, an error message or a log line. The event-loop driver of the
+ * same client is upstream_multi.h. */
 #ifndef CHAT_UPSTREAM_H
 #define CHAT_UPSTREAM_H
 
@@ -68,6 +69,13 @@ struct upstream_stream_ops {
 	int   tick_ms;
 };
 
+/* libcurl's process-wide setup: once, before any thread starts, after
+ * fork. False if libcurl could not initialise. */
+bool upstream_global_init(void);
+
+/* Undoes upstream_global_init, after every client is freed. */
+void upstream_global_cleanup(void);
+
 /* Creates the per-thread client. Returns NULL on failure. Call after fork. */
 struct upstream *upstream_new(const struct config *cfg);
 void upstream_free(struct upstream *u);
@@ -91,40 +99,5 @@ void upstream_wakeup(struct upstream *u);
 
 /* Probes base_url + "/models" with a short timeout: true if it answers 2xx. */
 bool upstream_probe(struct upstream *u);
-
-/* ---- The event-loop driver (the Socket.IO gateway) ----
- *
- * One upstream_multi runs every transfer of an event loop. The loop calls
- * upstream_multi_socket when a watched fd is ready, upstream_multi_timeout
- * when the timer fires, and upstream_multi_tick every ~250 ms (deadlines,
- * on_tick, retries). Hooks tell the loop what to watch. Everything runs on
- * the loop's thread. */
-struct upstream_multi_hooks {
-	void (*watch)(void *ctx, int fd, bool readable, bool writable);
-	void (*unwatch)(void *ctx, int fd);
-	void (*timer)(void *ctx, long timeout_ms);   /* -1: cancel */
-	void *ctx;
-};
-
-struct upstream_multi;
-struct upstream_job;
-
-struct upstream_multi *upstream_multi_new(const struct config *cfg,
-    const struct upstream_multi_hooks *hooks);
-
-/* Aborts every job (their done callbacks run) and frees m. NULL-safe. */
-void upstream_multi_free(struct upstream_multi *m);
-
-/* Starts a streamed transfer like upstream_stream (same ops and retries);
- * done(ctx) is called once, on the loop's thread, when res is final. body
- * and ops must stay valid until then. Returns NULL on failure (done is then
- * never called; res->error says why). */
-struct upstream_job *upstream_multi_stream(struct upstream_multi *m, const char *path,
-    const char *body, size_t len, const struct upstream_stream_ops *ops,
-    struct upstream_result *res, void (*done)(void *ctx), void *ctx);
-
-void upstream_multi_socket(struct upstream_multi *m, int fd, bool readable, bool writable);
-void upstream_multi_timeout(struct upstream_multi *m);
-void upstream_multi_tick(struct upstream_multi *m);
 
 #endif

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "loop.h"
 #include "upstream.h"
+#include "upstream_multi.h"
 
 static struct upstream_multi *multi;
 static struct loop_timer *curl_timer;  /* libcurl's own timeout */

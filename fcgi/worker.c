@@ -3,7 +3,6 @@
  * request mapping, graceful stop. */
 #include "worker.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcgiapp.h>
 #include <malloc.h>
@@ -494,7 +493,7 @@ worker_run(const struct config *cfg, int listen_fd, unsigned generation)
 	if (mallopt(M_MMAP_THRESHOLD, 1 << 20) != 1)
 		log_warn("mallopt(M_MMAP_THRESHOLD) failed");
 	/* Our handlers are in place, so FCGX_Init leaves the signals alone. */
-	if (FCGX_Init() != 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if (FCGX_Init() != 0 || !upstream_global_init()) {
 		log_error("library initialisation failed");
 		return 1;
 	}
@@ -558,6 +557,6 @@ done:
 	loop_epoll_free();
 	free(w.threads);
 	store_free(w.store);
-	curl_global_cleanup();
+	upstream_global_cleanup();
 	return rc;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "chat_limits.h"
 #include "config.h"
 #include "conversation.h"
 #include "events.h"
@@ -25,8 +26,6 @@
 #include "store.h"
 #include "stream.h"
 
-#define REF_MAX          128
-#define PARTICIPANT_MAX  128
 #define JOBS_PER_CLAIM   16
 #define SMALL_EVENT      8192
 
@@ -135,8 +134,9 @@ rate_check(const struct session *s, const char *user_id)
 static json_object *
 messages_clean(json_object *arr, char *err, size_t errlen)
 {
-	json_object *out = conversation_clean(arr, "messages", err, errlen);
+	json_object *out;
 
+	(void)conversation_clean(arr, "messages", &out, err, errlen);  /* out NULL on failure */
 	if (out != NULL && json_object_array_length(out) == 0) {
 		(void)snprintf(err, errlen, "messages must hold 1 to %d messages",
 		    CONVERSATION_MESSAGES_MAX);
@@ -161,7 +161,7 @@ on_join_room(struct session *s, const struct sio_packet *pk)
 		ack(s, pk, false, "roomName must be a string of 1 to 128 bytes");
 		return;
 	}
-	if (!json_in_string(arg, "participantName", JSON_OPTIONAL, PARTICIPANT_MAX, &who, NULL, &err)) {
+	if (!json_in_string(arg, "participantName", JSON_OPTIONAL, LIMIT_PARTICIPANT_BYTES, &who, NULL, &err)) {
 		ack(s, pk, false, "participantName must be a string of at most 128 bytes");
 		return;
 	}
@@ -274,7 +274,7 @@ on_ai_chat(struct session *s, const struct sio_packet *pk)
 	case REQUEST_INPUT_OK:
 		break;
 	case REQUEST_INPUT_MESSAGE:
-		ai_error(s, "message must be a string of at most 100000 bytes", NULL);
+		ai_error(s, "message must be a string of at most " LIMIT_TEXT(LIMIT_CONTENT_BYTES) " bytes", NULL);
 		return;
 	case REQUEST_INPUT_EMPTY:
 		ai_error(s, "message must not be empty", NULL);
@@ -308,7 +308,7 @@ on_connect(struct session *s, const struct sio_packet *pk)
 	if (!buf_appendc(&b, (char)('0' + EIO_MESSAGE)))
 		goto done;
 	if (!sio_packet_default_nsp(pk)) {
-		char nsp[REF_MAX + 1];
+		char nsp[LIMIT_SESSION_REF_BYTES + 1];
 
 		(void)snprintf(nsp, sizeof(nsp), "%.*s", (int)pk->nsp_len, pk->nsp);
 		if (sio_encode_connect_error(&b, nsp, "Invalid namespace"))

@@ -8,7 +8,6 @@
  * PostgreSQL. SIGTERM or SIGINT: new generations are refused, running
  * ones get up to drain_timeout seconds, then every client is closed and
  * everything freed. A second signal stops at once. */
-#include <curl/curl.h>
 #include <errno.h>
 #include <libwebsockets.h>
 #include <signal.h>
@@ -31,6 +30,7 @@
 #include "server.h"
 #include "session.h"
 #include "store.h"
+#include "upstream.h"
 
 #define TICK_MS          250
 #define DB_POOL          2        /* one loop thread: one busy connection at a time */
@@ -161,7 +161,7 @@ main(int argc, char **argv)
 	 * renders them (why a scoreboard of its own: core/metrics.c). */
 	if (!metrics_init(METRICS_SCOPE_GATEWAY))
 		goto done;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if (!upstream_global_init()) {
 		log_error("libcurl initialisation failed");
 		goto done;
 	}
@@ -228,7 +228,7 @@ done:
 	session_reap();
 	store_free(store);
 	if (curl_ready)
-		curl_global_cleanup();
+		upstream_global_cleanup();
 	metrics_free();
 	if (rc == 0)
 		log_info("chat-gateway stopped");

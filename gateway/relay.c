@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "chat_limits.h"
 #include "clock.h"
 #include "events.h"
 #include "json_in.h"
@@ -21,8 +22,6 @@
 #define CHUNK_ESC_MAX   6000        /* escaped delta bytes in one payload */
 #define PIECE_MAX       1000        /* raw bytes taken at once (<= 6x escaped) */
 #define BATCH_MAX       (512 << 10) /* bytes of one publishing statement */
-#define EVENT_MAX       (32 << 20)
-#define REMOTE_MAX      (4 << 20)   /* bytes of a rebuilt reply */
 #define REMOTE_IDLE_MS  (10 * 60 * 1000)
 #define REMOTE_BUCKETS  256
 
@@ -95,7 +94,7 @@ emit_start(const char *room, const char *id, const char *ts)
 {
 	struct buf b;
 
-	buf_init(&b, EVENT_MAX);
+	buf_init(&b, LIMIT_EVENT_BYTES);
 	emit_room(room, "stream-start", &b, events_stream_start(&b, id, room, ts));
 	buf_free(&b);
 }
@@ -106,7 +105,7 @@ emit_chunk(const char *room, const char *id, const char *text, size_t len, const
 {
 	struct buf b;
 
-	buf_init(&b, EVENT_MAX);
+	buf_init(&b, LIMIT_EVENT_BYTES);
 	emit_room(room, "stream-chunk", &b,
 	    events_stream_chunk(&b, id, text, len, full != NULL ? full : "", flen, complete));
 	buf_free(&b);
@@ -118,7 +117,7 @@ emit_complete(const char *room, const char *id, const char *full, size_t flen, c
 	struct buf b;
 
 	emit_chunk(room, id, "", 0, full, flen, true);
-	buf_init(&b, EVENT_MAX);
+	buf_init(&b, LIMIT_EVENT_BYTES);
 	emit_room(room, "stream-complete", &b,
 	    events_stream_complete(&b, id, full != NULL ? full : "", flen, ts));
 	buf_free(&b);
@@ -129,7 +128,7 @@ emit_error(const char *room, const char *id, const char *error)
 {
 	struct buf b;
 
-	buf_init(&b, EVENT_MAX);
+	buf_init(&b, LIMIT_EVENT_BYTES);
 	emit_room(room, "stream-error", &b, events_stream_error(&b, id, error));
 	buf_free(&b);
 }
@@ -389,7 +388,7 @@ remote_get(const char *id, const char *room, bool create)
 		return NULL;
 	(void)snprintf(r->id, sizeof(r->id), "%s", id);
 	(void)snprintf(r->room, sizeof(r->room), "%s", room);
-	buf_init(&r->full, REMOTE_MAX);
+	buf_init(&r->full, LIMIT_REPLY_BYTES);
 	r->hnext = remotes[b];
 	remotes[b] = r;
 	nremotes++;

@@ -5,12 +5,12 @@
 #include <string.h>
 
 #include "buf.h"
+#include "chat_limits.h"
 #include "log.h"
 #include "session.h"
 #include "sio.h"
 
 #define ROOM_BUCKETS 1024
-#define EVENT_MAX    (64 << 20)
 
 static struct room *by_name[ROOM_BUCKETS];
 static size_t nrooms;
@@ -162,7 +162,7 @@ room_emit(const char *name, const char *event, const char *json, size_t len)
 
 	if (r == NULL || r->n == 0)
 		return 0;
-	buf_init(&b, EVENT_MAX);
+	buf_init(&b, LIMIT_EVENT_BYTES);
 	if (!buf_appendc(&b, (char)('0' + EIO_MESSAGE)) || !sio_encode_event(&b, "/", event, json, len)) {
 		log_warn("room %s: event %s too large to encode", name, event);
 		buf_free(&b);

@@ -11,7 +11,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define ROOM_NAME_MAX 128   /* bytes */
+#include "chat_limits.h"
+
+#define ROOM_NAME_MAX LIMIT_SESSION_REF_BYTES   /* bytes; a room is a session reference */
 
 struct session;
 

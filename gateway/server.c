@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "chat_limits.h"
 #include "chat.h"
 #include "clock.h"
 #include "config.h"
@@ -824,7 +825,7 @@ server_create(const struct server_settings *s)
 		.ping_timeout_ms = s->ping_timeout_ms,
 		.connect_timeout_ms = 45000,
 		.upgrade_timeout_ms = 10000,
-		.max_queue_bytes = 64u << 20,
+		.max_queue_bytes = LIMIT_SESSION_QUEUE_BYTES,
 	};
 	struct session_hooks hooks = { hook_wake, hook_detach, hook_upgrade_expired };
 

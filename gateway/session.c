@@ -7,19 +7,19 @@
 #include <string.h>
 
 #include "buf.h"
+#include "chat_limits.h"
 #include "log.h"
 #include "room.h"
 #include "sio.h"
 
 #define SID_BUCKETS  4096
-#define EVENT_MAX    (64 << 20)   /* one encoded event */
 
 static struct session_settings settings = {
 	.ping_interval_ms = 25000,
 	.ping_timeout_ms = 20000,
 	.connect_timeout_ms = 45000,
 	.upgrade_timeout_ms = 10000,
-	.max_queue_bytes = 32 << 20,
+	.max_queue_bytes = LIMIT_SESSION_QUEUE_BYTES,
 };
 static struct session_hooks hooks;
 static struct session *by_sid[SID_BUCKETS];
@@ -136,7 +136,7 @@ session_emit(struct session *s, const char *name, const char *json, size_t len)
 
 	if (s->closed)
 		return false;
-	buf_init(&b, EVENT_MAX);
+	buf_init(&b, LIMIT_EVENT_BYTES);
 	ok = buf_appendc(&b, (char)('0' + EIO_MESSAGE)) && sio_encode_event(&b, "/", name, json, len);
 	if (!ok)
 		log_warn("session %s: event %s too large to encode", s->sid, name);

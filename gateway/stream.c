@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "chat_limits.h"
 #include "config.h"
 #include "engine.h"
 #include "events.h"
@@ -17,8 +18,8 @@
 #include "session.h"
 #include "upstream.h"
 #include "upstream_loop.h"
+#include "upstream_multi.h"
 
-#define EVENT_MAX   (32 << 20)
 #define ID_LEN      EIO_SID_LEN
 
 enum seed { SEED_001, SEED_003 };
@@ -147,7 +148,7 @@ stream_fail(struct stream *st, const char *error)
 		st->relay = NULL;
 		return;
 	}
-	buf_init(&b, EVENT_MAX);
+	buf_init(&b, LIMIT_EVENT_BYTES);
 	if (st->seed == SEED_001)
 		(void)emit(st, "stream-error", &b, events_stream_error(&b, st->id, error));
 	else
@@ -183,7 +184,7 @@ s001_delta(void *ctx, const struct chat_stream_info *info, const char *text, siz
 		relay_chunk(st->relay, text, len, info->content, info->content_len);
 		return true;
 	}
-	buf_init(&b, EVENT_MAX);
+	buf_init(&b, LIMIT_EVENT_BYTES);
 	alive = emit(st, "stream-chunk", &b,
 	    events_stream_chunk(&b, st->id, text, len, info->content, info->content_len, false));
 	buf_free(&b);
@@ -207,7 +208,7 @@ s001_end(void *ctx, const struct chat_stream_info *info, const struct chat_outco
 		return;
 	}
 	events_timestamp(ts);
-	buf_init(&b, EVENT_MAX);
+	buf_init(&b, LIMIT_EVENT_BYTES);
 	if (emit(st, "stream-chunk", &b, events_stream_chunk(&b, st->id, "", 0, info->content,
 	    info->content_len, true))) {
 		buf_reset(&b);
@@ -239,7 +240,7 @@ s003_delta(void *ctx, const struct chat_stream_info *info, const char *text, siz
 	bool alive;
 
 	(void)info;
-	buf_init(&b, EVENT_MAX);
+	buf_init(&b, LIMIT_EVENT_BYTES);
 	alive = emit(st, "ai:stream", &b, events_ai_stream(&b, text, len, st->session_ref));
 	buf_free(&b);
 	return alive;
@@ -255,7 +256,7 @@ s003_end(void *ctx, const struct chat_stream_info *info, const struct chat_outco
 		stream_fail(st, stopping ? STOPPED_MSG : out->error_message);
 		return;
 	}
-	buf_init(&b, EVENT_MAX);
+	buf_init(&b, LIMIT_EVENT_BYTES);
 	(void)emit(st, "ai:complete", &b,
 	    events_ai_complete(&b, info->content, info->content_len, st->session_ref));
 	buf_free(&b);

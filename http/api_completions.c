@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "chat_limits.h"
 #include "config.h"
 #include "conversation.h"
 #include "dialect.h"
@@ -18,16 +19,15 @@
 #include "sink_sse.h"
 #include "turn_stream.h"
 
-#define CONTENT_MAX   CONVERSATION_CONTENT_MAX
-
 json_object *
 handler_messages(struct request *r, json_object *arr, const char *field, int *status)
 {
 	char err[160];
-	json_object *out = conversation_clean(arr, field, err, sizeof(err));
+	json_object *out;
+	enum conversation_rc rc = conversation_clean(arr, field, &out, err, sizeof(err));
 
-	if (out == NULL)
-		*status = http_error(r, strcmp(err, "Out of memory") == 0 ? 500 : 400, err);
+	if (rc != CONVERSATION_OK)
+		*status = http_error(r, rc == CONVERSATION_NO_MEMORY ? 500 : 400, err);
 	return out;
 }
 
@@ -48,8 +48,8 @@ collect_run(struct request *r, struct chat_turn *turn, struct sink_collect *col)
 	if (status != 200)
 		return http_error(r, status, err);
 	if (!col->done)
-		return http_error(r, strcmp(col->error_code, "upstream_idle_timeout") == 0 ||
-		    strcmp(col->error_code, "stream_max_duration") == 0 ? 504 : 502, col->error_message);
+		return http_error(r, col->error == UPSTREAM_TIMEOUT_IDLE ||
+		    col->error == UPSTREAM_MAX_DURATION ? 504 : 502, col->error_message);
 	return 200;
 }
 
@@ -118,7 +118,7 @@ api_chat004(struct request *r)
 	if ((body = handler_body_object(r, &status)) == NULL)
 		return status;
 	memset(&col, 0, sizeof(col));
-	if (!json_in_string(body, "message", JSON_REQUIRED, CONTENT_MAX, &message, &len, &err)) {
+	if (!json_in_string(body, "message", JSON_REQUIRED, LIMIT_CONTENT_BYTES, &message, &len, &err)) {
 		status = handler_bad_field(r, "message", err);
 		goto done;
 	}

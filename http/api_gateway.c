@@ -8,11 +8,11 @@
  * room sessionId, which spans every gateway process (gateway/relay.c). */
 #include <stdlib.h>
 
+#include "chat_limits.h"
 #include "handlers.h"
 #include "json_in.h"
 #include "store.h"
 
-#define ROOM_MAX 128
 
 int
 api_gateway_stream_start(struct request *r)
@@ -26,7 +26,7 @@ api_gateway_stream_start(struct request *r)
 
 	if ((body = handler_body_object(r, &status)) == NULL)
 		return status;
-	if (!json_in_string(body, "sessionId", JSON_REQUIRED, ROOM_MAX, &room, &len, &err)) {
+	if (!json_in_string(body, "sessionId", JSON_REQUIRED, LIMIT_SESSION_REF_BYTES, &room, &len, &err)) {
 		status = handler_bad_field(r, "sessionId", err);
 		goto done;
 	}

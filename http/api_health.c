@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "chat_limits.h"
 #include "clock.h"
 #include "handlers.h"
 #include "http.h"
@@ -57,7 +58,7 @@ api_metrics(struct request *r)
 	struct buf out;
 	int status;
 
-	buf_init(&out, 4 << 20);
+	buf_init(&out, LIMIT_METRICS_TEXT_BYTES);
 	if (!metrics_render_prometheus(&out))
 		status = http_error(r, 500, "Metrics too large");
 	else
@@ -75,7 +76,7 @@ api_status(struct request *r)
 	struct buf out;
 	int status;
 
-	buf_init(&out, 1 << 20);
+	buf_init(&out, LIMIT_STATUS_BYTES);
 	if (!metrics_render_status(&out, json))
 		status = http_error(r, 500, "Status too large");
 	else

@@ -3,18 +3,19 @@
 #include <string.h>
 
 #include "auth.h"
+#include "chat_limits.h"
 #include "config.h"
 #include "dialect.h"
 #include "engine.h"
 #include "handlers.h"
 #include "json_in.h"
 #include "request.h"
+#include "replay.h"
 #include "sink_sse.h"
 #include "store.h"
 #include "turn_stream.h"
 
 #define TITLE_MAX    200
-#define CONTENT_MAX  100000
 #define LIST_DEFAULT 20
 #define LIST_MAX     100
 
@@ -45,7 +46,7 @@ api_sessions_create(struct request *r)
 			status = handler_bad_field(r, "title", err);
 			goto done;
 		}
-		if (!json_in_string(body, "initial_message", JSON_OPTIONAL, CONTENT_MAX, &initial, NULL, &err)) {
+		if (!json_in_string(body, "initial_message", JSON_OPTIONAL, LIMIT_CONTENT_BYTES, &initial, NULL, &err)) {
 			status = handler_bad_field(r, "initial_message", err);
 			goto done;
 		}
@@ -170,7 +171,7 @@ api_sessions_stream(struct request *r)
 	if (r->body_len > 0) {
 		if ((body = handler_body_object(r, &status)) == NULL)
 			return status;
-		if (!json_in_string(body, "content", JSON_OPTIONAL, CONTENT_MAX, &content, &len, &err)) {
+		if (!json_in_string(body, "content", JSON_OPTIONAL, LIMIT_CONTENT_BYTES, &content, &len, &err)) {
 			status = handler_bad_field(r, "content", err);
 			goto done;
 		}

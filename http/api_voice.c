@@ -7,6 +7,7 @@
 
 #include "auth.h"
 #include "buf.h"
+#include "chat_limits.h"
 #include "config.h"
 #include "handlers.h"
 #include "json_in.h"
@@ -16,7 +17,6 @@
 
 #define SECRET_TTL_S     600
 #define LIVEKIT_TTL_S    (6 * 3600)
-#define NAME_MAX_LEN     128
 
 /* The upstream request for the configured Realtime API flavour. */
 static json_object *
@@ -84,7 +84,7 @@ api_realtime_session(struct request *r)
 	bool beta = strcmp(cfg->realtime_api, "sessions") == 0;
 	int status;
 
-	buf_init(&answer, 1 << 20);
+	buf_init(&answer, LIMIT_UPSTREAM_ANSWER_BYTES);
 	enum store_rc rc = store_settings_get(r->store, r->user_id, &over);
 	if (rc != STORE_OK && rc != STORE_NOT_FOUND) {
 		status = handler_store_error(r, rc, "Not found");
@@ -158,11 +158,11 @@ api_livekit_token(struct request *r)
 		return http_error(r, 503, "LiveKit is not configured on this server (LIVEKIT_API_KEY and LIVEKIT_API_SECRET)");
 	if ((body = handler_body_object(r, &status)) == NULL)
 		return status;
-	if (!json_in_string(body, "roomName", JSON_REQUIRED, NAME_MAX_LEN, &room, &rlen, &err)) {
+	if (!json_in_string(body, "roomName", JSON_REQUIRED, LIMIT_SESSION_REF_BYTES, &room, &rlen, &err)) {
 		status = handler_bad_field(r, "roomName", err);
 		goto done;
 	}
-	if (!json_in_string(body, "participantName", JSON_REQUIRED, NAME_MAX_LEN, &participant, &plen, &err)) {
+	if (!json_in_string(body, "participantName", JSON_REQUIRED, LIMIT_PARTICIPANT_BYTES, &participant, &plen, &err)) {
 		status = handler_bad_field(r, "participantName", err);
 		goto done;
 	}

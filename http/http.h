@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "buf.h"
+#include "chat_limits.h"
 #include "request.h"
 
 struct config;
@@ -66,7 +67,7 @@ struct request {
 	char             path_id[HTTP_ID_MAX];  /* the {id} segment, if any */
 	bool             authed;
 	char             user_id[HTTP_ID_MAX];
-	char             client_ip[REQUEST_CLIENT_IP_MAX]; /* request_client_ip: rate limits, anonymous names */
+	char             client_ip[LIMIT_CLIENT_IP_BYTES]; /* request_client_ip: rate limits, anonymous names */
 
 	/* Response state. */
 	int              status;

@@ -3,8 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
-
-#define COLLECT_MAX (4 << 20)
+#include "chat_limits.h"
 
 static bool
 collect_open(void *ctx, const struct chat_stream_info *info)
@@ -39,8 +38,8 @@ collect_end(void *ctx, const struct chat_stream_info *info, const struct chat_ou
 	s->ended = true;
 	s->done = chat_outcome_is_done(o);
 	(void)buf_append(&s->content, info->content, info->content_len);
-	(void)snprintf(s->status, sizeof(s->status), "%s", o->status);
-	(void)snprintf(s->error_code, sizeof(s->error_code), "%s", o->error_code ? o->error_code : "");
+	s->status = o->status;
+	s->error = o->error;
 	(void)snprintf(s->error_message, sizeof(s->error_message), "%s",
 	    o->error_message ? o->error_message : "");
 	(void)snprintf(s->finish_reason, sizeof(s->finish_reason), "%s",
@@ -56,7 +55,7 @@ void
 sink_collect_init(struct sink_collect *s, struct chat_sink *sink)
 {
 	memset(s, 0, sizeof(*s));
-	buf_init(&s->content, COLLECT_MAX);
+	buf_init(&s->content, LIMIT_REPLY_BYTES);
 	sink->open = collect_open;
 	sink->delta = collect_delta;
 	sink->heartbeat = collect_heartbeat;

@@ -14,8 +14,8 @@ struct sink_collect {
 	bool        ended;
 	bool        done;                 /* complete (or cancelled) */
 	struct buf  content;              /* the whole reply */
-	char        status[16];
-	char        error_code[64];
+	enum reply_status status;
+	enum upstream_error error;        /* why the upstream failed, for the HTTP status */
 	char        error_message[160];
 	char        finish_reason[32];
 	char        reply_id[40];

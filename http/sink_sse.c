@@ -1,11 +1,11 @@
 /* sink_sse.c: engine events to SSE bytes on an HTTP response. */
 #include "sink_sse.h"
 
+#include "chat_limits.h"
 #include "http.h"
 #include "log.h"
 #include "sse.h"
 
-#define SSE_EVENT_MAX (16 << 20)
 
 static bool
 sink_sse_send(struct sink_sse *s)
@@ -75,7 +75,7 @@ sink_sse_init(struct sink_sse *s, struct chat_sink *sink, struct request *req,
 	s->req = req;
 	s->dialect = dialect;
 	s->opts = opts;
-	buf_init(&s->out, SSE_EVENT_MAX);
+	buf_init(&s->out, LIMIT_EVENT_BYTES);
 	sink->open = sink_sse_open;
 	sink->delta = sink_sse_delta;
 	sink->heartbeat = sink_sse_heartbeat;

@@ -9,9 +9,11 @@
 #include "app.h"
 #include "http.h"
 #include "log.h"
+#include "replay.h"
 #include "request.h"
 #include "sink_sse.h"
 #include "upstream.h"
+#include "upstream_multi.h"
 #include "upstream_loop.h"
 
 /* Everything a turn on the loop needs, owned: the request outlives the

@@ -263,40 +263,6 @@ START_TEST(buf_printf_past_max_fails_and_leaves_buffer_unchanged)
 }
 END_TEST
 
-START_TEST(buf_consume_removes_prefix)
-{
-	struct buf b;
-
-	buf_init(&b, 100);
-	ck_assert(buf_appendz(&b, "hello world"));
-	buf_consume(&b, 6);
-	ck_assert_uint_eq(b.len, 5);
-	ck_assert_str_eq(b.data, "world");
-	buf_consume(&b, 0);
-	ck_assert_str_eq(b.data, "world");
-	buf_consume(&b, 5);
-	ck_assert_uint_eq(b.len, 0);
-	ck_assert_str_eq(b.data, "");
-	ck_assert(buf_appendz(&b, "again"));
-	ck_assert_str_eq(b.data, "again");
-	buf_free(&b);
-}
-END_TEST
-
-START_TEST(buf_consume_frees_room_under_the_limit)
-{
-	struct buf b;
-
-	buf_init(&b, 6);
-	ck_assert(buf_appendz(&b, "abcdef"));
-	ck_assert(!buf_appendc(&b, 'g'));
-	buf_consume(&b, 2);
-	ck_assert(buf_appendz(&b, "gh"));
-	ck_assert_str_eq(b.data, "cdefgh");
-	buf_free(&b);
-}
-END_TEST
-
 START_TEST(buf_reset_empties_but_keeps_storage)
 {
 	struct buf b;
@@ -1066,8 +1032,6 @@ json_suite(void)
 	tcase_add_test(tc, buf_grows_to_large_sizes);
 	tcase_add_test(tc, buf_printf_formats_and_appends);
 	tcase_add_test(tc, buf_printf_past_max_fails_and_leaves_buffer_unchanged);
-	tcase_add_test(tc, buf_consume_removes_prefix);
-	tcase_add_test(tc, buf_consume_frees_room_under_the_limit);
 	tcase_add_test(tc, buf_reset_empties_but_keeps_storage);
 	tcase_add_test(tc, buf_steal_transfers_storage);
 	tcase_add_test(tc, buf_steal_of_empty_buffer_returns_empty_string);

@@ -58,7 +58,7 @@ record_two_streams(void)
 	metrics_stream_started();
 	metrics_stream_ended(STREAM_END_COMPLETED, 0.3, 0.02);
 	metrics_stream_ended(STREAM_END_ERROR, 3.0, -1);
-	metrics_upstream_error("upstream_dropped");
+	metrics_upstream_error(UPSTREAM_DROPPED);
 	metrics_tokens(5, 7);
 }
 

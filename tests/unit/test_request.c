@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat_limits.h"
 #include "config.h"
 #include "conversation.h"
 #include "cors.h"
@@ -92,7 +93,7 @@ END_TEST
 
 START_TEST(client_ip_untrusted_peer_is_the_client)
 {
-	char ip[REQUEST_CLIENT_IP_MAX];
+	char ip[LIMIT_CLIENT_IP_BYTES];
 
 	request_client_ip(&cfg, "203.0.113.9", "198.51.100.1", ip, sizeof(ip));
 	ck_assert_str_eq(ip, "203.0.113.9");
@@ -105,7 +106,7 @@ END_TEST
 
 START_TEST(client_ip_trusted_proxy_walks_forwarded_for)
 {
-	char ip[REQUEST_CLIENT_IP_MAX];
+	char ip[LIMIT_CLIENT_IP_BYTES];
 
 	request_client_ip(&cfg, "127.0.0.1", "198.51.100.1", ip, sizeof(ip));
 	ck_assert_str_eq(ip, "198.51.100.1");
@@ -200,7 +201,7 @@ START_TEST(message_read_names_each_problem)
 {
 	struct request_message in;
 	json_object *o;
-	char *big = malloc(CONVERSATION_CONTENT_MAX + 64);
+	char *big = malloc(LIMIT_CONTENT_BYTES + 64);
 
 	ck_assert_int_eq(read_json("{}", "sessionId", &in, &o), REQUEST_INPUT_MESSAGE);
 	ck_assert_str_eq(in.problem, "missing field");
@@ -217,17 +218,17 @@ START_TEST(message_read_names_each_problem)
 
 	/* Limits: the message's and the reference's. */
 	ck_assert_ptr_nonnull(big);
-	long_field(big, "{\"message\":\"", CONVERSATION_CONTENT_MAX + 1);
+	long_field(big, "{\"message\":\"", LIMIT_CONTENT_BYTES + 1);
 	ck_assert_int_eq(read_json(big, "sessionId", &in, &o), REQUEST_INPUT_MESSAGE);
 	ck_assert_str_eq(in.problem, "is too long");
 	json_object_put(o);
-	long_field(big, "{\"message\":\"x\",\"sessionId\":\"", REQUEST_REF_MAX + 1);
+	long_field(big, "{\"message\":\"x\",\"sessionId\":\"", LIMIT_SESSION_REF_BYTES + 1);
 	ck_assert_int_eq(read_json(big, "sessionId", &in, &o), REQUEST_INPUT_REF);
 	ck_assert_str_eq(in.problem, "is too long");
 	json_object_put(o);
-	long_field(big, "{\"message\":\"x\",\"sessionId\":\"", REQUEST_REF_MAX);
+	long_field(big, "{\"message\":\"x\",\"sessionId\":\"", LIMIT_SESSION_REF_BYTES);
 	ck_assert_int_eq(read_json(big, "sessionId", &in, &o), REQUEST_INPUT_OK);
-	ck_assert_uint_eq(strlen(in.ref), REQUEST_REF_MAX);
+	ck_assert_uint_eq(strlen(in.ref), LIMIT_SESSION_REF_BYTES);
 	json_object_put(o);
 	free(big);
 }

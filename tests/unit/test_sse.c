@@ -1,5 +1,6 @@
 /* test_sse.c: unit tests of sse.h (encoder), sse_reader.h (incremental
- * decoder, split at every byte) and openai_chunk.h (chunk interpretation). */
+ * decoder, split at every byte), openai_chunk.h (chunk interpretation) and
+ * reply_status.h (the status words of the wire and the database). */
 #include <check.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include "buf.h"
 #include "json_out.h"
 #include "openai_chunk.h"
+#include "reply_status.h"
 #include "sse.h"
 #include "sse_reader.h"
 
@@ -1201,6 +1203,31 @@ START_TEST(chunk_from_reader_end_to_end)
 }
 END_TEST
 
+/* ---- reply_status ---------------------------------------------------------- */
+
+/* The words are those of messages.status (migrations/001_init.sql). */
+START_TEST(reply_status_names_roundtrip)
+{
+	static const char *const words[] = { "streaming", "complete", "cancelled", "interrupted",
+		"error" };
+	enum reply_status s;
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		ck_assert(reply_status_parse(words[i], &s));
+		ck_assert_str_eq(reply_status_name(s), words[i]);
+	}
+	ck_assert(reply_status_is_done(REPLY_COMPLETE));
+	ck_assert(reply_status_is_done(REPLY_CANCELLED));
+	ck_assert(!reply_status_is_done(REPLY_INTERRUPTED));
+	ck_assert(!reply_status_is_done(REPLY_ERROR));
+	s = REPLY_ERROR;
+	ck_assert(!reply_status_parse("completed", &s));
+	ck_assert(!reply_status_parse("", &s));
+	ck_assert(!reply_status_parse(NULL, &s));
+	ck_assert_int_eq(s, REPLY_ERROR);
+}
+END_TEST
+
 /* ---- the suite ---------------------------------------------------------- */
 
 static Suite *
@@ -1210,6 +1237,7 @@ sse_suite(void)
 	TCase *tc = tcase_create("encode");
 	TCase *tr = tcase_create("reader");
 	TCase *tch = tcase_create("openai_chunk");
+	TCase *trs = tcase_create("reply_status");
 
 	tcase_add_test(tc, sse_event_with_id_event_and_data);
 	tcase_add_test(tc, sse_event_with_data_only);
@@ -1273,6 +1301,9 @@ sse_suite(void)
 	tcase_add_test(tch, chunk_unknown_fields_and_extra_choices_ignored);
 	tcase_add_test(tch, chunk_from_reader_end_to_end);
 	suite_add_tcase(s, tch);
+
+	tcase_add_test(trs, reply_status_names_roundtrip);
+	suite_add_tcase(s, trs);
 	return s;
 }
 

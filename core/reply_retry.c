@@ -1,0 +1,152 @@
+/* reply_retry.c: the thread that stores reply endings once the database is back. */
+#include "reply_retry.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "log.h"
+#include "store.h"
+
+#define REPLY_RETRY_S 600   /* how long ends are retried: past that a stale
+                             * 'streaming' row is reported interrupted anyway */
+
+struct pending {
+	struct store      *store;
+	char              *reply_id;
+	char              *text;          /* content not stored yet, or NULL */
+	size_t             len;
+	char              *chunk_ends;    /* "{…}" for text, or NULL */
+	enum reply_status  status;
+	char              *model;
+	char              *error_code;
+	long               prompt_tokens, completion_tokens;
+	int64_t            since_us;
+	struct pending    *next;
+};
+
+static pthread_mutex_t pending_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pending_cv = PTHREAD_COND_INITIALIZER;
+static struct pending *pending_head;
+static pthread_once_t pending_once = PTHREAD_ONCE_INIT;
+static bool pending_thread_ok;
+
+static void
+pending_free(struct pending *p)
+{
+	free(p->reply_id);
+	free(p->text);
+	free(p->chunk_ends);
+	free(p->model);
+	free(p->error_code);
+	free(p);
+}
+
+/* Puts p back on the queue; the caller does not hold the lock. */
+static void
+pending_push(struct pending *p)
+{
+	pthread_mutex_lock(&pending_mu);
+	p->next = pending_head;
+	pending_head = p;
+	pthread_cond_signal(&pending_cv);
+	pthread_mutex_unlock(&pending_mu);
+}
+
+/* Tries once; true when the reply is stored whole. */
+static bool
+pending_try(struct pending *p)
+{
+	if (p->text != NULL) {
+		if (store_reply_append(p->store, p->reply_id, p->text, p->len, p->chunk_ends) != STORE_OK)
+			return false;
+		free(p->text);
+		p->text = NULL;
+	}
+	return store_reply_finish(p->store, p->reply_id, p->status, p->model, p->prompt_tokens,
+	    p->completion_tokens, p->error_code) == STORE_OK;
+}
+
+static void *
+pending_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&pending_mu);
+	for (;;) {
+		struct timespec pause = { 1, 0 };
+		struct pending *list;
+
+		while (pending_head == NULL)
+			pthread_cond_wait(&pending_cv, &pending_mu);
+		list = pending_head;
+		pending_head = NULL;
+		pthread_mutex_unlock(&pending_mu);
+		(void)nanosleep(&pause, NULL);
+		while (list != NULL) {
+			struct pending *p = list;
+
+			list = p->next;
+			if (pending_try(p)) {
+				log_info("reply %s: stored after the database came back", p->reply_id);
+				pending_free(p);
+			} else if (clock_now_us() - p->since_us > (int64_t)REPLY_RETRY_S * 1000000) {
+				log_error("reply %s: final status %s not stored", p->reply_id,
+				    reply_status_name(p->status));
+				pending_free(p);
+			} else
+				pending_push(p);
+		}
+		pthread_mutex_lock(&pending_mu);
+	}
+	return NULL;
+}
+
+static void
+pending_start(void)
+{
+	pthread_t tid;
+
+	pending_thread_ok = pthread_create(&tid, NULL, pending_main, NULL) == 0 &&
+	    pthread_detach(tid) == 0;
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s != NULL ? strdup(s) : NULL;
+}
+
+bool
+reply_retry_enqueue(struct store *store, const struct reply_retry_end *end)
+{
+	struct pending *p;
+
+	pthread_once(&pending_once, pending_start);
+	if (!pending_thread_ok || (p = calloc(1, sizeof(*p))) == NULL)
+		return false;
+	p->store = store;
+	p->since_us = clock_now_us();
+	p->reply_id = strdup(end->reply_id);
+	p->model = dup_or_null(end->model);
+	p->error_code = dup_or_null(end->error_code);
+	p->status = end->status;
+	p->prompt_tokens = end->prompt_tokens;
+	p->completion_tokens = end->completion_tokens;
+	if (end->text != NULL && end->len > 0) {
+		p->len = end->len;
+		if ((p->text = malloc(p->len)) != NULL)
+			memcpy(p->text, end->text, p->len);
+		p->chunk_ends = dup_or_null(end->chunk_ends);
+	}
+	if (p->reply_id == NULL || (p->len > 0 && (p->text == NULL || p->chunk_ends == NULL))) {
+		pending_free(p);
+		return false;
+	}
+	pending_push(p);
+	log_warn("reply %s: database unavailable, its end will be stored when it is back",
+	    p->reply_id);
+	return true;
+}

@@ -1,0 +1,37 @@
+/* reply_retry.h: reply endings the database could not take, stored later.
+ *
+ * A reply that ends while PostgreSQL is away must not stay 'streaming' with
+ * half its text. The engine hands its unstored tail and its ending here; one
+ * thread per process (started on first use) retries them every second until
+ * they are in, or REPLY_RETRY_S passed, so neither the request's thread nor
+ * its client waits for the database. */
+#ifndef CHAT_REPLY_RETRY_H
+#define CHAT_REPLY_RETRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "reply_status.h"
+
+struct store;
+
+/* The end of one reply; every pointer is borrowed for the call only. */
+struct reply_retry_end {
+	const char        *reply_id;
+	const char        *text;          /* content not stored yet; NULL when none */
+	size_t             len;
+	const char        *chunk_ends;    /* "{3,9}": where text's chunks end; set with text */
+	enum reply_status  status;
+	const char        *model;         /* may be NULL */
+	const char        *error_code;    /* may be NULL */
+	long               prompt_tokens;      /* -1 if unknown */
+	long               completion_tokens;
+};
+
+/* Queues end for the retry thread, copying everything it needs; store is
+ * borrowed and must outlive the process's use of it (the workers keep theirs
+ * until exit). False when it cannot (no memory, no thread): the reply's end
+ * is then lost, and the caller logs it. Thread-safe. */
+bool reply_retry_enqueue(struct store *store, const struct reply_retry_end *end);
+
+#endif
