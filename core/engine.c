@@ -21,6 +21,7 @@
 #include "reply_retry.h"
 #include "store.h"
 #include "upstream.h"
+#include "workq.h"
 
 #define PERSIST_EVERY_US 1000000     /* batch interval for a streaming reply */
 #define PERSIST_FOLLOWED_US 200000   /* ... while a resumed client follows it */
@@ -41,6 +42,14 @@ struct chat_turn_state {
 	struct buf               clean;        /* a delta made valid UTF-8 */
 	bool                     client_gone;
 	bool                     truncated;
+
+	/* With a work queue (env->workq): the store is written off the loop. */
+	bool                     persist_busy;    /* a batch is being stored */
+	bool                     finish_waiting;  /* the end waits for that batch */
+	struct chat_outcome      out;             /* the ending, once decided */
+	bool                     stored;          /* the ending is in the database */
+	void                   (*finish_cb)(void *ctx, int status, const char *error);
+	void                    *finish_ctx;
 
 	/* The upstream request and its result. */
 	json_object             *req;
@@ -176,9 +185,10 @@ random_uuid(char out[37])
 	out[o] = '\0';
 }
 
-/* Stores the content not yet persisted, with its chunk boundaries. */
+/* Stores the content not yet persisted, with its chunk boundaries, on the
+ * calling thread. */
 static void
-turn_persist(struct chat_turn_state *ts)
+turn_persist_now(struct chat_turn_state *ts)
 {
 	enum store_rc rc;
 
@@ -198,6 +208,96 @@ turn_persist(struct chat_turn_state *ts)
 		log_warn("reply %s: batch not stored (%d), will retry", ts->st.reply_id, (int)rc);
 	}
 	ts->last_persist_us = clock_now_us();
+}
+
+/* A batch on its way to the database through the work queue: a copy of
+ * the text and chunk ends, so the loop may go on appending. */
+struct persist_job {
+	struct chat_turn_state *ts;
+	char                   *text;
+	size_t                  len;
+	char                   *chunk_ends;     /* "{...}" */
+	size_t                  ends_taken;     /* bytes of ts->chunk_ends it covers */
+	enum store_rc           rc;
+};
+
+static void turn_finish_submit(struct chat_turn_state *ts);
+
+/* Work queue thread: reads nothing of ts but what stays fixed in a turn. */
+static void
+persist_job_work(void *arg)
+{
+	struct persist_job *job = arg;
+
+	job->rc = store_reply_append(job->ts->env->store, job->ts->st.reply_id, job->text, job->len,
+	    job->chunk_ends);
+}
+
+/* Loop thread: the batch is stored (or not: then it stays pending). */
+static void
+persist_job_done(void *arg)
+{
+	struct persist_job *job = arg;
+	struct chat_turn_state *ts = job->ts;
+
+	ts->persist_busy = false;
+	if (job->rc == STORE_OK) {
+		struct buf *ends = &ts->chunk_ends;
+
+		ts->persisted += job->len;
+		/* Drop the chunk ends it stored; what came since starts a list. */
+		memmove(ends->data, ends->data + job->ends_taken, ends->len - job->ends_taken + 1);
+		ends->len -= job->ends_taken;
+		if (ends->len > 0)
+			ends->data[0] = '{';
+	} else
+		log_warn("reply %s: batch not stored (%d), will retry", ts->st.reply_id, (int)job->rc);
+	free(job->text);
+	free(job->chunk_ends);
+	free(job);
+	if (ts->finish_waiting) {
+		ts->finish_waiting = false;
+		turn_finish_submit(ts);
+	}
+}
+
+/* Stores the pending batch: on the calling thread, or with a work queue
+ * through it (one batch at a time; a batch due meanwhile waits for the
+ * next tick). */
+static void
+turn_persist(struct chat_turn_state *ts)
+{
+	struct persist_job *job;
+	size_t len = ts->content.len - ts->persisted;
+
+	if (ts->env->workq == NULL) {
+		turn_persist_now(ts);
+		return;
+	}
+	if (ts->persist_busy || len == 0 || ts->turn->session_id == NULL)
+		return;
+	ts->last_persist_us = clock_now_us();
+	if ((job = calloc(1, sizeof(*job))) == NULL ||
+	    (job->text = malloc(len)) == NULL ||
+	    (job->chunk_ends = malloc(ts->chunk_ends.len + 2)) == NULL)
+		goto failed;
+	job->ts = ts;
+	job->len = len;
+	memcpy(job->text, ts->content.data + ts->persisted, len);
+	memcpy(job->chunk_ends, ts->chunk_ends.data, ts->chunk_ends.len);
+	memcpy(job->chunk_ends + ts->chunk_ends.len, "}", 2);
+	job->ends_taken = ts->chunk_ends.len;
+	if (!workq_submit(ts->env->workq, persist_job_work, persist_job_done, job))
+		goto failed;
+	ts->persist_busy = true;
+	return;
+failed:
+	/* Out of memory: the batch stays pending for the next tick. */
+	if (job != NULL) {
+		free(job->text);
+		free(job->chunk_ends);
+		free(job);
+	}
 }
 
 /* Batches are large unless someone follows the reply from the database. */
@@ -374,7 +474,7 @@ turn_store_end(struct chat_turn_state *ts, const struct chat_outcome *out)
 
 	if (ts->turn->session_id == NULL)
 		return true;
-	turn_persist(ts);
+	turn_persist_now(ts);
 	if (ts->persisted != ts->content.len)
 		return false;
 	return store_reply_finish(ts->env->store, ts->st.reply_id, out->status, ts->info.model,
@@ -505,49 +605,121 @@ chat_turn_upstream(struct chat_turn_state *ts, const char **body, size_t *len,
 	*res = &ts->res;
 }
 
+/* The ending is decided: unregisters the generation and counts it. */
+static void
+turn_finish_begin(struct chat_turn_state *ts)
+{
+	const struct upstream_result *res = &ts->res;
+
+	live_unregister(&ts->gen);
+	turn_outcome(ts, res, &ts->out);
+	metrics_stream_ended(chat_outcome_is_done(&ts->out) ? STREAM_END_COMPLETED : STREAM_END_ERROR,
+	    (double)(clock_now_us() - ts->t_start) / 1e6, res->ttft_ms >= 0 ? res->ttft_ms / 1000.0 : -1);
+	if (res->error != UPSTREAM_OK && res->error != UPSTREAM_ABORTED)
+		metrics_upstream_error(res->error);
+	metrics_tokens(res->prompt_tokens, res->completion_tokens);
+}
+
+/* Stores the rest of the reply, its ending and its figures (blocking). A
+ * reply the database did not take yet goes to the retry thread, stored
+ * once the database is back. */
+static void
+turn_finish_store(struct chat_turn_state *ts)
+{
+	ts->stored = turn_store_end(ts, &ts->out);
+	turn_record_metric(ts, &ts->res, &ts->out, ts->t_start);
+	if (!ts->stored && !turn_retry_end(ts, &ts->out))
+		log_error("reply %s: final status %s not stored", ts->st.reply_id,
+		    reply_status_name(ts->out.status));
+}
+
+/* Tells the client how it ended; returns the status as chat_turn_finish. */
+static int
+turn_finish_client(struct chat_turn_state *ts, const char **error)
+{
+	const struct upstream_result *res = &ts->res;
+
+	if (!res->opened && ts->out.status != REPLY_CANCELLED) {
+		*error = ts->out.error_message;
+		return upstream_error_http_status(res->error);
+	}
+	/* Cancelled while still waiting for the upstream: the stream opens
+	 * only to end, so the client sees its usual ending. */
+	if (!res->opened && !ts->sink->open(ts->sink->ctx, &ts->info))
+		ts->client_gone = true;
+	ts->info.seq++;
+	ts->info.content = ts->content.data != NULL ? ts->content.data : "";
+	ts->info.content_len = ts->content.len;
+	if (!ts->client_gone)
+		ts->sink->end(ts->sink->ctx, &ts->info, &ts->out);
+	return 200;
+}
+
 int
 chat_turn_finish(struct chat_turn_state *ts, const char **error)
 {
-	const struct upstream_result *res = &ts->res;
-	struct chat_outcome out;
-	int status = 200;
+	int status;
 
 	if (ts->st.attached_reply_id != NULL) {
 		turn_state_free(ts);
 		return 200;
 	}
-	live_unregister(&ts->gen);
-	turn_outcome(ts, res, &out);
-	metrics_stream_ended(chat_outcome_is_done(&out) ? STREAM_END_COMPLETED : STREAM_END_ERROR,
-	    (double)(clock_now_us() - ts->t_start) / 1e6, res->ttft_ms >= 0 ? res->ttft_ms / 1000.0 : -1);
-	if (res->error != UPSTREAM_OK && res->error != UPSTREAM_ABORTED)
-		metrics_upstream_error(res->error);
-	metrics_tokens(res->prompt_tokens, res->completion_tokens);
-
-	bool stored = turn_store_end(ts, &out);
-	turn_record_metric(ts, res, &out, ts->t_start);
-
-	if (!res->opened && out.status != REPLY_CANCELLED) {
-		status = upstream_error_http_status(res->error);
-		*error = out.error_message;
-	} else {
-		/* Cancelled while still waiting for the upstream: the stream
-		 * opens only to end, so the client sees its usual ending. */
-		if (!res->opened && !ts->sink->open(ts->sink->ctx, &ts->info))
-			ts->client_gone = true;
-		ts->info.seq++;
-		ts->info.content = ts->content.data != NULL ? ts->content.data : "";
-		ts->info.content_len = ts->content.len;
-		if (!ts->client_gone)
-			ts->sink->end(ts->sink->ctx, &ts->info, &out);
-	}
-	/* The client has its ending; a reply the database did not take yet is
-	 * stored by the retry thread once it is back. */
-	if (!stored && !turn_retry_end(ts, &out))
-		log_error("reply %s: final status %s not stored", ts->st.reply_id,
-		    reply_status_name(out.status));
+	turn_finish_begin(ts);
+	turn_finish_store(ts);
+	status = turn_finish_client(ts, error);
 	turn_state_free(ts);
 	return status;
+}
+
+static void
+finish_job_work(void *arg)
+{
+	turn_finish_store(arg);
+}
+
+/* Loop thread: the ending is stored; the client learns it last, so a
+ * client that reads the session at once finds the reply complete. */
+static void
+finish_job_done(void *arg)
+{
+	struct chat_turn_state *ts = arg;
+	void (*cb)(void *, int, const char *) = ts->finish_cb;
+	void *ctx = ts->finish_ctx;
+	const char *error = NULL;
+	int status = turn_finish_client(ts, &error);
+
+	turn_state_free(ts);
+	cb(ctx, status, error);
+}
+
+static void
+turn_finish_submit(struct chat_turn_state *ts)
+{
+	if (!workq_submit(ts->env->workq, finish_job_work, finish_job_done, ts)) {
+		log_warn("reply %s: no memory to queue its end: storing it on the loop", ts->st.reply_id);
+		finish_job_work(ts);
+		finish_job_done(ts);
+	}
+}
+
+void
+chat_turn_finish_async(struct chat_turn_state *ts,
+    void (*done)(void *ctx, int status, const char *error), void *ctx)
+{
+	if (ts->st.attached_reply_id != NULL || ts->env->workq == NULL) {
+		const char *error = NULL;
+		int status = chat_turn_finish(ts, &error);
+
+		done(ctx, status, error);
+		return;
+	}
+	turn_finish_begin(ts);
+	ts->finish_cb = done;
+	ts->finish_ctx = ctx;
+	if (ts->persist_busy)
+		ts->finish_waiting = true;  /* persist_job_done submits it */
+	else
+		turn_finish_submit(ts);
 }
 
 int

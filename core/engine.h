@@ -15,6 +15,7 @@
 
 struct config;
 struct store;
+struct workq;
 
 /* What a sink is told about the stream; borrowed for the call only. */
 struct chat_stream_info {
@@ -71,6 +72,9 @@ struct chat_env {
 	struct store        *store;
 	struct upstream     *upstream;
 	const char          *worker_id;  /* "host:pid", tags replies in flight */
+	struct workq        *workq;      /* NULL: store on the calling thread; else
+	                                  * batches and the ending are stored by its
+	                                  * threads (an event loop's turns) */
 };
 
 /* A turn is either of a stored session (session_id set: history comes from
@@ -119,5 +123,12 @@ const char *chat_turn_attached(const struct chat_turn_state *state);
 void chat_turn_upstream(struct chat_turn_state *state, const char **body, size_t *len,
     const struct upstream_stream_ops **ops, struct upstream_result **res);
 int chat_turn_finish(struct chat_turn_state *state, const char **error);
+
+/* chat_turn_finish for an event loop whose env has a workq: the store is
+ * written by its threads, then on the loop the sink gets its end (or not:
+ * an error status before the stream opened) and done(ctx, status, error)
+ * runs; state is freed by then. Without a workq it runs at once. */
+void chat_turn_finish_async(struct chat_turn_state *state,
+    void (*done)(void *ctx, int status, const char *error), void *ctx);
 
 #endif

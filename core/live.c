@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "authcache.h"
 #include "config.h"
 #include "log.h"
 #include "store.h"
@@ -96,7 +97,11 @@ static void
 live_on_notify(void *ctx, const char *channel, const char *payload)
 {
 	(void)ctx;
-	if (strcmp(channel, "chat_cancel") == 0 && live_cancel(payload))
+	if (channel == NULL)
+		authcache_revoke_all(strcmp(payload, "listening") == 0);
+	else if (strcmp(channel, "chat_user_gone") == 0)
+		authcache_revoke_all(true);
+	else if (strcmp(channel, "chat_cancel") == 0 && live_cancel(payload))
 		log_info("reply %s: cancelled", payload);
 	else if (strcmp(channel, "chat_follow") == 0)
 		(void)live_follow(payload);
@@ -107,7 +112,7 @@ live_listener_main(void *arg)
 {
 	const struct config *cfg = arg;
 
-	static const char *const channels[] = { "chat_cancel", "chat_follow", NULL };
+	static const char *const channels[] = { "chat_cancel", "chat_follow", "chat_user_gone", NULL };
 
 	store_listen_loop(cfg->database_url, channels, live_on_notify, NULL, &listener_stop);
 	return NULL;

@@ -800,6 +800,8 @@ store_listen_loop(const char *conninfo, const char *const *channels,
 			}
 			PQclear(res);
 		}
+		if (listening)
+			on_notify(ctx, NULL, "listening");
 		while (listening && !atomic_load(stop) && PQstatus(pg) == CONNECTION_OK) {
 			struct pollfd pfd = { .fd = PQsocket(pg), .events = POLLIN };
 			PGnotify *n;
@@ -814,6 +816,8 @@ store_listen_loop(const char *conninfo, const char *const *channels,
 			}
 		}
 		PQfinish(pg);
+		if (listening)
+			on_notify(ctx, NULL, "deaf");
 		if (!atomic_load(stop))
 			sleep(1);  /* the database went away: retry, gently */
 	}

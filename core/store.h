@@ -176,7 +176,9 @@ long store_interrupt_worker(const char *conninfo, const char *worker_id);
 
 /* Blocks: LISTENs on each of the NULL-terminated channels and calls
  * on_notify(ctx, channel, payload) for each notification until *stop;
- * reconnects after failures. */
+ * reconnects after failures. It also says when it starts and stops
+ * hearing them: channel NULL with payload "listening" or "deaf"
+ * (notifications sent in between are lost). */
 void store_listen_loop(const char *conninfo, const char *const *channels,
     void (*on_notify)(void *ctx, const char *channel, const char *payload), void *ctx,
     atomic_bool *stop);

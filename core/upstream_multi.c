@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "clock.h"
+#include "config.h"
 #include "upstream_attempt.h"
 
 struct upstream_job {
@@ -20,6 +21,8 @@ struct upstream_job {
 	void                 (*done)(void *ctx);
 	void                  *ctx;
 	bool                   running;      /* in the multi; else waiting to retry */
+	bool                   pause_req;    /* the reader is behind: stop receiving */
+	bool                   paused;       /* pause_req as applied to libcurl */
 	int64_t                retry_at_us;
 	int64_t                next_tick_us;
 	struct upstream_job   *next;
@@ -30,6 +33,8 @@ struct upstream_multi {
 	CURLM                      *multi;
 	struct upstream_multi_hooks hooks;
 	struct upstream_job        *jobs;
+	bool                        in_curl;        /* inside curl_multi_socket_action */
+	bool                        pause_pending;  /* a job asked to pause or resume */
 };
 
 static int
@@ -99,6 +104,8 @@ job_finish(struct upstream_multi *m, struct upstream_job *j)
 	free(j);
 }
 
+static void job_apply_pause(struct upstream_job *j);
+
 /* An attempt of j ended with rc: finish, or schedule the retry. */
 static void
 job_attempt_ended(struct upstream_multi *m, struct upstream_job *j, CURLcode rc)
@@ -124,6 +131,8 @@ job_launch(struct upstream_multi *m, struct upstream_job *j)
 		return false;
 	}
 	j->running = true;
+	j->paused = false;  /* a new attempt's easy handle is not paused */
+	job_apply_pause(j);
 	return true;
 }
 
@@ -143,6 +152,50 @@ multi_reap(struct upstream_multi *m)
 		if (j != NULL)
 			job_attempt_ended(m, j, msg->data.result);
 	}
+}
+
+/* Applies a requested pause or resume to libcurl (never from inside one of
+ * its callbacks). A resumed transfer's idle timeout starts again: the wait
+ * was the reader's, not the upstream's. */
+static void
+job_apply_pause(struct upstream_job *j)
+{
+	if (j->pause_req == j->paused || !j->running)
+		return;
+	if (curl_easy_pause(j->u->easy, j->pause_req ? CURLPAUSE_RECV : CURLPAUSE_CONT) != CURLE_OK)
+		return;
+	j->paused = j->pause_req;
+	if (!j->paused)
+		j->u->t_last_delta_us = clock_now_us();
+}
+
+/* Runs curl_multi_socket_action, then the pauses its callbacks asked for. */
+static void
+multi_action(struct upstream_multi *m, curl_socket_t fd, int ev)
+{
+	int running;
+
+	m->in_curl = true;
+	(void)curl_multi_socket_action(m->multi, fd, ev, &running);
+	m->in_curl = false;
+	if (m->pause_pending) {
+		m->pause_pending = false;
+		for (struct upstream_job *j = m->jobs; j != NULL; j = j->next)
+			job_apply_pause(j);
+	}
+	multi_reap(m);
+}
+
+void
+upstream_job_pause(struct upstream_job *j, bool paused)
+{
+	if (j == NULL)
+		return;
+	j->pause_req = paused;
+	if (j->m->in_curl)
+		j->m->pause_pending = true;
+	else
+		job_apply_pause(j);
 }
 
 struct upstream_job *
@@ -178,19 +231,14 @@ upstream_multi_stream(struct upstream_multi *m, const char *path, const char *bo
 void
 upstream_multi_socket(struct upstream_multi *m, int fd, bool readable, bool writable)
 {
-	int running, ev = (readable ? CURL_CSELECT_IN : 0) | (writable ? CURL_CSELECT_OUT : 0);
-
-	(void)curl_multi_socket_action(m->multi, (curl_socket_t)fd, ev, &running);
-	multi_reap(m);
+	multi_action(m, (curl_socket_t)fd, (readable ? CURL_CSELECT_IN : 0) |
+	    (writable ? CURL_CSELECT_OUT : 0));
 }
 
 void
 upstream_multi_timeout(struct upstream_multi *m)
 {
-	int running;
-
-	(void)curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	multi_reap(m);
+	multi_action(m, CURL_SOCKET_TIMEOUT, 0);
 }
 
 void
@@ -213,8 +261,13 @@ upstream_multi_tick(struct upstream_multi *m)
 				job_finish(m, j);
 			continue;
 		}
-		if ((u->stop_error = upstream_deadline(u, now)) == UPSTREAM_OK &&
-		    !upstream_tick(u, now, &j->next_tick_us))
+		/* Paused for a slow reader, only the whole stream's cap runs. */
+		if (j->paused)
+			u->stop_error = now - u->t_start_us > (int64_t)u->cfg->stream_max_duration * 1000000
+			    ? UPSTREAM_MAX_DURATION : UPSTREAM_OK;
+		else
+			u->stop_error = upstream_deadline(u, now);
+		if (u->stop_error == UPSTREAM_OK && !upstream_tick(u, now, &j->next_tick_us))
 			u->stop_error = UPSTREAM_ABORTED;
 		if (u->stop_error != UPSTREAM_OK)
 			job_attempt_ended(m, j, CURLE_OK);

@@ -43,6 +43,13 @@ struct upstream_job *upstream_multi_stream(struct upstream_multi *m, const char 
     const char *body, size_t len, const struct upstream_stream_ops *ops,
     struct upstream_result *res, void (*done)(void *ctx), void *ctx);
 
+/* Stops receiving the upstream's bytes of job j (its reader is behind, so
+ * TCP pushes back on the upstream) or starts again. While paused only the
+ * stream's overall cap runs; the idle timeout restarts on resume. Loop
+ * thread; safe inside the job's own callbacks (applied after them). j may
+ * be NULL. */
+void upstream_job_pause(struct upstream_job *j, bool paused);
+
 /* The loop's events: fd ready, the timer fired, the ~250 ms tick. */
 void upstream_multi_socket(struct upstream_multi *m, int fd, bool readable, bool writable);
 void upstream_multi_timeout(struct upstream_multi *m);

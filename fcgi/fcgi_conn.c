@@ -32,6 +32,11 @@
  * one read could take both and end inside an event. Polled this often;
  * only bursts ever wait (paced tokens find the socket drained). */
 #define FCGI_CONN_DRAIN_POLL_MS 1
+/* A reader this far behind makes the stream pause its upstream (TCP then
+ * pushes back on the model API) until it is down to the low-water mark:
+ * memory per slow client stays bounded, and nothing is dropped. */
+#define FCGI_CONN_HIGH_WATER (256 << 10)
+#define FCGI_CONN_LOW_WATER  (64 << 10)
 
 struct fcgi_conn {
 	int               fd;
@@ -50,6 +55,8 @@ struct fcgi_conn {
 	struct fcgi_conn *next_dirty;
 	void            (*closed)(void *ctx);
 	void             *closed_ctx;
+	void            (*resume)(void *arg);  /* throttle's callback, once */
+	void             *resume_arg;
 };
 
 /* Connections with bytes to write at the end of this turn, and the 0 ms
@@ -190,6 +197,12 @@ conn_write_out(struct fcgi_conn *c)
 		c->out_off = c->frame_end = 0;
 		c->nbounds = 0;
 	}
+	if (c->resume != NULL && (c->gone || c->out.len - c->out_off < FCGI_CONN_LOW_WATER)) {
+		void (*resume)(void *) = c->resume;
+
+		c->resume = NULL;
+		resume(c->resume_arg);
+	}
 	if (c->ending && (c->gone || c->out.len == 0)) {
 		conn_close(c);
 		return false;
@@ -324,12 +337,25 @@ conn_io_param(void *ctx, const char *name)
 	return NULL;  /* the request's parameters stayed with libfcgi */
 }
 
+static bool
+conn_io_throttle(void *ctx, void (*resume)(void *arg), void *arg)
+{
+	struct fcgi_conn *c = ctx;
+
+	if (c->gone || c->ending || c->out.len - c->out_off < FCGI_CONN_HIGH_WATER)
+		return false;
+	c->resume = resume;
+	c->resume_arg = arg;
+	return true;
+}
+
 static void
 conn_io_finish(void *ctx)
 {
 	struct fcgi_conn *c = ctx;
 	static const unsigned char end_body[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
 
+	c->resume = NULL;  /* whoever throttled is done */
 	c->ending = true;
 	if (!c->gone && !(conn_put_header(c, FCGI_STDOUT, 0) &&
 	    conn_put_header(c, FCGI_END_REQUEST, sizeof(end_body)) &&
@@ -373,6 +399,7 @@ fcgi_conn_adopt(struct fcgi_conn *c, int fd, uint16_t request_id, struct http_io
 	io->param = conn_io_param;
 	io->detach = NULL;
 	io->finish = conn_io_finish;
+	io->throttle = conn_io_throttle;
 	io->ctx = c;
 	return true;
 }

@@ -31,8 +31,12 @@
 #include "store.h"
 #include "upstream.h"
 #include "upstream_loop.h"
+#include "workq.h"
 
 #define THREAD_STACK_SIZE (512 * 1024)
+/* Threads that store the loop's replies: batches are small and PostgreSQL
+ * takes thousands a second, so two keep up while one waits on a lock. */
+#define WORKER_STORE_THREADS 2
 
 struct worker;
 
@@ -56,6 +60,7 @@ struct worker {
 	atomic_int            handoffs_pending; /* streams posted, not yet on the loop */
 	int                   loop_streams;     /* adopted connections (loop thread) */
 	struct loop_timer    *drain_timer;
+	struct workq         *workq;            /* the loop's store writers */
 	struct loop_fd       *signal_watch;
 	int                   signal_fd;
 };
@@ -206,7 +211,8 @@ worker_adopt(void *arg)
 	metrics_worker_streams(w->slot, 1);
 	atomic_fetch_sub(&w->handoffs_pending, 1);
 	if (!fcgi_conn_adopt(h->conn, h->fd, h->request_id, &lr->io, worker_stream_closed, w)) {
-		lr->io = (struct http_io){ gone_write, gone_flush, gone_param, NULL, gone_finish, NULL };
+		lr->io = (struct http_io){ .write = gone_write, .flush = gone_flush,
+		    .param = gone_param, .finish = gone_finish };
 		lr->client_gone = true;
 	}
 	h->conn = NULL;  /* the loop's now, adopted or closed */
@@ -300,6 +306,7 @@ worker_serve(struct worker_thread *t, FCGX_Request *fr, struct upstream *up)
 	r.cfg = w->cfg;
 	r.store = w->store;
 	r.upstream = up;
+	r.workq = w->workq;
 	r.worker_id = w->worker_id;
 	r.io.write = fcgi_write;
 	r.io.flush = fcgi_flush;
@@ -522,7 +529,8 @@ worker_run(const struct config *cfg, int listen_fd, unsigned generation)
 		log_error("pthread_attr failed");
 		goto done;
 	}
-	if (!loop_epoll_init() || upstream_loop_start(cfg) == NULL)
+	if (!loop_epoll_init() || upstream_loop_start(cfg) == NULL ||
+	    (w.workq = workq_new(WORKER_STORE_THREADS, loop_epoll_post)) == NULL)
 		goto done;
 	for (int i = 0; i < cfg->threads; i++) {
 		w.threads[i].w = &w;
@@ -554,6 +562,7 @@ worker_run(const struct config *cfg, int listen_fd, unsigned generation)
 	rc = 0;
 done:
 	upstream_loop_stop();
+	workq_free(w.workq);
 	loop_epoll_free();
 	free(w.threads);
 	store_free(w.store);

@@ -35,7 +35,7 @@ handler_messages(struct request *r, json_object *arr, const char *field, int *st
 static int
 collect_run(struct request *r, struct chat_turn *turn, struct sink_collect *col)
 {
-	struct chat_env env = { r->cfg, r->store, r->upstream, r->worker_id };
+	struct chat_env env = { .cfg = r->cfg, .store = r->store, .upstream = r->upstream, .worker_id = r->worker_id };
 	struct chat_sink sink;
 	const char *err = NULL;
 	int status;

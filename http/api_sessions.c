@@ -197,7 +197,7 @@ done:
 int
 api_sessions_resume(struct request *r)
 {
-	struct chat_env env = { r->cfg, r->store, r->upstream, r->worker_id };
+	struct chat_env env = { .cfg = r->cfg, .store = r->store, .upstream = r->upstream, .worker_id = r->worker_id };
 	const char *last = http_param(r, "HTTP_LAST_EVENT_ID"), *err = NULL;
 	char qbuf[128], reply_id[40];
 	struct sink_sse sse;

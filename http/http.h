@@ -20,6 +20,7 @@
 struct config;
 struct store;
 struct upstream;
+struct workq;
 struct request;
 
 /* Transport callbacks, implemented by the front end. */
@@ -39,6 +40,11 @@ struct http_io {
 	/* Set by a loop front end: ends the response (after the last write)
 	 * and lets go of the connection. ctx is not valid afterwards. */
 	void (*finish)(void *ctx);
+	/* Optional, loop front ends: true when more than its high-water mark
+	 * waits for the client; resume(arg) then runs once on the loop when
+	 * that drained below the low-water mark or the client left (never
+	 * after finish). */
+	bool (*throttle)(void *ctx, void (*resume)(void *arg), void *arg);
 	void *ctx;
 };
 
@@ -60,6 +66,7 @@ struct request {
 	const struct config *cfg;
 	struct store    *store;
 	struct upstream *upstream;         /* the calling thread's client */
+	struct workq    *workq;            /* the loop's store writers; NULL without a loop */
 	const char      *worker_id;        /* "host:pid" of this process */
 
 	/* Filled by routing and authentication. */

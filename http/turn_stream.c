@@ -15,6 +15,7 @@
 #include "upstream.h"
 #include "upstream_multi.h"
 #include "upstream_loop.h"
+#include "workq.h"
 
 /* Everything a turn on the loop needs, owned: the request outlives the
  * handler that started it. */
@@ -27,17 +28,53 @@ struct turn_job {
 	json_object            *messages;    /* a reference */
 	void                   *opts;
 	struct sink_sse         sse;
-	struct chat_sink        sink;
+	struct chat_sink        sink;        /* the SSE encoder's */
+	struct chat_sink        outer;       /* the engine's: sink, plus throttling */
+	struct upstream_job    *upjob;       /* the transfer, while it runs */
+	bool                    throttled;   /* upstream paused for a slow client */
 	struct chat_turn_state *ts;
 	long long               slot;        /* the caller's stream slot, 0: none */
 };
+
+/* A slot on its way back, through the work queue (the loop never waits
+ * for the database). */
+struct slot_release {
+	struct store *store;
+	long long     slot;
+};
+
+static void
+slot_release_work(void *arg)
+{
+	struct slot_release *sr = arg;
+
+	request_stream_slot_release(sr->store, sr->slot);
+	free(sr);
+}
+
+static void
+turn_job_release_slot(struct turn_job *job)
+{
+	struct slot_release *sr;
+
+	if (job->slot <= 0)
+		return;
+	if (job->env.workq != NULL && (sr = malloc(sizeof(*sr))) != NULL) {
+		sr->store = job->env.store;
+		sr->slot = job->slot;
+		if (workq_submit(job->env.workq, slot_release_work, NULL, sr))
+			return;
+		free(sr);
+	}
+	request_stream_slot_release(job->env.store, job->slot);
+}
 
 static void
 turn_job_free(struct turn_job *job)
 {
 	if (job == NULL)
 		return;
-	request_stream_slot_release(job->env.store, job->slot);
+	turn_job_release_slot(job);
 	sink_sse_free(&job->sse);
 	http_request_free(&job->req);
 	json_object_put(job->messages);
@@ -64,6 +101,56 @@ dup_opt(const char *s, bool *ok)
 	return d;
 }
 
+/* Loop thread: the client caught up (or left): read the upstream again. */
+static void
+turn_job_resume(void *arg)
+{
+	struct turn_job *job = arg;
+
+	job->throttled = false;
+	upstream_job_pause(job->upjob, false);
+}
+
+/* The SSE sink's delta, then: a client far behind pauses the upstream
+ * instead of its events piling up here. */
+static bool
+turn_job_delta(void *ctx, const struct chat_stream_info *info, const char *text, size_t len)
+{
+	struct turn_job *job = ctx;
+	bool alive = job->sink.delta(job->sink.ctx, info, text, len);
+
+	if (alive && !job->throttled && job->upjob != NULL && job->req.io.throttle != NULL &&
+	    job->req.io.throttle(job->req.io.ctx, turn_job_resume, job)) {
+		job->throttled = true;
+		upstream_job_pause(job->upjob, true);
+	}
+	return alive;
+}
+
+static bool
+turn_job_open(void *ctx, const struct chat_stream_info *info)
+{
+	struct turn_job *job = ctx;
+
+	return job->sink.open(job->sink.ctx, info);
+}
+
+static bool
+turn_job_heartbeat(void *ctx)
+{
+	struct turn_job *job = ctx;
+
+	return job->sink.heartbeat(job->sink.ctx);
+}
+
+static void
+turn_job_end(void *ctx, const struct chat_stream_info *info, const struct chat_outcome *out)
+{
+	struct turn_job *job = ctx;
+
+	job->sink.end(job->sink.ctx, info, out);
+}
+
 static struct turn_job *
 turn_job_new(struct request *r, const struct chat_turn *turn, const struct dialect *d,
     const void *opts, size_t opts_len)
@@ -74,7 +161,7 @@ turn_job_new(struct request *r, const struct chat_turn *turn, const struct diale
 	if (job == NULL)
 		return NULL;
 	http_request_init(&job->req);
-	job->env = (struct chat_env){ r->cfg, r->store, NULL, r->worker_id };
+	job->env = (struct chat_env){ r->cfg, r->store, NULL, r->worker_id, r->workq };
 	job->turn = *turn;
 	job->turn.user_id = job->user_id = dup_opt(turn->user_id, &ok);
 	job->turn.session_id = job->session_id = dup_opt(turn->session_id, &ok);
@@ -90,6 +177,8 @@ turn_job_new(struct request *r, const struct chat_turn *turn, const struct diale
 			memcpy(job->opts, opts, opts_len);
 	}
 	sink_sse_init(&job->sse, &job->sink, &job->req, d, job->opts);
+	job->outer = (struct chat_sink){ turn_job_open, turn_job_delta, turn_job_heartbeat,
+	    turn_job_end, job };
 	if (!ok) {
 		turn_job_free(job);
 		return NULL;
@@ -97,13 +186,12 @@ turn_job_new(struct request *r, const struct chat_turn *turn, const struct diale
 	return job;
 }
 
-/* Loop thread: the transfer ended (res is final). */
+/* Loop thread: the turn is stored and its end sent (or, before the stream
+ * opened, status is the error to answer). */
 static void
-turn_job_done(void *ctx)
+turn_job_finished(void *ctx, int status, const char *error)
 {
 	struct turn_job *job = ctx;
-	const char *error = NULL;
-	int status = chat_turn_finish(job->ts, &error);
 
 	job->ts = NULL;
 	if (status != 200)
@@ -111,6 +199,16 @@ turn_job_done(void *ctx)
 	app_finish(&job->req);
 	job->req.io.finish(job->req.io.ctx);
 	turn_job_free(job);
+}
+
+/* Loop thread: the transfer ended (res is final). */
+static void
+turn_job_done(void *ctx)
+{
+	struct turn_job *job = ctx;
+
+	job->upjob = NULL;  /* freed by the driver once this returns */
+	chat_turn_finish_async(job->ts, turn_job_finished, job);
 }
 
 /* Loop thread: the front end gave job->req its io. */
@@ -126,8 +224,8 @@ turn_job_start(void *ctx)
 
 	chat_turn_upstream(job->ts, &body, &len, &ops, &res);
 	/* On failure res says why, and the turn ends with that error. */
-	if (multi == NULL || upstream_multi_stream(multi, "/chat/completions", body, len, ops, res,
-	    turn_job_done, job) == NULL) {
+	if (multi == NULL || (job->upjob = upstream_multi_stream(multi, "/chat/completions", body, len,
+	    ops, res, turn_job_done, job)) == NULL) {
 		if (multi == NULL)
 			res->error = UPSTREAM_CONNECT;
 		turn_job_done(job);
@@ -140,7 +238,7 @@ static int
 turn_stream_here(struct request *r, const struct chat_turn *turn, const struct dialect *d,
     const void *opts, long long slot, const char **error)
 {
-	struct chat_env env = { r->cfg, r->store, r->upstream, r->worker_id };
+	struct chat_env env = { .cfg = r->cfg, .store = r->store, .upstream = r->upstream, .worker_id = r->worker_id };
 	struct sink_sse sse;
 	struct chat_sink sink;
 	int status;
@@ -194,14 +292,14 @@ turn_stream_run(struct request *r, const struct chat_turn *turn, const struct di
 		turn_job_free(job);
 		return turn_stream_here(r, turn, d, opts, slot, error);
 	}
-	if ((status = chat_turn_prepare(&job->env, &job->turn, &job->sink, &job->ts, error)) != 200) {
+	if ((status = chat_turn_prepare(&job->env, &job->turn, &job->outer, &job->ts, error)) != 200) {
 		turn_job_free(job);
 		return status;
 	}
 	if ((attached = chat_turn_attached(job->ts)) != NULL) {
 		/* A retried send (same Idempotency-Key): replay the first one's
 		 * reply here, as a resume would. */
-		struct chat_env env = { r->cfg, r->store, r->upstream, r->worker_id };
+		struct chat_env env = { .cfg = r->cfg, .store = r->store, .upstream = r->upstream, .worker_id = r->worker_id };
 		struct sink_sse sse;
 		struct chat_sink sink;
 		const char *ignored;

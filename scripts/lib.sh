@@ -778,6 +778,7 @@ render_nginx() {
 		"TLS_KEY=$TLS_KEY"
 		"WEB_ROOT=$CHAT_REPO/web"
 		"CSP_CONNECT_EXTRA=$(upstream_origin "$OPENAI_BASE_URL")"
+		"CONN_PER_ADDR=${CHAT_NGINX_CONN_PER_ADDR:-256}"
 	)
 	NGINX_CONF_CHANGED=
 	local name

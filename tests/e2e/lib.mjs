@@ -537,6 +537,8 @@ export const LIMITS = {
 	chatAnon: envInt('CHAT_RATELIMIT_CHAT_ANON', 20),
 	authIp: envInt('CHAT_RATELIMIT_AUTH_IP', 30),
 	apiUser: envInt('CHAT_RATELIMIT_API_USER', 0),
+	streamsUser: envInt('CHAT_STREAMS_PER_USER', 20),
+	streamsAnon: envInt('CHAT_STREAMS_PER_ANON', 5),
 	trustedProxies: (process.env.CHAT_TRUSTED_PROXIES ?? '').split(/[\s,]+/).filter(Boolean),
 };
 

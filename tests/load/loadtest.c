@@ -101,9 +101,10 @@ lt_usage(FILE *f)
 "  --password PW         password of every user (default loadtest-password-1)\n"
 "  --users K             simulated users (default: list, login, get 1; stream\n"
 "                        enough for --streams-per-user)\n"
-"  --streams-per-user P  stream mode: at most P streams per user (default 50,\n"
-"                        half chatd's default 100 generations per user and\n"
-"                        window; --sustain needs more users or a higher limit)\n"
+"  --streams-per-user P  stream mode: at most P streams per user (default 20,\n"
+"                        chatd's default streams_per_user cap; within its 100\n"
+"                        generations per user and window, --sustain needs more\n"
+"                        users or higher limits)\n"
 "  --same-addr           every request from the default address (127.0.0.1)\n"
 "  --setup-concurrency C sessions created C at a time (default 32)\n"
 "\n"
@@ -228,7 +229,7 @@ lt_parse(int argc, char **argv, struct lt_options *opt, bool *help)
 	*opt = (struct lt_options){
 		.mode = LT_STREAM, .target = LT_TARGET_STACK, .url = "http://127.0.0.1:8080",
 		.connect_ms = 10000, .model = "gpt-4o-mini", .streams = 100, .tokens = 200,
-		.delay_ms = 20, .max_time_s = 120, .per_user = 50, .concurrency = 50,
+		.delay_ms = 20, .max_time_s = 120, .per_user = 20, .concurrency = 50,
 		.duration_s = 10, .warmup_s = 1, .path = "/healthz", .list_fill = 20,
 		.password = "loadtest-password-1", .setup_conc = 32,
 		.sample_ms = 100,

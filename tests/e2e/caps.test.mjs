@@ -1,0 +1,128 @@
+// caps.test.mjs: concurrent-stream caps. One user (or one anonymous address)
+// cannot hold more than its share of streams: past the cap a 429 with
+// Retry-After, for new replies and resumes alike, while everyone else is
+// served as usual; slots come back when the streams end.
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+
+import {
+	LIMITS,
+	SESSIONS,
+	api,
+	assertJsonError,
+	closeDb,
+	createSession,
+	db,
+	openStream,
+	randomClientIp,
+	readAll,
+	registerAndLogin,
+	streamTurn,
+	tokensText,
+	waitFor,
+} from './lib.mjs';
+
+after(closeDb);
+
+const HOLD = 'hold [[tokens=400]] [[delay=50]]';   // ~20 s unless cancelled
+
+function assertCapped(r, what) {
+	assertJsonError(r, 429, what);
+	assert.match(r.json.error, /Too many streams/, what);
+	assert.match(r.headers.get('retry-after') ?? '', /^\d+$/, `${what}: Retry-After`);
+}
+
+async function slotsOf(holder) {
+	const { rows } = await db().query('SELECT count(*)::int AS n FROM stream_slots WHERE holder = $1', [holder]);
+	return rows[0].n;
+}
+
+describe('streams per user', { skip: LIMITS.streamsUser === 0 && 'streams_per_user is 0 (unlimited)' }, () => {
+	test('past the cap: 429 for new replies and resumes; a neighbour is served; slots come back', async () => {
+		const cap = LIMITS.streamsUser;
+		const a = await registerAndLogin('capa');
+		const sessions = [];
+		for (let i = 0; i <= cap; i++) sessions.push(await createSession(a.token));
+		const held = [];
+		try {
+			for (let i = 0; i < cap; i++) {
+				const controller = new AbortController();
+				const response = await openStream(a.token, sessions[i].id, HOLD, { signal: controller.signal });
+				assert.equal(response.status, 200, `stream ${i + 1} of ${cap}`);
+				held.push({ response, controller });
+			}
+			assert.equal(await slotsOf(`u:${a.userId}`), cap);
+
+			const over = await api('POST', `${SESSIONS}/${sessions[cap].id}/stream`, { token: a.token, body: { content: 'one too many' } });
+			assertCapped(over, 'stream past the cap');
+			// What was refused is not stored: no message was added to that session.
+			const { rows } = await db().query('SELECT count(*)::int AS n FROM messages WHERE session_id = $1', [sessions[cap].id]);
+			assert.equal(rows[0].n, 0, 'a refused stream stores nothing');
+
+			// A burst of resumes (the attack that used to take every thread):
+			// each is refused at once.
+			const resumes = await Promise.all(Array.from({ length: 200 }, (_, i) =>
+				api('GET', `${SESSIONS}/${sessions[i % cap].id}/stream`, { token: a.token })));
+			for (const r of resumes) assertCapped(r, 'resume past the cap');
+			const v1 = await api('POST', '/v1/chat/completions', {
+				token: a.token,
+				body: { model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'hi' }] },
+			});
+			assertCapped(v1, 'OpenAI-compatible stream past the cap');
+
+			// Meanwhile another user is served as usual.
+			const b = await registerAndLogin('capb');
+			const me = await api('GET', '/api/auth/me', { token: b.token });
+			assert.equal(me.status, 200);
+			const bs = await createSession(b.token);
+			const turn = await streamTurn(b.token, bs.id, 'neighbour [[tokens=5]]');
+			assert.equal(turn.text, tokensText(5));
+		} finally {
+			for (const h of held) {
+				h.controller.abort();
+				await readAll(h.response).catch(() => {});
+			}
+			for (let i = 0; i < cap; i++)
+				await api('POST', `${SESSIONS}/${sessions[i].id}/cancel`, { token: a.token });
+		}
+		// Cancelled, the streams end and give their slots back.
+		await waitFor(async () => (await slotsOf(`u:${a.userId}`)) === 0, { timeout: 20000, what: 'the slots to be released' });
+		const again = await streamTurn(a.token, sessions[cap].id, 'after [[tokens=3]]');
+		assert.equal(again.text, tokensText(3));
+	});
+});
+
+describe('streams per anonymous address', { skip: LIMITS.streamsAnon === 0 && 'streams_per_anon is 0 (unlimited)' }, () => {
+	test('one address past its cap gets 429; another address is served; the slots come back', async () => {
+		const cap = LIMITS.streamsAnon;
+		const ip = randomClientIp();
+		const anonStream = (addr, message, signal) => api('POST', '/api/v2/ai/chat/stream', {
+			body: { message }, headers: { 'x-forwarded-for': addr }, raw: true, signal,
+		});
+		const held = [];
+		try {
+			for (let i = 0; i < cap; i++) {
+				const controller = new AbortController();
+				const response = await anonStream(ip, 'hold [[tokens=80]] [[delay=50]]', controller.signal);
+				assert.equal(response.status, 200, `anonymous stream ${i + 1} of ${cap}`);
+				held.push({ response, controller });
+			}
+			const over = await api('POST', '/api/v2/ai/chat/stream', { body: { message: 'one more' }, headers: { 'x-forwarded-for': ip } });
+			assertCapped(over, 'anonymous stream past the cap');
+			const other = await anonStream(randomClientIp(), 'another address [[tokens=3]]');
+			assert.equal(other.status, 200);
+			const text = await other.text();
+			assert.match(text, /"done":true/);
+		} finally {
+			for (const h of held) {
+				h.controller.abort();
+				await readAll(h.response).catch(() => {});
+			}
+		}
+		// The abandoned replies run to their end (a stored session's reply
+		// outlives its client), then give their slots back.
+		await waitFor(async () => (await slotsOf(`ip:${ip}`)) === 0, { timeout: 30000, interval: 250, what: 'the slots to come back' });
+		const again = await api('POST', '/api/v2/ai/chat/stream', { body: { message: 'again [[tokens=2]]' }, headers: { 'x-forwarded-for': ip } });
+		assert.equal(again.status, 200, again.text);
+	});
+});
