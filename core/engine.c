@@ -185,6 +185,16 @@ random_uuid(char out[37])
 	out[o] = '\0';
 }
 
+/* A resumed client follows this reply: tell it (on any host) that more is
+ * stored, so it reads now rather than at its next poll. */
+static void
+turn_tell_followers(struct chat_turn_state *ts)
+{
+	if (atomic_load(&ts->gen.followed) &&
+	    store_notify_reply(ts->env->store, ts->st.reply_id) != STORE_OK)
+		log_debug("reply %s: followers not told (they poll)", ts->st.reply_id);
+}
+
 /* Stores the content not yet persisted, with its chunk boundaries, on the
  * calling thread. */
 static void
@@ -201,6 +211,7 @@ turn_persist_now(struct chat_turn_state *ts)
 	if (rc == STORE_OK) {
 		ts->persisted = ts->content.len;
 		buf_reset(&ts->chunk_ends);
+		turn_tell_followers(ts);
 	} else {
 		/* Keep the pending text and retry at the next batch; drop the brace. */
 		ts->chunk_ends.len--;
@@ -231,6 +242,8 @@ persist_job_work(void *arg)
 
 	job->rc = store_reply_append(job->ts->env->store, job->ts->st.reply_id, job->text, job->len,
 	    job->chunk_ends);
+	if (job->rc == STORE_OK)
+		turn_tell_followers(job->ts);
 }
 
 /* Loop thread: the batch is stored (or not: then it stays pending). */
@@ -627,6 +640,8 @@ static void
 turn_finish_store(struct chat_turn_state *ts)
 {
 	ts->stored = turn_store_end(ts, &ts->out);
+	if (ts->stored && ts->turn->session_id != NULL)
+		turn_tell_followers(ts);
 	turn_record_metric(ts, &ts->res, &ts->out, ts->t_start);
 	if (!ts->stored && !turn_retry_end(ts, &ts->out))
 		log_error("reply %s: final status %s not stored", ts->st.reply_id,

@@ -14,6 +14,8 @@ static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct live_gen *live_head;
 static int live_n;
 
+void (*live_reply_stored_hook)(const char *reply_id);
+
 static pthread_t listener_tid;
 static atomic_bool listener_stop;
 static bool listener_running;
@@ -105,6 +107,8 @@ live_on_notify(void *ctx, const char *channel, const char *payload)
 		log_info("reply %s: cancelled", payload);
 	else if (strcmp(channel, "chat_follow") == 0)
 		(void)live_follow(payload);
+	else if (strcmp(channel, "chat_reply") == 0 && live_reply_stored_hook != NULL)
+		live_reply_stored_hook(payload);
 }
 
 static void *
@@ -112,7 +116,8 @@ live_listener_main(void *arg)
 {
 	const struct config *cfg = arg;
 
-	static const char *const channels[] = { "chat_cancel", "chat_follow", "chat_user_gone", NULL };
+	static const char *const channels[] = { "chat_cancel", "chat_follow", "chat_user_gone",
+		"chat_reply", NULL };
 
 	store_listen_loop(cfg->database_url, channels, live_on_notify, NULL, &listener_stop);
 	return NULL;

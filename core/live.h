@@ -41,4 +41,9 @@ bool live_listener_start(const struct config *cfg);
 /* Stops and joins it. */
 void live_listener_stop(void);
 
+/* Set before live_listener_start by a process whose resumed streams
+ * follow replies on an event loop: called on the listener's thread with
+ * the id of a reply that has more stored (NOTIFY chat_reply). */
+extern void (*live_reply_stored_hook)(const char *reply_id);
+
 #endif

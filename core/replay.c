@@ -19,7 +19,6 @@
 #include "store.h"
 #include "upstream.h"
 
-#define FOLLOW_POLL_MS 250
 
 bool
 chat_event_id_parse(const char *id, char *reply_id, size_t len, long *seq)
@@ -99,139 +98,194 @@ replay_pause(int ms)
 	(void)poll(NULL, 0, ms);
 }
 
+void
+chat_replay_init(struct chat_replay *rp, const struct chat_env *env, const char *user_id,
+    const char *session_id, const char *reply_id, long after_seq, const struct chat_sink *sink)
+{
+	const struct config *cfg = env->cfg;
+
+	memset(rp, 0, sizeof(*rp));
+	rp->env = env;
+	rp->user_id = user_id;
+	rp->session_id = session_id;
+	rp->sink = sink;
+	rp->sent = after_seq;
+	rp->stale_s = (cfg->upstream_first_token_timeout > cfg->upstream_idle_timeout
+	    ? cfg->upstream_first_token_timeout : cfg->upstream_idle_timeout) + 15;
+	rp->t_start_us = clock_now_us();
+	(void)snprintf(rp->id, sizeof(rp->id), "%s", reply_id != NULL ? reply_id : "");
+}
+
+enum store_rc
+chat_replay_read(struct chat_replay *rp, struct store_reply *rep)
+{
+	return store_reply_read(rp->env->store, rp->user_id, rp->session_id,
+	    rp->id[0] != '\0' ? rp->id : NULL, rp->stale_s, rep);
+}
+
+/* Ends the stream with outcome o after what the client has seen. */
+static void
+replay_end(struct chat_replay *rp, const struct chat_outcome *o, long seq)
+{
+	rp->info.seq = (unsigned long)seq;
+	rp->sink->end(rp->sink->ctx, &rp->info, o);
+}
+
+enum chat_replay_state
+chat_replay_step(struct chat_replay *rp, enum store_rc rc, struct store_reply *rep,
+    int *status, const char **error)
+{
+	struct chat_stream_info *info = &rp->info;
+	size_t *ends = NULL;
+	long n;
+	bool final;
+
+	*status = 200;
+	if (rc != STORE_OK) {
+		if (!rp->opened) {
+			*error = rc == STORE_NOT_FOUND ? "No reply to resume" : "Database unavailable";
+			*status = store_http_status(rc);
+			return CHAT_REPLAY_DONE;
+		}
+		/* The row vanished (session deleted) or the database is gone:
+		 * end the stream rather than spin. */
+		struct chat_outcome o = { .status = REPLY_ERROR, .error_code = "replay_failed",
+			.error_message = "The reply can no longer be read", .prompt_tokens = -1,
+			.completion_tokens = -1, .finish_reason = "" };
+		replay_end(rp, &o, rp->sent + 1);
+		return CHAT_REPLAY_DONE;
+	}
+	/* The new row holds at least the text of the one before. */
+	info->content = rep->content;
+	if (info->content_len > rep->content_len)
+		info->content_len = rep->content_len;
+	store_reply_free(&rp->seen);
+	if (!rp->named) {
+		rp->named = true;
+		(void)snprintf(rp->id, sizeof(rp->id), "%s", rep->id);
+		/* Ask the generator, wherever it runs, for smaller batches (and
+		 * word of each). */
+		if (rep->status == REPLY_STREAMING && !rep->stale) {
+			rp->follows = true;
+			(void)store_notify_follow(rp->env->store, rep->id);
+		}
+	}
+	if ((n = parse_ends(rep->chunk_ends, &ends)) < 0) {
+		store_reply_free(rep);
+		*error = "Internal server error";
+		*status = rp->opened ? 200 : 500;
+		return CHAT_REPLAY_DONE;
+	}
+	final = rep->status != REPLY_STREAMING || rep->stale;
+	info->session_id = rp->session_id;
+	info->reply_id = rp->id;
+	if (!rp->opened) {
+		/* 204 only for a reply stored whole: one cut short by a dead
+		 * worker may hold less than the client already saw. */
+		if (final && rp->sent >= n + 1 && !rep->stale && strcmp(rep->error, "worker_died") != 0) {
+			free(ends);
+			store_reply_free(rep);
+			*status = 204;  /* seen it all: eventsource stops on 204 */
+			return CHAT_REPLAY_DONE;
+		}
+		info->seq = 0;
+		info->content = "";
+		info->resumed = rp->sent >= 0;
+		if (!rp->sink->open(rp->sink->ctx, info))
+			goto gone;
+		rp->opened = true;
+		rp->last_write_us = clock_now_us();
+		if (rp->sent < 0)
+			rp->sent = 0;
+	}
+	for (long i = rp->sent + 1; i <= n; i++) {
+		size_t from = i >= 2 ? ends[i - 2] : 0, to = ends[i - 1];
+
+		if (to > rep->content_len || from > to)
+			break;  /* a batch still in flight: next read */
+		info->seq = (unsigned long)i;
+		info->chunk_index = (unsigned long)(i - 1);
+		info->content = rep->content;
+		info->content_len = to;
+		if (!rp->sink->delta(rp->sink->ctx, info, rep->content + from, to - from))
+			goto gone;
+		rp->sent = i;
+		rp->last_write_us = clock_now_us();
+	}
+	if (final && rp->sent >= n) {
+		struct chat_outcome o = { .status = rep->stale ? REPLY_INTERRUPTED : rep->status,
+			.prompt_tokens = -1, .completion_tokens = -1, .finish_reason = "" };
+		const char *code = rep->stale ? "worker_died" : rep->error;
+
+		if (o.status != REPLY_COMPLETE) {
+			o.error_code = code[0] ? code : reply_status_name(o.status);
+			o.error_message = reason_message(o.error_code);
+		}
+		/* The end's id follows whatever the client has seen. */
+		info->content = rep->content;
+		info->content_len = rep->content_len;
+		replay_end(rp, &o, (rp->sent > n ? rp->sent : n) + 1);
+		goto out;
+	}
+	free(ends);
+	rp->seen = *rep;   /* info->content still points into it */
+	memset(rep, 0, sizeof(*rep));
+	if (clock_now_us() - rp->t_start_us > (int64_t)rp->env->cfg->stream_max_duration * 1000000) {
+		struct chat_outcome o = { .status = REPLY_INTERRUPTED, .error_code = "stream_max_duration",
+			.error_message = reason_message("stream_max_duration"),
+			.prompt_tokens = -1, .completion_tokens = -1, .finish_reason = "" };
+		replay_end(rp, &o, rp->sent + 1);
+		return CHAT_REPLAY_DONE;
+	}
+	return CHAT_REPLAY_WAIT;
+gone:
+	log_debug("replay of %s: client gone", rp->id);
+out:
+	free(ends);
+	store_reply_free(rep);
+	return CHAT_REPLAY_DONE;
+}
+
+bool
+chat_replay_heartbeat(struct chat_replay *rp)
+{
+	if (clock_now_us() - rp->last_write_us < (int64_t)rp->env->cfg->heartbeat_interval * 1000000)
+		return true;
+	rp->last_write_us = clock_now_us();
+	return rp->sink->heartbeat(rp->sink->ctx);
+}
+
+void
+chat_replay_free(struct chat_replay *rp)
+{
+	store_reply_free(&rp->seen);
+}
+
+int
+chat_replay_follow(struct chat_replay *rp, const char **error)
+{
+	struct store_reply rep;
+	int status = 200;
+
+	for (;;) {
+		enum store_rc rc = chat_replay_read(rp, &rep);
+
+		if (chat_replay_step(rp, rc, &rep, &status, error) == CHAT_REPLAY_DONE ||
+		    !chat_replay_heartbeat(rp))
+			return status;
+		replay_pause(CHAT_REPLAY_POLL_MS);
+	}
+}
+
 int
 chat_replay_run(const struct chat_env *env, const char *user_id, const char *session_id,
     const char *reply_id, long after_seq, const struct chat_sink *sink, const char **error)
 {
-	const struct config *cfg = env->cfg;
-	int stale_s = (cfg->upstream_first_token_timeout > cfg->upstream_idle_timeout
-	    ? cfg->upstream_first_token_timeout : cfg->upstream_idle_timeout) + 15;
-	int64_t t_start = clock_now_us(), last_write = 0;
-	struct chat_stream_info info;
-	struct store_reply rep, seen = { 0 };  /* seen: the row info.content points into */
-	char id[40] = "";
-	bool opened = false;
-	long sent = after_seq;
-	int status = 200;
+	struct chat_replay rp;
+	int status;
 
-	memset(&info, 0, sizeof(info));
-	for (;;) {
-		size_t *ends = NULL;
-		long n;
-		bool final;
-		enum store_rc rc;
-
-		rc = store_reply_read(env->store, user_id, session_id, id[0] ? id : reply_id,
-		    stale_s, &rep);
-		if (rc != STORE_OK) {
-			if (!opened) {
-				*error = rc == STORE_NOT_FOUND ? "No reply to resume"
-				    : "Database unavailable";
-				return store_http_status(rc);
-			}
-			/* The row vanished (session deleted) or the database is
-			 * gone: end the stream rather than spin. */
-			struct chat_outcome o = { .status = REPLY_ERROR, .error_code = "replay_failed",
-				.error_message = "The reply can no longer be read", .prompt_tokens = -1,
-				.completion_tokens = -1, .finish_reason = "" };
-			info.seq = (unsigned long)(sent + 1);
-			sink->end(sink->ctx, &info, &o);
-			store_reply_free(&seen);
-			return 200;
-		}
-		/* The new row holds at least the text of the one before. */
-		info.content = rep.content;
-		if (info.content_len > rep.content_len)
-			info.content_len = rep.content_len;
-		store_reply_free(&seen);
-		if (id[0] == '\0') {
-			(void)snprintf(id, sizeof(id), "%s", rep.id);
-			/* Ask the generator, wherever it runs, for smaller batches. */
-			if (rep.status == REPLY_STREAMING && !rep.stale)
-				(void)store_notify_follow(env->store, rep.id);
-		}
-		if ((n = parse_ends(rep.chunk_ends, &ends)) < 0) {
-			store_reply_free(&rep);
-			*error = "Internal server error";
-			return opened ? 200 : 500;
-		}
-		final = rep.status != REPLY_STREAMING || rep.stale;
-		info.session_id = session_id;
-		info.reply_id = id;
-		if (!opened) {
-			/* 204 only for a reply stored whole: one cut short by a
-			 * dead worker may hold less than the client already saw. */
-			if (final && sent >= n + 1 && !rep.stale &&
-			    strcmp(rep.error, "worker_died") != 0) {
-				free(ends);
-				store_reply_free(&rep);
-				return 204;  /* seen it all: eventsource stops on 204 */
-			}
-			info.seq = 0;
-			info.content = "";
-			info.resumed = sent >= 0;
-			if (!sink->open(sink->ctx, &info))
-				goto gone;
-			opened = true;
-			last_write = clock_now_us();
-			if (sent < 0)
-				sent = 0;
-		}
-		for (long i = sent + 1; i <= n; i++) {
-			size_t from = i >= 2 ? ends[i - 2] : 0, to = ends[i - 1];
-
-			if (to > rep.content_len || from > to)
-				break;  /* a batch still in flight: next poll */
-			info.seq = (unsigned long)i;
-			info.chunk_index = (unsigned long)(i - 1);
-			info.content = rep.content;
-			info.content_len = to;
-			if (!sink->delta(sink->ctx, &info, rep.content + from, to - from))
-				goto gone;
-			sent = i;
-			last_write = clock_now_us();
-		}
-		if (final && sent >= n) {
-			struct chat_outcome o = { .status = rep.stale ? REPLY_INTERRUPTED : rep.status,
-				.prompt_tokens = -1, .completion_tokens = -1, .finish_reason = "" };
-			const char *code = rep.stale ? "worker_died" : rep.error;
-
-			if (o.status != REPLY_COMPLETE) {
-				o.error_code = code[0] ? code : reply_status_name(o.status);
-				o.error_message = reason_message(o.error_code);
-			}
-			/* The end's id follows whatever the client has seen. */
-			info.seq = (unsigned long)((sent > n ? sent : n) + 1);
-			info.content = rep.content;
-			info.content_len = rep.content_len;
-			sink->end(sink->ctx, &info, &o);
-			goto out;
-		}
-		free(ends);
-		seen = rep;   /* info.content still points into it */
-		if (clock_now_us() - t_start > (int64_t)cfg->stream_max_duration * 1000000) {
-			struct chat_outcome o = { .status = REPLY_INTERRUPTED, .error_code = "stream_max_duration",
-				.error_message = reason_message("stream_max_duration"),
-				.prompt_tokens = -1, .completion_tokens = -1, .finish_reason = "" };
-			info.seq = (unsigned long)(sent + 1);
-			sink->end(sink->ctx, &info, &o);
-			store_reply_free(&seen);
-			return 200;
-		}
-		if (clock_now_us() - last_write >= (int64_t)cfg->heartbeat_interval * 1000000) {
-			if (!sink->heartbeat(sink->ctx)) {
-				store_reply_free(&seen);
-				return 200;
-			}
-			last_write = clock_now_us();
-		}
-		replay_pause(FOLLOW_POLL_MS);
-		continue;
-gone:
-		log_debug("replay of %s: client gone", id);
-out:
-		free(ends);
-		store_reply_free(&rep);
-		return status;
-	}
+	chat_replay_init(&rp, env, user_id, session_id, reply_id, after_seq, sink);
+	status = chat_replay_follow(&rp, error);
+	chat_replay_free(&rp);
+	return status;
 }

@@ -45,6 +45,7 @@ enum stmt {
 	S_RATE_SWEEP,
 	S_GATEWAY_JOB,
 	S_NOTIFY_FOLLOW,
+	S_NOTIFY_REPLY,
 	S_SLOT_TAKE,
 	S_SLOT_RELEASE,
 	S_COUNT
@@ -189,6 +190,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_RATE_SWEEP] =
 	    "DELETE FROM rate_limits WHERE window_start < now() - make_interval(secs => $1::int)",
 	[S_NOTIFY_FOLLOW] = "SELECT pg_notify('chat_follow', $1::text)",
+	[S_NOTIFY_REPLY] = "SELECT pg_notify('chat_reply', $1::text)",
 	[S_SLOT_TAKE] = "SELECT stream_slot_take($1, $2, $3::int, $4::int)",
 	[S_SLOT_RELEASE] = "DELETE FROM stream_slots WHERE id = $1::bigint",
 	[S_USER_EXISTS] = "SELECT 1 FROM users WHERE id = $1::uuid",
@@ -831,6 +833,18 @@ store_notify_follow(struct store *st, const char *reply_id)
 	enum store_rc rc;
 
 	if ((rc = store_exec(st, S_NOTIFY_FOLLOW, 1, p, &res)) == STORE_OK)
+		PQclear(res);
+	return rc;
+}
+
+enum store_rc
+store_notify_reply(struct store *st, const char *reply_id)
+{
+	const char *p[] = { reply_id };
+	PGresult *res;
+	enum store_rc rc;
+
+	if ((rc = store_exec(st, S_NOTIFY_REPLY, 1, p, &res)) == STORE_OK)
 		PQclear(res);
 	return rc;
 }

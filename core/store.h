@@ -187,6 +187,10 @@ void store_listen_loop(const char *conninfo, const char *const *channels,
  * chat_follow): its generator then stores it more often. */
 enum store_rc store_notify_follow(struct store *st, const char *reply_id);
 
+/* Tells the followers of reply_id, wherever they are, that more of it is
+ * stored (NOTIFY chat_reply). */
+enum store_rc store_notify_reply(struct store *st, const char *reply_id);
+
 /* Takes one of holder's concurrent-stream slots ("u:<id>" or "ip:<addr>")
  * for worker_id, unless holder has cap slots younger than max_age_s: then
  * STORE_CONFLICT. On STORE_OK, *slot names it for store_stream_slot_release. */

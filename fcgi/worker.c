@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "config.h"
 #include "fcgi_conn.h"
+#include "follow.h"
 #include "http.h"
 #include "live.h"
 #include "loop.h"
@@ -218,6 +219,27 @@ worker_adopt(void *arg)
 	h->conn = NULL;  /* the loop's now, adopted or closed */
 	h->start(h->job);
 	free(h);
+}
+
+/* Loop thread: a reply followed here has more stored. */
+static void
+worker_follow_wake(void *arg)
+{
+	char *reply_id = arg;
+
+	follow_wake(reply_id);
+	free(reply_id);
+}
+
+/* Listener thread (NOTIFY chat_reply): wakes the reply's followers on the
+ * loop. Without memory they wake at their next poll. */
+static void
+worker_reply_stored(const char *reply_id)
+{
+	char *id = strdup(reply_id);
+
+	if (id != NULL && !loop_epoll_post(worker_follow_wake, id))
+		free(id);
 }
 
 /* Accept thread, after the handler detached r: libfcgi frees the request
@@ -544,6 +566,7 @@ worker_run(const struct config *cfg, int listen_fd, unsigned generation)
 		started++;
 	}
 	pthread_attr_destroy(&attr);
+	live_reply_stored_hook = worker_reply_stored;
 	if (!live_listener_start(cfg))
 		goto done;
 	log_info("worker ready: %d threads, streams on the event loop", started);

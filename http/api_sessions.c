@@ -10,8 +10,8 @@
 #include "handlers.h"
 #include "json_in.h"
 #include "request.h"
+#include "resume_stream.h"
 #include "replay.h"
-#include "sink_sse.h"
 #include "store.h"
 #include "turn_stream.h"
 
@@ -197,11 +197,8 @@ done:
 int
 api_sessions_resume(struct request *r)
 {
-	struct chat_env env = { .cfg = r->cfg, .store = r->store, .upstream = r->upstream, .worker_id = r->worker_id };
 	const char *last = http_param(r, "HTTP_LAST_EVENT_ID"), *err = NULL;
 	char qbuf[128], reply_id[40];
-	struct sink_sse sse;
-	struct chat_sink sink;
 	long long slot;
 	long seq = -1;
 	int status;
@@ -216,15 +213,11 @@ api_sessions_resume(struct request *r)
 		return handler_bad_field(r, "Last-Event-ID", "is not an event id of this server");
 	if ((status = turn_stream_slot_take(r, &slot, &err)) != 200)
 		return http_error(r, status, err);
-	sink_sse_init(&sse, &sink, r, &dialect_seed000, NULL);
-	status = chat_replay_run(&env, r->user_id, r->path_id, seq >= 0 ? reply_id : NULL, seq,
-	    &sink, &err);
-	request_stream_slot_release(r->store, slot);
+	status = resume_stream_run(r, r->path_id, seq >= 0 ? reply_id : NULL, seq, slot, &err);
 	if (status == 204)
 		status = http_reply_raw(r, 204, "text/event-stream", NULL, 0);
 	else if (status != 200)
 		status = http_error(r, status, err);
-	sink_sse_free(&sse);
 	return status;
 }
 

@@ -52,21 +52,21 @@ slot_release_work(void *arg)
 	free(sr);
 }
 
-static void
-turn_job_release_slot(struct turn_job *job)
+void
+turn_stream_slot_release(struct workq *q, struct store *store, long long slot)
 {
 	struct slot_release *sr;
 
-	if (job->slot <= 0)
+	if (slot <= 0)
 		return;
-	if (job->env.workq != NULL && (sr = malloc(sizeof(*sr))) != NULL) {
-		sr->store = job->env.store;
-		sr->slot = job->slot;
-		if (workq_submit(job->env.workq, slot_release_work, NULL, sr))
+	if (q != NULL && (sr = malloc(sizeof(*sr))) != NULL) {
+		sr->store = store;
+		sr->slot = slot;
+		if (workq_submit(q, slot_release_work, NULL, sr))
 			return;
 		free(sr);
 	}
-	request_stream_slot_release(job->env.store, job->slot);
+	request_stream_slot_release(store, slot);
 }
 
 static void
@@ -74,7 +74,7 @@ turn_job_free(struct turn_job *job)
 {
 	if (job == NULL)
 		return;
-	turn_job_release_slot(job);
+	turn_stream_slot_release(job->env.workq, job->env.store, job->slot);
 	sink_sse_free(&job->sse);
 	http_request_free(&job->req);
 	json_object_put(job->messages);

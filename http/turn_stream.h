@@ -15,6 +15,8 @@
 #include "engine.h"
 
 struct request;
+struct store;
+struct workq;
 
 /* Streams turn to r with dialect d. opts (opts_len bytes) is the dialect's
  * route data; it and every string of turn are copied, so all of them are
@@ -29,5 +31,9 @@ int turn_stream_run(struct request *r, const struct chat_turn *turn, const struc
  * *slot to give back with request_stream_slot_release, or the error status
  * with *error (a 429 gets its Retry-After header). */
 int turn_stream_slot_take(struct request *r, long long *slot, const char **error);
+
+/* Gives a slot back (0: none): through the work queue q when there is one
+ * (a loop must not wait for the database), else at once. */
+void turn_stream_slot_release(struct workq *q, struct store *store, long long slot);
 
 #endif

@@ -384,6 +384,17 @@ store_notify_follow(struct store *st, const char *reply_id)
 	return STORE_OK;
 }
 
+enum store_rc
+store_notify_reply(struct store *st, const char *reply_id)
+{
+	(void)st;
+	(void)reply_id;
+	pthread_mutex_lock(&mu);
+	fake_store.reply_notifies++;
+	pthread_mutex_unlock(&mu);
+	return STORE_OK;
+}
+
 /* live.c's listener; the tests never start it. */
 void
 store_listen_loop(const char *conninfo, const char *const *channels,

@@ -60,7 +60,7 @@ struct fake_store_state {
 	void              (*on_read)(int nth);
 
 	/* What the engine asked. */
-	int                 begins, reads, follows, metrics, append_failures;
+	int                 begins, reads, follows, metrics, append_failures, reply_notifies;
 	int                 last_history;
 	char                last_content[256];
 	bool                last_content_null;
