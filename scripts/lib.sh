@@ -112,7 +112,6 @@ chat_init() {
 	CHATD_BIN=${CHAT_CHATD_BIN:-$CHAT_BUILD/fcgi/chatd}
 	CHATD_CONF=${CHAT_CHATD_CONF:-$CHAT_REPO/fcgi/chatd.conf}
 	CHATD_PID=$RUN_DIR/chatd.pid
-	CHATD_SPAWNED=$RUN_DIR/chatd.spawn.pid
 	GATEWAY_BIN=${CHAT_GATEWAY_BIN:-$CHAT_BUILD/gateway/chat-gateway}
 	GATEWAY_PID=$RUN_DIR/gateway.pid
 	UPSTREAM_BIN=${CHAT_UPSTREAM_BIN:-$CHAT_BUILD/tests/fake_upstream/fake-upstream}
@@ -694,17 +693,25 @@ chatd_start() {
 	chatd_stop
 	# A stale socket would look like readiness below; chatd re-creates it.
 	rm -f "$CHATD_PID" "$FCGI_SOCKET"
-	# Ready enough for nginx once chatd has written its pid file and bound
-	# the socket; /healthz through nginx is checked by the caller. The
-	# spawned pid (chatd writes its own pid file) tells whether it died.
-	service_start chatd "$FCGI_SOCKET" "$LOG_DIR/chatd.log" 20 chatd_ready -- \
-		with_app_env spawn "$CHATD_SPAWNED" "$LOG_DIR/chatd.log" "$CHATD_BIN" -c "$CHATD_CONF"
-	rm -f "$CHATD_SPAWNED"
+	service_start chatd "$FCGI_SOCKET" "$LOG_DIR/chatd.log" 20 chatd_ready -- chatd_spawn
 	stamp_save "$CHATD_PID" "$st"
 }
 
+# chatd_spawn: chatd in the background with the app's environment. chatd
+# writes its own pid file once it listens; CHATD_SPAWNED_PID is what was
+# spawned, to notice it dying before that.
+chatd_spawn() {
+	local file=$RUN_DIR/chatd.spawn.pid
+	with_app_env spawn "$file" "$LOG_DIR/chatd.log" "$CHATD_BIN" -c "$CHATD_CONF"
+	CHATD_SPAWNED_PID=$(pid_of "$file")
+	rm -f "$file"
+}
+
+# chatd_ready: ready enough for nginx once chatd has written its pid file
+# and bound the socket; /healthz through nginx is checked by the caller.
 chatd_ready() {
-	spawned_ready "$CHATD_SPAWNED" chatd || return
+	# No name check here: just after the fork the child is not yet chatd.
+	pid_running "$CHATD_SPAWNED_PID" || return 2
 	pid_alive "$CHATD_PID" chatd && [ -S "$FCGI_SOCKET" ]
 }
 
@@ -726,10 +733,7 @@ stop_timeout() {
 }
 
 # chatd_stop: SIGTERM drains in-flight streams; SIGKILL after stop_timeout.
-chatd_stop() {
-	service_stop chatd "$CHATD_PID" chatd TERM "$(stop_timeout)"
-	rm -f "$CHATD_SPAWNED"
-}
+chatd_stop() { service_stop chatd "$CHATD_PID" chatd TERM "$(stop_timeout)"; }
 
 # gateway_start: the Socket.IO gateway, only if it has been built.
 gateway_start() {
