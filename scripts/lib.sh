@@ -1,9 +1,10 @@
 # shellcheck shell=bash
 # scripts/lib.sh: shared by scripts/up, scripts/down and scripts/test.
 # Sourced, never run. Owns the local instance's paths and ports, package
-# installation, the build, and starting/stopping each service:
-# PostgreSQL, the fake upstream, chatd (FastCGI pool), the Socket.IO gateway
-# and nginx.
+# installation, the build (out of the tree, in build/), and
+# starting/stopping each service through one skeleton (service_start,
+# service_stop): PostgreSQL, the fake upstream, chatd (FastCGI pool), the
+# Socket.IO gateway and nginx.
 #
 # A service counts as running when its pid file exists and the pid is alive
 # and is the right program. Each started service also gets a ".stamp" file
