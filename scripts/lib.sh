@@ -1,9 +1,10 @@
 # shellcheck shell=bash
 # scripts/lib.sh: shared by scripts/up, scripts/down and scripts/test.
 # Sourced, never run. Owns the local instance's paths and ports, package
-# installation, the build, and starting/stopping each service:
-# PostgreSQL, the fake upstream, chatd (FastCGI pool), the Socket.IO gateway
-# and nginx.
+# installation, the build (out of the tree, in build/), and
+# starting/stopping each service through one skeleton (service_start,
+# service_stop): PostgreSQL, the fake upstream, chatd (FastCGI pool), the
+# Socket.IO gateway and nginx.
 #
 # A service counts as running when its pid file exists and the pid is alive
 # and is the right program. Each started service also gets a ".stamp" file
@@ -12,6 +13,10 @@
 # otherwise.
 
 CHAT_REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
+# The build lives out of the source tree (see build); a second
+# configuration, such as the sanitizer build of scripts/test, goes next to
+# it in its own directory.
+CHAT_BUILD=$CHAT_REPO/build
 
 # Debian packages for building and running. nginx, postgresql and Node are
 # checked by command instead (see missing_packages) because other flavours
@@ -63,6 +68,12 @@ show_log() {
 	fi
 }
 
+# die_with_log FILE MESSAGE: the tail of FILE, then MESSAGE, and exit.
+die_with_log() {
+	show_log "$1"
+	die "$2"
+}
+
 is_root() { [ "$(id -u)" -eq 0 ]; }
 
 # ------------------------------------------------------------ paths, ports
@@ -99,14 +110,15 @@ chat_init() {
 	JWT_FILE=$CHAT_VAR/jwt_secret
 	FCGI_SOCKET=$RUN_DIR/chatd.sock
 	# The binaries can be swapped, e.g. for a sanitizer build in build-asan/.
-	CHATD_BIN=${CHAT_CHATD_BIN:-$CHAT_REPO/fcgi/chatd}
+	CHATD_BIN=${CHAT_CHATD_BIN:-$CHAT_BUILD/fcgi/chatd}
 	CHATD_CONF=${CHAT_CHATD_CONF:-$CHAT_REPO/fcgi/chatd.conf}
 	CHATD_PID=$RUN_DIR/chatd.pid
-	GATEWAY_BIN=${CHAT_GATEWAY_BIN:-$CHAT_REPO/gateway/chat-gateway}
+	GATEWAY_BIN=${CHAT_GATEWAY_BIN:-$CHAT_BUILD/gateway/chat-gateway}
 	GATEWAY_PID=$RUN_DIR/gateway.pid
-	UPSTREAM_BIN=${CHAT_UPSTREAM_BIN:-$CHAT_REPO/tests/fake_upstream/fake-upstream}
+	UPSTREAM_BIN=${CHAT_UPSTREAM_BIN:-$CHAT_BUILD/tests/fake_upstream/fake-upstream}
 	UPSTREAM_PID=$RUN_DIR/upstream.pid
 	NGINX_PID=$RUN_DIR/nginx.pid
+	LOADTEST_BIN=$CHAT_BUILD/tests/load/loadtest
 
 	# Unix socket paths are limited to 107 bytes (sun_path); PostgreSQL's
 	# is the longer one.
@@ -167,33 +179,64 @@ install_deps() {
 
 # ------------------------------------------------------------------- build
 
-# build: configures when needed, then an incremental make.
+# build: configures when needed, then an incremental make, in build/.
 # CHAT_NO_BUILD=1 skips it (binaries built elsewhere, see CHAT_CHATD_BIN).
+#
+# Out of the tree (a VPATH build: configure and Makefile.in stay in the
+# sources, everything configure and make write goes to build/), so that
+# other configurations can be built next to it from the same sources
+# (scripts/test's ASan build in build-asan/): automake refuses a VPATH
+# build while the source tree is itself configured, and make would pick up
+# the objects of an in-tree build.
 build() {
 	if [ "${CHAT_NO_BUILD:-}" = 1 ]; then
 		log "CHAT_NO_BUILD=1: not building"
 		return 0
 	fi
-	local flags=${CHAT_CONFIGURE_FLAGS:---enable-werror}
-	(
-		cd "$CHAT_REPO" || exit 1
-		local reconf=
-		if [ ! -x configure ] || [ ! -f Makefile ] ||
-			[ configure.ac -nt configure ] || [ Makefile.am -nt Makefile ]; then
-			reconf=1
-		elif [ -n "$(find . -path ./tests/node_modules -prune -o -path ./var -prune -o \
-			\( -name '*.am' -o -name '*.mk' \) -newer Makefile -print -quit)" ]; then
-			reconf=1
-		fi
-		if [ -n "$reconf" ]; then
-			log "configuring ($flags)"
-			autoreconf -fi || die "autoreconf failed"
-			# shellcheck disable=SC2086 # flags is a word list on purpose
-			./configure $flags || die "configure failed (details in config.log)"
-		fi
-		log "building"
-		make -j"$(nproc)" || die "the build failed (see above)"
-	)
+	# shellcheck disable=SC2086 # flags is a word list on purpose
+	configure_in "$CHAT_BUILD" ${CHAT_CONFIGURE_FLAGS:---enable-werror}
+	log "building"
+	make -C "$CHAT_BUILD" -j"$(nproc)" || die "the build failed (see above)"
+}
+
+# configure_in DIR FLAGS...: configures a build in DIR with FLAGS when it
+# has none yet. Regenerates configure and Makefile.in in the sources first
+# when configure.ac or a Makefile.am changed (then DIR is configured again
+# too; other build directories notice it at their next make).
+configure_in() {
+	local dir=$1 src=$CHAT_REPO
+	shift
+	if [ -f "$src/config.status" ]; then
+		# Left by an older scripts/up, or by ./configure run by hand.
+		log "the source tree holds an in-tree build: removing it (make distclean)"
+		make -s -C "$src" distclean >/dev/null ||
+			die "make distclean failed in $src; remove its build output (config.status, Makefile, objects) by hand"
+	fi
+	local regen=
+	if [ ! -x "$src/configure" ] || [ ! -f "$src/Makefile.in" ] ||
+		[ "$src/configure.ac" -nt "$src/configure" ] ||
+		[ -n "$(find "$src" -path "$src/tests/node_modules" -prune -o -path "$src/var" -prune -o \
+			-path "$src/build*" -prune -o \( -name '*.am' -o -name '*.mk' \) \
+			-newer "$src/Makefile.in" -print -quit)" ]; then
+		log "generating configure (autoreconf)"
+		(cd "$src" && autoreconf -fi) || die "autoreconf failed"
+		regen=1
+	fi
+	[ -n "$regen" ] || [ ! -f "$dir/Makefile" ] || return 0
+	log "configuring in $dir ($*)"
+	mkdir -p "$dir"
+	(cd "$dir" && "$src/configure" "$@") || die "configure failed (details in $dir/config.log)"
+}
+
+# build_loadtest: tests/load/loadtest alone (for scripts/loadtest and
+# scripts/bench), quietly, its output on stderr (scripts/loadtest's stdout
+# may carry JSON). CHAT_NO_BUILD=1: it only has to be there.
+build_loadtest() {
+	if [ "${CHAT_NO_BUILD:-}" != 1 ]; then
+		[ -f "$CHAT_BUILD/Makefile" ] || build >&2
+		make -s -C "$CHAT_BUILD" tests/load/loadtest >&2 || die "building tests/load/loadtest failed"
+	fi
+	[ -x "$LOADTEST_BIN" ] || die "$LOADTEST_BIN is not built"
 }
 
 # --------------------------------------------------------------- processes
@@ -224,10 +267,74 @@ pid_alive() {
 	grep -qa -- "$2" "/proc/$pid/cmdline" 2>/dev/null
 }
 
-# stop_pid LABEL FILE NAME SIGNAL TIMEOUT: sends SIGNAL, waits up to
+# pid_gone PID: the opposite of pid_running.
+pid_gone() { ! pid_running "$1"; }
+
+# wait_until TIMEOUT CMD...: runs CMD every 0.2 s until it succeeds, for up
+# to TIMEOUT seconds. CMD returning 2 means there is no use waiting (the
+# process it waits for is gone): then wait_until fails at once.
+wait_until() {
+	local deadline=$((SECONDS + $1)) rc
+	shift
+	while :; do
+		rc=0
+		"$@" || rc=$?
+		((rc == 0)) && return 0
+		((rc != 2 && SECONDS < deadline)) || return 1
+		sleep 0.2
+	done
+}
+
+# ---------------------------------------------------------------- services
+#
+# Every service starts through service_start and (but PostgreSQL, which
+# pg_ctl stops) stops through service_stop. The ones we run in the
+# foreground of their own session (the fake upstream, chatd, the gateway)
+# are launched with spawn and keep a stamp (see unchanged) so that up
+# restarts them only when their inputs changed.
+
+# service_start LABEL ADDRESS LOG TIMEOUT READY... -- CMD...: logs
+# "starting LABEL on ADDRESS", runs CMD... (which starts the service in the
+# background and returns: spawn, or a daemon that forks itself, like
+# pg_ctl and nginx), then waits up to TIMEOUT seconds for READY... to
+# succeed (see wait_until: READY returns 2 when the service is gone). When
+# CMD fails or READY does not succeed in time: the tail of LOG and
+# "LABEL did not start".
+service_start() {
+	local label=$1 address=$2 logfile=$3 timeout=$4 ready=()
+	shift 4
+	while (($# > 0)) && [ "$1" != -- ]; do
+		ready+=("$1")
+		shift
+	done
+	(($# > 0)) || die "service_start $label: no -- before the command"
+	shift
+	log "starting $label on $address"
+	if ! "$@" || ! wait_until "$timeout" "${ready[@]}"; then
+		die_with_log "$logfile" "$label did not start"
+	fi
+}
+
+# spawned_ready PIDFILE PROG [URL]: READY for service_start of a spawned
+# service: 2 (gone) once the process spawn recorded in PIDFILE has exited;
+# ready when it runs PROG and URL (if any) answers with any HTTP status
+# (401 from a keyed fake upstream still means "up").
+spawned_ready() {
+	# No name check first: just after the fork the child is not yet PROG.
+	pid_running "$(pid_of "$1")" || return 2
+	pid_alive "$1" "$2" || return 1
+	[ -z "${3:-}" ] && return 0
+	local code
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 -- "$3" 2>/dev/null) || true
+	[ "${code:-000}" != 000 ]
+}
+
+# service_stop LABEL PIDFILE PROG SIGNAL TIMEOUT: sends SIGNAL, waits up to
 # TIMEOUT seconds, then SIGKILLs the whole process group (children too).
-stop_pid() {
+# The service's stamp beside PIDFILE goes too.
+service_stop() {
 	local label=$1 file=$2 name=$3 sig=$4 timeout=$5 pid
+	rm -f "${file%.pid}.stamp"
 	if ! pid_alive "$file" "$name"; then
 		rm -f "$file"
 		return 0
@@ -235,11 +342,7 @@ stop_pid() {
 	pid=$(pid_of "$file")
 	log "stopping $label (pid $pid)"
 	kill -"$sig" "$pid" 2>/dev/null || true
-	local deadline=$((SECONDS + timeout))
-	while pid_running "$pid" && ((SECONDS < deadline)); do
-		sleep 0.2
-	done
-	if pid_running "$pid"; then
+	if ! wait_until "$timeout" pid_gone "$pid"; then
 		warn "$label did not stop within ${timeout}s; killing it"
 		kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
 		sleep 0.5
@@ -269,34 +372,46 @@ env_stamp() {
 	env | LC_ALL=C sort | grep -E '^(CHAT_|OPENAI_|JWT_|DATABASE_URL=|LIVEKIT_)' || true
 }
 
-# unchanged NAME PIDFILE PROG STAMP: true when NAME is running with the same
-# stamp as when it was started (then up leaves it alone).
+# unchanged LABEL ADDRESS PIDFILE PROG STAMP: true, with "LABEL already
+# running on ADDRESS", when the service is running with the same stamp as
+# when it was started (then up leaves it alone).
 unchanged() {
-	pid_alive "$2" "$3" && [ "$(cat "$RUN_DIR/$1.stamp" 2>/dev/null)" = "$4" ]
+	if pid_alive "$3" "$4" && [ "$(cat "${3%.pid}.stamp" 2>/dev/null)" = "$5" ]; then
+		log "$1 already running on $2, unchanged"
+		return 0
+	fi
+	return 1
+}
+
+# stamp_save PIDFILE STAMP: records STAMP for unchanged, once the service
+# is up.
+stamp_save() { printf '%s\n' "$2" >"${1%.pid}.stamp"; }
+
+# http_ok URL [CURL_ARGS...]: true when URL answers 200.
+http_ok() {
+	local url=$1
+	shift
+	curl -fsS -o /dev/null --max-time 3 "$@" -- "$url" 2>/dev/null || return 1
 }
 
 # wait_http URL TIMEOUT [CURL_ARGS...]: waits for a 200 from URL.
 wait_http() {
 	local url=$1 timeout=$2
 	shift 2
-	local deadline=$((SECONDS + timeout))
-	until curl -fsS -o /dev/null --max-time 3 "$@" -- "$url" 2>/dev/null; do
-		((SECONDS < deadline)) || return 1
-		sleep 0.3
-	done
+	wait_until "$timeout" http_ok "$url" "$@"
 }
 
-# wait_port_http URL TIMEOUT: waits until URL answers with any HTTP status
-# (401 from a keyed fake upstream still means "up").
-wait_port_http() {
-	local url=$1 timeout=$2 code
-	local deadline=$((SECONDS + timeout))
-	while :; do
-		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 -- "$url" 2>/dev/null) || true
-		[ "${code:-000}" != 000 ] && return 0
-		((SECONDS < deadline)) || return 1
-		sleep 0.2
-	done
+# wait_healthy WHAT: waits up to 30 s for /healthz through nginx (HTTPS);
+# when it does not answer, the logs that say why and "WHAT did not become
+# healthy within 30 s".
+wait_healthy() {
+	local url=https://127.0.0.1:$CHAT_HTTPS_PORT/healthz
+	log "waiting for $url"
+	if ! wait_http "$url" 30 --cacert "$TLS_CERT"; then
+		show_log "$LOG_DIR/chatd.log"
+		show_log "$LOG_DIR/nginx-error.log" 20
+		die "$1 did not become healthy within 30 s"
+	fi
 }
 
 # need_port PORT WHAT: fails early, with a clear message, when something
@@ -383,10 +498,7 @@ pg_init() {
 	chmod 0700 "$PG_DATA"
 	as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust \
 		-E UTF8 --locale=C.UTF-8 >"$LOG_DIR/initdb.log" 2>&1 ||
-		{
-			show_log "$LOG_DIR/initdb.log"
-			die "initdb failed"
-		}
+		die_with_log "$LOG_DIR/initdb.log" "initdb failed"
 	# Our settings live in their own file, rewritten at every start.
 	printf "\n# scripts/up writes chat-local.conf\ninclude_if_exists = 'chat-local.conf'\n" \
 		>>"$PG_DATA/postgresql.conf"
@@ -432,39 +544,34 @@ pg_start() {
 	fi
 	[ -e "$PG_LOG" ] || : >"$PG_LOG"
 	pg_own "$PG_LOG"
-	local changed=
-	pg_write_conf && changed=1
-	if pg_running; then
-		if [ -z "$changed" ]; then
-			log "PostgreSQL already running on 127.0.0.1:$CHAT_PG_PORT"
-			return 0
-		fi
+	if pg_write_conf && pg_running; then
 		log "PostgreSQL settings changed: restarting"
-		as_pg "$PG_BIN/pg_ctl" restart -w -t 60 -m fast -D "$PG_DATA" -l "$PG_LOG" >/dev/null ||
-			{
-				show_log "$PG_LOG"
-				die "PostgreSQL restart failed"
-			}
+		pg_stop
+	elif pg_running; then
+		log "PostgreSQL already running on 127.0.0.1:$CHAT_PG_PORT"
 		return 0
 	fi
 	need_port "$CHAT_PG_PORT" "CHAT_PG_PORT"
-	log "starting PostgreSQL on 127.0.0.1:$CHAT_PG_PORT"
-	# A port inside Linux's ephemeral range (32768-60999, e.g. the default
-	# 55432) can be held for up to 60 s by a closed outgoing connection in
-	# TIME_WAIT; PostgreSQL then cannot bind it. Nothing listens, so wait.
+	# pg_ctl -w returns once the server accepts connections.
+	service_start PostgreSQL "127.0.0.1:$CHAT_PG_PORT" "$PG_LOG" 5 pg_running -- pg_launch
+}
+
+# pg_launch: pg_ctl start. A port inside Linux's ephemeral range
+# (32768-60999, e.g. the default 55432) can be held for up to 60 s by a
+# closed outgoing connection in TIME_WAIT; PostgreSQL then cannot bind it.
+# Nothing listens, so it waits and tries again.
+pg_launch() {
 	local deadline=$((SECONDS + 70)) lines
 	while :; do
 		lines=$(wc -l <"$PG_LOG")
 		as_pg "$PG_BIN/pg_ctl" start -w -t 60 -D "$PG_DATA" -l "$PG_LOG" >/dev/null 2>&1 && return 0
-		if ((SECONDS < deadline)) &&
-			tail -n +"$((lines + 1))" "$PG_LOG" | grep -q 'could not bind.*Address already in use'; then
-			need_port "$CHAT_PG_PORT" "CHAT_PG_PORT"
-			log "port $CHAT_PG_PORT is still held by a closed connection (TIME_WAIT); retrying in 5 s"
-			sleep 5
-			continue
+		if ((SECONDS >= deadline)) ||
+			! grep -q 'could not bind.*Address already in use' < <(tail -n +"$((lines + 1))" "$PG_LOG"); then
+			return 1
 		fi
-		show_log "$PG_LOG"
-		die "PostgreSQL did not start"
+		need_port "$CHAT_PG_PORT" "CHAT_PG_PORT"
+		log "port $CHAT_PG_PORT is still held by a closed connection (TIME_WAIT); retrying in 5 s"
+		sleep 5
 	done
 }
 
@@ -515,10 +622,7 @@ tls_cert() {
 			-days 825 -subj '/CN=localhost' \
 			-addext 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1' \
 			-keyout "$TLS_KEY.tmp" -out "$TLS_CERT.tmp" 2>"$LOG_DIR/openssl.log"
-	) || {
-		show_log "$LOG_DIR/openssl.log"
-		die "openssl failed"
-	}
+	) || die_with_log "$LOG_DIR/openssl.log" "openssl failed"
 	chmod 0600 "$TLS_KEY.tmp"
 	chmod 0644 "$TLS_CERT.tmp"
 	mv -f "$TLS_KEY.tmp" "$TLS_KEY"
@@ -548,27 +652,18 @@ upstream_start() {
 	[ -x "$UPSTREAM_BIN" ] ||
 		die "$UPSTREAM_BIN is not built (see the build output above)"
 	local args=(--listen "127.0.0.1:$CHAT_UPSTREAM_PORT" "$@") st
+	local label='the fake upstream' address=127.0.0.1:$CHAT_UPSTREAM_PORT
 	st=$(stamp "$(file_stamp "$UPSTREAM_BIN")" "${args[@]}")
-	if unchanged upstream "$UPSTREAM_PID" fake-upstream "$st"; then
-		log "fake upstream already running on 127.0.0.1:$CHAT_UPSTREAM_PORT"
-		return 0
-	fi
+	unchanged "$label" "$address" "$UPSTREAM_PID" fake-upstream "$st" && return 0
 	upstream_stop
 	need_port "$CHAT_UPSTREAM_PORT" "CHAT_UPSTREAM_PORT"
-	log "starting the fake upstream on 127.0.0.1:$CHAT_UPSTREAM_PORT"
-	spawn "$UPSTREAM_PID" "$LOG_DIR/upstream.log" "$UPSTREAM_BIN" "${args[@]}"
-	if ! wait_port_http "http://127.0.0.1:$CHAT_UPSTREAM_PORT/v1/models" 10 ||
-		! pid_alive "$UPSTREAM_PID" fake-upstream; then
-		show_log "$LOG_DIR/upstream.log"
-		die "the fake upstream did not start"
-	fi
-	printf '%s\n' "$st" >"$RUN_DIR/upstream.stamp"
+	service_start "$label" "$address" "$LOG_DIR/upstream.log" 10 \
+		spawned_ready "$UPSTREAM_PID" fake-upstream "http://$address/v1/models" -- \
+		spawn "$UPSTREAM_PID" "$LOG_DIR/upstream.log" "$UPSTREAM_BIN" "${args[@]}"
+	stamp_save "$UPSTREAM_PID" "$st"
 }
 
-upstream_stop() {
-	stop_pid "fake upstream" "$UPSTREAM_PID" fake-upstream TERM 5
-	rm -f "$RUN_DIR/upstream.stamp"
-}
+upstream_stop() { service_stop 'the fake upstream' "$UPSTREAM_PID" fake-upstream TERM 5; }
 
 # ------------------------------------------------------------ chatd, gateway
 
@@ -595,30 +690,30 @@ chatd_start() {
 	local st
 	st=$(stamp "$(file_stamp "$CHATD_BIN")" "$(file_stamp "$CHATD_CONF")" \
 		"$(env_stamp)" "$DATABASE_URL" "$OPENAI_BASE_URL" "${OPENAI_API_KEY:-}")
-	if unchanged chatd "$CHATD_PID" chatd "$st"; then
-		log "chatd already running (pid $(pid_of "$CHATD_PID")), unchanged"
-		return 0
-	fi
+	unchanged chatd "$FCGI_SOCKET" "$CHATD_PID" chatd "$st" && return 0
 	chatd_stop
-	log "starting chatd on $FCGI_SOCKET"
-	local spawned=$RUN_DIR/chatd.spawn.pid
 	# A stale socket would look like readiness below; chatd re-creates it.
 	rm -f "$CHATD_PID" "$FCGI_SOCKET"
-	with_app_env spawn "$spawned" "$LOG_DIR/chatd.log" "$CHATD_BIN" -c "$CHATD_CONF"
-	# Ready enough for nginx once chatd has written its pid file and bound
-	# the socket; /healthz through nginx is checked by the caller.
-	local deadline=$((SECONDS + 20))
-	until pid_alive "$CHATD_PID" chatd && [ -S "$FCGI_SOCKET" ]; do
-		# No name check here: just after the fork the child is not yet chatd.
-		if ! pid_running "$(pid_of "$spawned")" || ((SECONDS >= deadline)); then
-			show_log "$LOG_DIR/chatd.log"
-			rm -f "$spawned"
-			die "chatd did not start"
-		fi
-		sleep 0.2
-	done
-	rm -f "$spawned"
-	printf '%s\n' "$st" >"$RUN_DIR/chatd.stamp"
+	service_start chatd "$FCGI_SOCKET" "$LOG_DIR/chatd.log" 20 chatd_ready -- chatd_spawn
+	stamp_save "$CHATD_PID" "$st"
+}
+
+# chatd_spawn: chatd in the background with the app's environment. chatd
+# writes its own pid file once it listens; CHATD_SPAWNED_PID is what was
+# spawned, to notice it dying before that.
+chatd_spawn() {
+	local file=$RUN_DIR/chatd.spawn.pid
+	with_app_env spawn "$file" "$LOG_DIR/chatd.log" "$CHATD_BIN" -c "$CHATD_CONF"
+	CHATD_SPAWNED_PID=$(pid_of "$file")
+	rm -f "$file"
+}
+
+# chatd_ready: ready enough for nginx once chatd has written its pid file
+# and bound the socket; /healthz through nginx is checked by the caller.
+chatd_ready() {
+	# No name check here: just after the fork the child is not yet chatd.
+	pid_running "$CHATD_SPAWNED_PID" || return 2
+	pid_alive "$CHATD_PID" chatd && [ -S "$FCGI_SOCKET" ]
 }
 
 # stop_timeout: seconds to wait for chatd (or the gateway) to drain its
@@ -639,10 +734,7 @@ stop_timeout() {
 }
 
 # chatd_stop: SIGTERM drains in-flight streams; SIGKILL after stop_timeout.
-chatd_stop() {
-	stop_pid chatd "$CHATD_PID" chatd TERM "$(stop_timeout)"
-	rm -f "$RUN_DIR/chatd.stamp"
-}
+chatd_stop() { service_stop chatd "$CHATD_PID" chatd TERM "$(stop_timeout)"; }
 
 # gateway_start: the Socket.IO gateway, only if it has been built.
 gateway_start() {
@@ -650,32 +742,25 @@ gateway_start() {
 		log "gateway/chat-gateway not built: /socket.io/ stays unavailable"
 		return 0
 	fi
-	local st
+	local st label='the gateway' address=127.0.0.1:$CHAT_GATEWAY_PORT
 	st=$(stamp "$(file_stamp "$GATEWAY_BIN")" "$(file_stamp "$CHATD_CONF")" \
 		"$(env_stamp)" "$DATABASE_URL" "$OPENAI_BASE_URL" "${OPENAI_API_KEY:-}")
-	if unchanged gateway "$GATEWAY_PID" chat-gateway "$st"; then
-		log "gateway already running on 127.0.0.1:$CHAT_GATEWAY_PORT"
-		return 0
-	fi
+	unchanged "$label" "$address" "$GATEWAY_PID" chat-gateway "$st" && return 0
 	gateway_stop
 	need_port "$CHAT_GATEWAY_PORT" "CHAT_GATEWAY_PORT"
-	log "starting the gateway on 127.0.0.1:$CHAT_GATEWAY_PORT"
 	# The gateway's peer is always nginx on loopback, unlike chatd's
 	# REMOTE_ADDR (the client nginx saw): it trusts loopback too, so the
 	# client address for rate limits comes from X-Forwarded-For.
 	# The recorded pid is the supervisor's (gateway_supervise); its command
-	# line names chat-gateway, so pid_alive and stop_pid work on it.
-	CHAT_GATEWAY_LISTEN=127.0.0.1:$CHAT_GATEWAY_PORT \
+	# line names chat-gateway, so pid_alive and service_stop work on it.
+	CHAT_GATEWAY_LISTEN=$address \
 		CHAT_TRUSTED_PROXIES=127.0.0.1${CHAT_TRUSTED_PROXIES:+,$CHAT_TRUSTED_PROXIES} \
+		service_start "$label" "$address" "$LOG_DIR/gateway.log" 15 \
+		spawned_ready "$GATEWAY_PID" chat-gateway "http://$address/gateway/status" -- \
 		with_app_env spawn "$GATEWAY_PID" "$LOG_DIR/gateway.log" \
 		bash -c "$(declare -f gateway_supervise); gateway_supervise \"\$@\"" \
 		chat-gateway-supervisor "$GATEWAY_BIN" -c "$CHATD_CONF"
-	if ! wait_port_http "http://127.0.0.1:$CHAT_GATEWAY_PORT/gateway/status" 15 ||
-		! pid_alive "$GATEWAY_PID" chat-gateway; then
-		show_log "$LOG_DIR/gateway.log"
-		die "the gateway did not start"
-	fi
-	printf '%s\n' "$st" >"$RUN_DIR/gateway.stamp"
+	stamp_save "$GATEWAY_PID" "$st"
 }
 
 # gateway_supervise CMD...: runs the gateway CMD and starts it again one
@@ -711,10 +796,7 @@ gateway_supervise() {
 	done
 }
 
-gateway_stop() {
-	stop_pid gateway "$GATEWAY_PID" chat-gateway TERM "$(stop_timeout)"
-	rm -f "$RUN_DIR/gateway.stamp"
-}
+gateway_stop() { service_stop 'the gateway' "$GATEWAY_PID" chat-gateway TERM "$(stop_timeout)"; }
 
 # ------------------------------------------------------------------- nginx
 
@@ -796,10 +878,8 @@ nginx_cmd() { nginx -p "$NGINX_DIR/" -c "$NGINX_DIR/nginx.conf" -e "$LOG_DIR/ngi
 # certificate changed.
 nginx_start() {
 	render_nginx
-	if ! nginx_cmd -t -q 2>"$LOG_DIR/nginx-test.log"; then
-		show_log "$LOG_DIR/nginx-test.log"
-		die "the generated nginx config is invalid ($NGINX_DIR)"
-	fi
+	nginx_cmd -t -q 2>"$LOG_DIR/nginx-test.log" ||
+		die_with_log "$LOG_DIR/nginx-test.log" "the generated nginx config is invalid ($NGINX_DIR)"
 	if pid_alive "$NGINX_PID" nginx; then
 		if [ -n "$NGINX_CONF_CHANGED" ] || [ "$TLS_CERT" -nt "$NGINX_PID" ]; then
 			log "nginx config changed: reloading"
@@ -812,20 +892,20 @@ nginx_start() {
 	fi
 	need_port "$CHAT_HTTPS_PORT" "CHAT_HTTPS_PORT"
 	need_port "$CHAT_HTTP_PORT" "CHAT_HTTP_PORT"
-	log "starting nginx on :$CHAT_HTTPS_PORT (HTTPS) and :$CHAT_HTTP_PORT (HTTP)"
-	# nginx daemonizes itself and writes $NGINX_PID; its errors go to
-	# nginx-error.log (-e), stderr only repeats them.
-	if ! nginx_cmd >/dev/null 2>"$LOG_DIR/nginx-start.log"; then
-		show_log "$LOG_DIR/nginx-start.log"
-		die "nginx did not start"
-	fi
+	# nginx daemonizes itself (after binding its ports) and its daemon then
+	# writes $NGINX_PID; its errors go to nginx-error.log (-e), stderr only
+	# repeats them.
+	rm -f "$NGINX_PID"
+	service_start nginx ":$CHAT_HTTPS_PORT (HTTPS) and :$CHAT_HTTP_PORT (HTTP)" \
+		"$LOG_DIR/nginx-start.log" 10 pid_alive "$NGINX_PID" nginx -- \
+		nginx_launch
 }
+
+nginx_launch() { nginx_cmd >/dev/null 2>"$LOG_DIR/nginx-start.log"; }
 
 # nginx_stop: SIGQUIT = finish current requests, then exit (the main
 # config bounds that with worker_shutdown_timeout).
-nginx_stop() {
-	stop_pid nginx "$NGINX_PID" nginx QUIT 20
-}
+nginx_stop() { service_stop nginx "$NGINX_PID" nginx QUIT 20; }
 
 # ------------------------------------------------------------- whole stack
 
@@ -833,9 +913,14 @@ nginx_stop() {
 # the app servers first (nginx still carries their last bytes, the upstream
 # and the database still answer them), then nginx, upstream, database.
 stack_stop() {
+	services_stop
+	pg_stop
+}
+
+# services_stop: all but PostgreSQL, in that order.
+services_stop() {
 	gateway_stop
 	chatd_stop
 	nginx_stop
 	upstream_stop
-	pg_stop
 }
