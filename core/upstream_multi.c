@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "log.h"
 #include "upstream_attempt.h"
 
 struct upstream_job {

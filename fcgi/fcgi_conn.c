@@ -155,6 +155,25 @@ conn_next_frame_end(const struct fcgi_conn *c)
 	return end != 0 ? end : c->out.len;
 }
 
+/* Moves what is still to write to the front of the buffer: a client that
+ * reads slowly but steadily never lets it drain to empty, and the buffer's
+ * limit counts written bytes too. */
+static void
+conn_compact(struct fcgi_conn *c)
+{
+	size_t off = c->out_off, kept = 0;
+
+	memmove(c->out.data, c->out.data + off, c->out.len - off);
+	c->out.len -= off;
+	c->out.data[c->out.len] = '\0';
+	for (size_t i = 0; i < c->nbounds; i++)
+		if (c->bounds[i] > off)
+			c->bounds[kept++] = c->bounds[i] - off;
+	c->nbounds = kept;
+	c->frame_end = c->frame_end > off ? c->frame_end - off : 0;
+	c->out_off = 0;
+}
+
 /* True while nginx has not read everything written to it. */
 static bool
 conn_nginx_reading(const struct fcgi_conn *c)
@@ -196,7 +215,8 @@ conn_write_out(struct fcgi_conn *c)
 		buf_reset(&c->out);
 		c->out_off = c->frame_end = 0;
 		c->nbounds = 0;
-	}
+	} else if (!c->gone && c->out_off >= FCGI_CONN_LOW_WATER)
+		conn_compact(c);
 	if (c->resume != NULL && (c->gone || c->out.len - c->out_off < FCGI_CONN_LOW_WATER)) {
 		void (*resume)(void *) = c->resume;
 

@@ -1,6 +1,7 @@
 /* resume_stream.c: a resumed reply, followed on the front end's loop. */
 #include "resume_stream.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
