@@ -7,10 +7,16 @@
 #include <string.h>
 
 #include "json_in.h"
+#include "openai_fast.h"
+
+/* Content the fast path hands out in place of a json-c string. Deltas are a
+ * few tokens; a longer one is json-c's to parse, so no allocation. */
+#define CHUNK_FAST_CONTENT_BYTES 4096
 
 struct openai_chunk_parser {
 	json_tokener *tok;
 	json_object  *last;    /* the previous chunk, kept while out borrows from it */
+	char          fast[CHUNK_FAST_CONTENT_BYTES];  /* content of a fast-path chunk */
 };
 
 struct openai_chunk_parser *
@@ -64,21 +70,31 @@ usage_field(json_object *usage, const char *name)
 	return -1;
 }
 
-bool
-openai_chunk_parse(struct openai_chunk_parser *p, const char *event, const char *data,
-    size_t len, struct openai_chunk *out)
+/* Resets out and releases the previous chunk; true when data is the end
+ * marker, which then is all of out. */
+static bool
+chunk_begin(struct openai_chunk_parser *p, const char *data, size_t len,
+    struct openai_chunk *out)
 {
-	json_object *root, *v, *choices, *choice, *delta, *content;
-
 	memset(out, 0, sizeof(*out));
 	out->prompt_tokens = out->completion_tokens = -1;
 	json_object_put(p->last);
 	p->last = NULL;
-
 	if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
 		out->done = true;
 		return true;
 	}
+	return false;
+}
+
+/* The strict path: json-c parses the data, the fields are read from the
+ * tree, which p->last keeps for out to borrow from. */
+static bool
+chunk_parse_json(struct openai_chunk_parser *p, const char *event, const char *data,
+    size_t len, struct openai_chunk *out)
+{
+	json_object *root, *v, *choices, *choice, *delta, *content;
+
 	json_tokener_reset(p->tok);
 	root = len > 0 && len < (size_t)INT32_MAX ? json_tokener_parse_ex(p->tok, data, (int)len) : NULL;
 	if (root == NULL || json_tokener_get_parse_end(p->tok) != len) {
@@ -124,4 +140,29 @@ openai_chunk_parse(struct openai_chunk_parser *p, const char *event, const char 
 		out->completion_tokens = usage_field(v, "completion_tokens");
 	}
 	return true;
+}
+
+bool
+openai_chunk_parse_strict(struct openai_chunk_parser *p, const char *event, const char *data,
+    size_t len, struct openai_chunk *out)
+{
+	if (chunk_begin(p, data, len, out))
+		return true;
+	return chunk_parse_json(p, event, data, len, out);
+}
+
+bool
+openai_chunk_parse(struct openai_chunk_parser *p, const char *event, const char *data,
+    size_t len, struct openai_chunk *out)
+{
+	if (chunk_begin(p, data, len, out))
+		return true;
+	/* Most events are a token of text: the scanner reads those without
+	 * json-c. Error events (whatever their data), data too long for
+	 * json-c's int length, and anything the scanner declines take the
+	 * strict path, which alone decides what is malformed. */
+	if (strcmp(event, "error") != 0 && len < (size_t)INT32_MAX &&
+	    openai_fast_scan(data, len, p->fast, sizeof(p->fast), &out->content, &out->content_len))
+		return true;
+	return chunk_parse_json(p, event, data, len, out);
 }

@@ -22,14 +22,23 @@ struct openai_chunk {
 
 struct openai_chunk_parser;
 
-/* Returns a parser (reuses one JSON tokener); NULL on allocation failure. */
+/* Returns a parser (one JSON tokener and a 4 KiB buffer for fast-path
+ * content, reused by every parse); NULL on allocation failure. */
 struct openai_chunk_parser *openai_chunk_parser_new(void);
 void openai_chunk_parser_free(struct openai_chunk_parser *p);
 
 /* Interprets one event. Returns false when the data is not a valid chunk
  * (malformed JSON): the stream is then broken. out's borrowed pointers stay
- * valid until the next call. */
+ * valid until the next call. The common text chunk is read by an
+ * allocation-free scanner (openai_fast.h), the rest by json-c; both give
+ * the same out for the same event. */
 bool openai_chunk_parse(struct openai_chunk_parser *p, const char *event, const char *data,
     size_t len, struct openai_chunk *out);
+
+/* The same as openai_chunk_parse() with json-c alone, no fast path: the
+ * reference the unit tests, the differential fuzzer (fuzz_chunk) and the
+ * benchmark compare the fast path with. Same contract. */
+bool openai_chunk_parse_strict(struct openai_chunk_parser *p, const char *event,
+    const char *data, size_t len, struct openai_chunk *out);
 
 #endif

@@ -828,6 +828,13 @@ render() {
 # render_nginx: writes $NGINX_DIR/{nginx,chat,chat-routes}.conf from the
 # templates in nginx/; sets NGINX_CONF_CHANGED=1 when any of them changed.
 # Needs OPENAI_BASE_URL (its origin goes into the CSP for WebRTC).
+# nginx_at_least VERSION: true if the installed nginx is VERSION or newer.
+nginx_at_least() {
+	local have
+	have=$(nginx -v 2>&1 | sed -n 's|^nginx version: nginx/\([0-9.]*\).*|\1|p')
+	[ -n "$have" ] && [ "$(printf '%s\n%s\n' "$1" "$have" | sort -V | head -n1)" = "$1" ]
+}
+
 render_nginx() {
 	local user_line='# not root: workers run as the invoking user'
 	if is_root; then
@@ -835,6 +842,13 @@ render_nginx() {
 		# runs up) and web/ (which may sit under a private home), so they
 		# run as that user. Local development only.
 		user_line="user $(id -un) $(id -gn);"
+	fi
+	# HTTP/2: nginx 1.25.1 moved it from the listen line to `http2 on;`
+	# (the old form still works there, with a deprecation warning).
+	local listen_http2=' http2' http2_line='# HTTP/2 is on the listen line (nginx < 1.25.1)'
+	if nginx_at_least 1.25.1; then
+		listen_http2=''
+		http2_line='http2 on;'
 	fi
 	# nginx cannot raise its descriptor limit past the hard limit (not
 	# even root in a container): ask for no more than that.
@@ -861,6 +875,8 @@ render_nginx() {
 		"WEB_ROOT=$CHAT_REPO/web"
 		"CSP_CONNECT_EXTRA=$(upstream_origin "$OPENAI_BASE_URL")"
 		"CONN_PER_ADDR=${CHAT_NGINX_CONN_PER_ADDR:-256}"
+		"LISTEN_HTTP2=$listen_http2"
+		"HTTP2_LINE=$http2_line"
 	)
 	NGINX_CONF_CHANGED=
 	local name

@@ -24,6 +24,7 @@
 #include <json-c/json.h>
 
 #include "client.h"
+#include "clock.h"
 #include "loadtest.h"
 #include "setup.h"
 
@@ -36,7 +37,7 @@ lt_usage(FILE *f)
 {
 	fputs(
 "usage: loadtest stream|list|login|get [options]\n"
-"       loadtest compare UPSTREAM.json STACK.json [MORE.json ...]\n"
+"       loadtest compare RUN.json [RUN.json ...]\n"
 "\n"
 "Modes\n"
 "  stream   opens --streams concurrent SSE streams and reports time to first\n"
@@ -47,9 +48,10 @@ lt_usage(FILE *f)
 "           connections for --duration seconds: req/s and latency percentiles.\n"
 "  login    the same for POST /api/auth/login (argon2id: CPU-bound on purpose).\n"
 "  get      the same for GET --path (e.g. /healthz), with the bearer token.\n"
-"  compare  prints the benchmark table from JSON results (--json-out): one\n"
-"           stream run with --target upstream, one or more through the stack,\n"
-"           and optionally list/login runs.\n"
+"  compare  prints the benchmark table from JSON results (--json-out): stream\n"
+"           runs grouped by load (streams, tokens, delay), one table each, the\n"
+"           load's --target upstream run as the floor and the runs through\n"
+"           the stack or a peer beside it; then list/login runs.\n"
 "\n"
 "Where (loopback addresses only)\n"
 "  --url URL             base URL (default http://127.0.0.1:8080; for --target\n"
@@ -67,6 +69,11 @@ lt_usage(FILE *f)
 "                        openai   chatd's POST /v1/chat/completions (stream: true)\n"
 "                        upstream the upstream's /chat/completions directly: the\n"
 "                                 floor any relay starts from\n"
+"                        seed003  seed 003 POST /api/v2/ai/chat/stream {message}\n"
+"                                 through the stack (with each user's token)\n"
+"                        peer     the same seed 003 route on a peer relay (e.g.\n"
+"                                 tests/peer/relay.mjs): no users, no auth, no\n"
+"                                 setup; measure it with --service peer=PIDFILE\n"
 "  --streams N           concurrent streams (default 100)\n"
 "  --tokens N            ask for N tokens ([[tokens=N]]) and require exactly N\n"
 "                        content events (default 200; 0: no directive)\n"
@@ -101,12 +108,14 @@ lt_usage(FILE *f)
 "  --password PW         password of every user (default loadtest-password-1)\n"
 "  --users K             simulated users (default: list, login, get 1; stream\n"
 "                        enough for --streams-per-user)\n"
-"  --streams-per-user P  stream mode: at most P streams per user (default 20,\n"
-"                        chatd's default streams_per_user cap; within its 100\n"
-"                        generations per user and window, --sustain needs more\n"
-"                        users or higher limits)\n"
+"  --streams-per-user P  stream mode: at most P streams per user (default 20:\n"
+"                        chatd's streams_per_user, and a fifth of its 100\n"
+"                        generations per user and window; --sustain needs\n"
+"                        more users or higher limits)\n"
 "  --same-addr           every request from the default address (127.0.0.1)\n"
-"  --setup-concurrency C sessions created C at a time (default 32)\n"
+"  --setup-concurrency C setup requests C at a time, users' sessions together\n"
+"                        (default 32; registrations and logins at most 4: each\n"
+"                        is an argon2id hash)\n"
 "\n"
 "Server figures (optional)\n"
 "  --pids-from DIR       a CHAT_VAR/run directory: samples RSS of chatd (master +\n"
@@ -114,11 +123,16 @@ lt_usage(FILE *f)
 "                        every --sample-ms, reports baseline and peak per service\n"
 "                        and the CPU seconds each used during the run\n"
 "  --pg-pidfile FILE     PostgreSQL's postmaster.pid: the database too\n"
+"  --service NAME=FILE   also measure the process in pid file FILE (and its\n"
+"                        children) as NAME, e.g. peer=var/bench/peer.pid; up\n"
+"                        to 4 times\n"
 "  --sample-ms MS        sampling interval (default 100)\n"
 "\n"
 "Output\n"
 "  --json                one JSON object on stdout (the summary goes to stderr)\n"
 "  --json-out FILE       also write the JSON object to FILE\n"
+"  --label NAME          the run's name in the JSON and in compare's table\n"
+"                        (default: target and scheme, e.g. \"stack http\")\n"
 "  --sample-cap N        keep at most N samples per figure (reservoir beyond;\n"
 "                        default 4194304)\n"
 "  -h, --help            this text\n"
@@ -132,7 +146,7 @@ enum {
 	OPT_DELAY, OPT_MESSAGE, OPT_RAMP, OPT_SUSTAIN, OPT_MAXTIME, OPT_APIKEY, OPT_MODEL,
 	OPT_CONC, OPT_DURATION, OPT_WARMUP, OPT_PATH, OPT_FILL, OPT_USER, OPT_PASSWORD,
 	OPT_USERS, OPT_SETUPCONC, OPT_PIDS, OPT_PGPID, OPT_SAMPLEMS, OPT_JSON, OPT_JSONOUT,
-	OPT_SAMPLECAP, OPT_PERUSER, OPT_SAMEADDR
+	OPT_SAMPLECAP, OPT_PERUSER, OPT_SAMEADDR, OPT_SERVICE, OPT_LABEL
 };
 
 static const struct option lt_longopts[] = {
@@ -167,6 +181,8 @@ static const struct option lt_longopts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "json-out", required_argument, NULL, OPT_JSONOUT },
 	{ "sample-cap", required_argument, NULL, OPT_SAMPLECAP },
+	{ "service", required_argument, NULL, OPT_SERVICE },
+	{ "label", required_argument, NULL, OPT_LABEL },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -270,8 +286,12 @@ lt_parse(int argc, char **argv, struct lt_options *opt, bool *help)
 				opt->target = LT_TARGET_OPENAI;
 			else if (strcmp(optarg, "upstream") == 0)
 				opt->target = LT_TARGET_UPSTREAM;
+			else if (strcmp(optarg, "seed003") == 0)
+				opt->target = LT_TARGET_SEED003;
+			else if (strcmp(optarg, "peer") == 0)
+				opt->target = LT_TARGET_PEER;
 			else {
-				fprintf(stderr, "loadtest: --target: stack, openai or upstream\n");
+				fprintf(stderr, "loadtest: --target: stack, openai, upstream, seed003 or peer\n");
 				ok = false;
 			}
 			break;
@@ -300,6 +320,24 @@ lt_parse(int argc, char **argv, struct lt_options *opt, bool *help)
 		case OPT_JSONOUT:   opt->json_out = optarg; break;
 		case OPT_PERUSER:   ok = lt_parse_int("streams-per-user", optarg, 1, 100000, &opt->per_user); break;
 		case OPT_SAMEADDR:  opt->same_addr = true; break;
+		case OPT_LABEL:     opt->label = optarg; break;
+		case OPT_SERVICE: {
+			char *eq = strchr(optarg, '=');
+
+			if (eq == NULL || eq == optarg || eq[1] == '\0' ||
+			    (size_t)(eq - optarg) >= PROCMON_NAME_MAX) {
+				fprintf(stderr, "loadtest: --service: expected NAME=PIDFILE, got '%s'\n",
+				    optarg);
+				ok = false;
+			} else if (opt->nservices == LT_EXTRA_SERVICES) {
+				fprintf(stderr, "loadtest: --service: at most %d\n", LT_EXTRA_SERVICES);
+				ok = false;
+			} else {
+				*eq = '\0';   /* argv is ours to cut */
+				opt->services[opt->nservices++] = (struct lt_service_opt){ optarg, eq + 1 };
+			}
+			break;
+		}
 		case OPT_SAMPLECAP:
 			ok = lt_parse_long("sample-cap", optarg, 1000, 1L << 28, &v);
 			opt->sample_cap = (size_t)v;
@@ -457,8 +495,7 @@ main(int argc, char **argv)
 	struct lt_result r;
 	struct lt_users users = { 0 };
 	struct client c;
-	char **sessions = NULL, ***per_user = NULL;
-	size_t *per_user_n = NULL;
+	char **sessions = NULL, **slot_tokens = NULL, **slot_addrs = NULL;
 	const char *why;
 	bool help, result_init = false;
 	int status = LT_EXIT_ERROR;
@@ -496,39 +533,45 @@ main(int argc, char **argv)
 	r.users = users.n;
 
 	/* ---- setup, outside the measured window */
-	if (!(opt.mode == LT_STREAM && opt.target == LT_TARGET_UPSTREAM)) {
-		for (int u = 0; u < users.n; u++) {
-			c = (struct client){ opt.url, opt.cacert, opt.http2, opt.connect_ms,
-			    users.addrs != NULL ? users.addrs[u] : NULL };
-			if (!setup_login(&c, users.names[u], opt.password, &users.tokens[u]))
-				goto done;
-		}
+	c = (struct client){ opt.url, opt.cacert, opt.http2, opt.connect_ms, NULL };
+	if (!(opt.mode == LT_STREAM && LT_TARGET_ANON(opt.target))) {
+		int64_t t0 = clock_us();
+
+		if (!setup_users(&c, users.names, users.addrs, users.n, opt.password,
+		    opt.setup_conc, users.tokens))
+			goto done;
+		if (users.n >= 50)
+			fprintf(stderr, "loadtest: %d users registered and logged in in %.1f s\n",
+			    users.n, (double)(clock_us() - t0) / 1e6);
 	}
 	if (opt.mode == LT_STREAM && opt.target == LT_TARGET_STACK) {
-		/* Slot i belongs to user i % K and uses that user's (i / K)-th
-		 * session. */
-		if ((sessions = calloc((size_t)opt.streams, sizeof(*sessions))) == NULL ||
-		    (per_user = calloc((size_t)users.n, sizeof(*per_user))) == NULL ||
-		    (per_user_n = calloc((size_t)users.n, sizeof(*per_user_n))) == NULL)
+		/* Slot i belongs to user i % K and uses its own session, made
+		 * by that user from that user's address. */
+		int64_t t0 = clock_us();
+
+		if ((slot_tokens = calloc((size_t)opt.streams, sizeof(*slot_tokens))) == NULL ||
+		    (users.addrs != NULL &&
+		    (slot_addrs = calloc((size_t)opt.streams, sizeof(*slot_addrs))) == NULL))
 			goto done;
-		for (int u = 0; u < users.n; u++) {
-			c = (struct client){ opt.url, opt.cacert, opt.http2, opt.connect_ms,
-			    users.addrs != NULL ? users.addrs[u] : NULL };
-			per_user_n[u] = (size_t)(opt.streams / users.n + (u < opt.streams % users.n));
-			if (per_user_n[u] > 0 && !setup_sessions(&c, users.tokens[u], per_user_n[u],
-			    opt.setup_conc, &per_user[u]))
-				goto done;
+		for (int i = 0; i < opt.streams; i++) {
+			slot_tokens[i] = users.tokens[i % users.n];
+			if (slot_addrs != NULL)
+				slot_addrs[i] = users.addrs[i % users.n];
 		}
-		for (int i = 0; i < opt.streams; i++)
-			sessions[i] = per_user[i % users.n][i / users.n];
+		if (!setup_sessions(&c, slot_tokens, slot_addrs, (size_t)opt.streams, opt.setup_conc,
+		    &sessions))
+			goto done;
+		if (opt.streams >= 1000)
+			fprintf(stderr, "loadtest: %d sessions created in %.1f s\n", opt.streams,
+			    (double)(clock_us() - t0) / 1e6);
 	}
 	if (opt.mode == LT_LIST) {
 		for (int u = 0; u < users.n; u++) {
 			int have;
-			char **ids = NULL;
+			size_t need;
+			char **ids = NULL, **toks, **addrs = NULL;
 
-			c = (struct client){ opt.url, opt.cacert, opt.http2, opt.connect_ms,
-			    users.addrs != NULL ? users.addrs[u] : NULL };
+			c.source = users.addrs != NULL ? users.addrs[u] : NULL;
 			if ((have = lt_list_count(&c, users.tokens[u])) < 0) {
 				fprintf(stderr, "loadtest: GET /api/chat/realtime/sessions failed during "
 				    "setup\n");
@@ -536,21 +579,39 @@ main(int argc, char **argv)
 			}
 			if (have >= opt.list_fill)
 				continue;
-			if (!setup_sessions(&c, users.tokens[u], (size_t)(opt.list_fill - have),
-			    opt.setup_conc, &ids))
+			need = (size_t)(opt.list_fill - have);
+			if ((toks = calloc(need, sizeof(*toks))) == NULL ||
+			    (users.addrs != NULL && (addrs = calloc(need, sizeof(*addrs))) == NULL)) {
+				free(toks);
 				goto done;
-			setup_ids_free(ids, (size_t)(opt.list_fill - have));
+			}
+			for (size_t k = 0; k < need; k++) {
+				toks[k] = users.tokens[u];
+				if (addrs != NULL)
+					addrs[k] = users.addrs[u];
+			}
+			c.source = NULL;
+			if (!setup_sessions(&c, toks, addrs, need, opt.setup_conc, &ids)) {
+				free(toks);
+				free(addrs);
+				goto done;
+			}
+			free(toks);
+			free(addrs);
+			setup_ids_free(ids, need);
 		}
 	}
 	if (opt.pids_from != NULL) {
-		if (opt.mode != LT_STREAM || opt.target != LT_TARGET_UPSTREAM) {
+		if (opt.mode != LT_STREAM || !LT_TARGET_ANON(opt.target)) {
 			lt_add_service(&r, "chatd", opt.pids_from, "chatd.pid", true);
 			lt_add_service(&r, "nginx", opt.pids_from, "nginx.pid", true);
 		}
 		lt_add_service(&r, "upstream", opt.pids_from, "upstream.pid", false);
 	}
-	if (opt.pg_pidfile != NULL && (opt.mode != LT_STREAM || opt.target != LT_TARGET_UPSTREAM))
+	if (opt.pg_pidfile != NULL && (opt.mode != LT_STREAM || !LT_TARGET_ANON(opt.target)))
 		lt_add_service(&r, "postgres", opt.pg_pidfile, "", true);
+	for (int k = 0; k < opt.nservices; k++)
+		lt_add_service(&r, opt.services[k].name, opt.services[k].pidfile, "", true);
 
 	/* ---- the measured window */
 	if (!(opt.mode == LT_STREAM ? lt_run_stream(&r, &users, sessions) :
@@ -571,13 +632,9 @@ done:
 		fprintf(stderr, "loadtest: %s: %s\n", opt.json_out, strerror(errno));
 		status = LT_EXIT_ERROR;
 	}
-	if (per_user != NULL) {
-		for (int u = 0; u < users.n; u++)
-			setup_ids_free(per_user[u], per_user_n[u]);
-		free(per_user);
-	}
-	free(per_user_n);
-	free(sessions);
+	setup_ids_free(sessions, sessions != NULL ? (size_t)opt.streams : 0);
+	free(slot_tokens);
+	free(slot_addrs);
 	lt_users_free(&users);
 	if (result_init)
 		lt_result_free(&r);

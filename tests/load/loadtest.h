@@ -26,7 +26,21 @@ enum lt_mode {
 enum lt_target {
 	LT_TARGET_STACK,    /* seed 000 stream through nginx and chatd */
 	LT_TARGET_OPENAI,   /* chatd's OpenAI-compatible /v1/chat/completions */
-	LT_TARGET_UPSTREAM  /* the (fake) upstream directly: the relay's floor */
+	LT_TARGET_UPSTREAM, /* the (fake) upstream directly: the relay's floor */
+	LT_TARGET_SEED003,  /* seed 003 POST /api/v2/ai/chat/stream through the stack */
+	LT_TARGET_PEER      /* the same route on a peer relay (tests/peer): no users,
+	                     * no auth */
+};
+
+/* Targets whose streams need no user, token or session. */
+#define LT_TARGET_ANON(t) ((t) == LT_TARGET_UPSTREAM || (t) == LT_TARGET_PEER)
+
+#define LT_EXTRA_SERVICES 4
+
+/* A process measured besides those of --pids-from (--service NAME=FILE). */
+struct lt_service_opt {
+	const char *name;
+	const char *pidfile;
 };
 
 struct lt_options {
@@ -38,6 +52,7 @@ struct lt_options {
 	long            connect_ms;
 	const char     *api_key;        /* bearer for --target upstream */
 	const char     *model;
+	const char     *label;          /* the run's name in the table, or NULL */
 	/* stream mode */
 	int             streams;        /* concurrent streams */
 	int             tokens;         /* [[tokens=N]]; 0: no directive, no check */
@@ -63,6 +78,8 @@ struct lt_options {
 	const char     *pids_from;      /* CHAT_VAR/run */
 	const char     *pg_pidfile;     /* PostgreSQL's postmaster.pid */
 	int             sample_ms;
+	struct lt_service_opt services[LT_EXTRA_SERVICES];
+	int             nservices;
 	/* output */
 	bool            json;           /* JSON on stdout, summary on stderr */
 	const char     *json_out;       /* JSON into this file as well */

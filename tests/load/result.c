@@ -27,6 +27,8 @@ lt_target_name(enum lt_target t)
 	switch (t) {
 	case LT_TARGET_STACK:  return "stack";
 	case LT_TARGET_OPENAI: return "openai";
+	case LT_TARGET_SEED003: return "seed003";
+	case LT_TARGET_PEER:   return "peer";
 	default:               return "upstream";
 	}
 }
@@ -255,6 +257,8 @@ lt_result_json(struct lt_result *r, FILE *f)
 	json_object_object_add(root, "target", json_object_new_string(
 	    o->mode == LT_STREAM ? lt_target_name(o->target) : "stack"));
 	json_object_object_add(root, "url", json_object_new_string(o->url));
+	if (o->label != NULL)
+		json_object_object_add(root, "label", json_object_new_string(o->label));
 	json_object_object_add(root, "http2", json_object_new_boolean(o->http2));
 	json_object_object_add(root, "started_at", json_object_new_string(r->started_at));
 	if (o->mode == LT_STREAM) {

@@ -5,7 +5,8 @@
  * tool's own SSE scanner, and each content event is stamped on arrival:
  * the first one gives the time to first token, the others the gap to the
  * previous one. A stream counts as completed only with HTTP 200, no error
- * event, the terminal event (seed 000 `done`, OpenAI `[DONE]`) and, when
+ * event, the terminal event (seed 000 `done`, OpenAI `[DONE]`, seed 003
+ * `{"done":true}`) and, when
  * the directives asked for N tokens, exactly N content events. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE   /* memmem */
@@ -76,7 +77,7 @@ struct srun {
 	int                       retry_head;
 	int                       retry_len;
 	int                       nslots;
-	bool                      openai;     /* OpenAI chunks, else seed 000 */
+	sse_scan_event_fn         on_event;   /* the target's dialect */
 };
 
 static void
@@ -210,6 +211,36 @@ stream_on_openai(void *ctx, const char *event, const char *data, size_t len)
 	    json_object_get_string_len(content) > 0) {
 		stream_token(s);
 	}
+	json_object_put(o);
+	return true;
+}
+
+/* Seed 003: {"content":"…","sessionId":…} per token, {"done":true,…} at
+ * the end, {"error":…} on failure; no event names. */
+static bool
+stream_on_seed003(void *ctx, const char *event, const char *data, size_t len)
+{
+	static const char fast[] = "{\"content\":\"";
+	struct stream *s = ctx;
+	json_object *o, *v;
+
+	(void)event;
+	/* Fast path (see stream_on_seed000): a non-empty content string as
+	 * the object's first member. */
+	if (len > sizeof(fast) && memcmp(data, fast, sizeof(fast) - 1) == 0 &&
+	    data[sizeof(fast) - 1] != '"') {
+		stream_token(s);
+		return true;
+	}
+	if ((o = stream_parse(s->run, data, len)) == NULL)
+		return true;
+	if (json_object_object_get_ex(o, "error", &v))
+		stream_error_text(s, o);
+	else if (json_object_object_get_ex(o, "done", &v) && json_object_get_boolean(v))
+		s->saw_done = true;
+	else if (json_object_object_get_ex(o, "content", &v) &&
+	    json_object_is_type(v, json_type_string) && json_object_get_string_len(v) > 0)
+		stream_token(s);
 	json_object_put(o);
 	return true;
 }
@@ -426,6 +457,8 @@ stream_body(const struct lt_options *opt)
 	}
 	if (opt->target == LT_TARGET_STACK) {
 		json_object_object_add(o, "content", json_object_new_string(text));
+	} else if (opt->target == LT_TARGET_SEED003 || opt->target == LT_TARGET_PEER) {
+		json_object_object_add(o, "message", json_object_new_string(text));
 	} else {
 		json_object_object_add(o, "model", json_object_new_string(opt->model));
 		json_object_object_add(o, "stream", json_object_new_boolean(1));
@@ -479,8 +512,7 @@ stream_prepare(struct srun *run, struct stream *s, int slot, char **sessions)
 	int n;
 
 	s->run = run;
-	sse_scan_init(&s->scan, STREAM_EVENT_MAX, run->openai ? stream_on_openai : stream_on_seed000,
-	    stream_on_comment, s);
+	sse_scan_init(&s->scan, STREAM_EVENT_MAX, run->on_event, stream_on_comment, s);
 	if ((s->easy = curl_easy_init()) == NULL)
 		return false;
 	switch (opt->target) {
@@ -490,6 +522,10 @@ stream_prepare(struct srun *run, struct stream *s, int slot, char **sessions)
 		break;
 	case LT_TARGET_OPENAI:
 		n = snprintf(path, sizeof(path), "/v1/chat/completions");
+		break;
+	case LT_TARGET_SEED003:
+	case LT_TARGET_PEER:
+		n = snprintf(path, sizeof(path), "/api/v2/ai/chat/stream");
 		break;
 	default:
 		/* --url is the API base, like OPENAI_BASE_URL (…/v1). */
@@ -530,7 +566,12 @@ lt_run_stream(struct lt_result *r, const struct lt_users *users, char **sessions
 	bool ok = false;
 
 	run.loop.epfd = -1;
-	run.openai = opt->target != LT_TARGET_STACK;
+	switch (opt->target) {
+	case LT_TARGET_STACK:    run.on_event = stream_on_seed000; break;
+	case LT_TARGET_SEED003:
+	case LT_TARGET_PEER:     run.on_event = stream_on_seed003; break;
+	default:                 run.on_event = stream_on_openai; break;
+	}
 	run.nslots = nslots;
 	if ((run.tok = json_tokener_new_ex(32)) == NULL ||
 	    (run.body = stream_body(opt)) == NULL ||
@@ -544,7 +585,7 @@ lt_run_stream(struct lt_result *r, const struct lt_users *users, char **sessions
 		goto nomem;
 	for (int u = 0; u < run.nhdrs; u++) {
 		const char *bearer = opt->target == LT_TARGET_UPSTREAM ? opt->api_key :
-		    users->tokens[u];
+		    opt->target == LT_TARGET_PEER ? NULL : users->tokens[u];
 
 		if ((run.hdrs[u] = stream_headers(bearer)) == NULL)
 			goto nomem;

@@ -1,4 +1,5 @@
-/* setup.c: register, log in and create sessions before a run. */
+/* setup.c: register, log in and create sessions before a run, many
+ * requests at a time. */
 #include "setup.h"
 
 #include <stdio.h>
@@ -7,7 +8,144 @@
 
 #include <json-c/json.h>
 
-#define SETUP_JSON_MAX 1024
+#define SETUP_JSON_MAX     1024
+#define SETUP_TIMEOUT_MS   60000L   /* one setup request (argon2id queues) */
+
+/* One POST of a batch. */
+struct setup_call {
+	const char          *path;      /* borrowed */
+	const char          *body;      /* borrowed JSON */
+	const char          *bearer;    /* borrowed, or NULL */
+	const char          *source;    /* borrowed local address, or NULL */
+	struct client_reply  reply;     /* out: status, body, error */
+};
+
+/* A busy slot of a batch: its handle and header list. */
+struct setup_slot {
+	CURL               *easy;
+	struct curl_slist  *hdrs;
+	struct setup_call  *call;       /* NULL: idle */
+};
+
+static bool
+setup_headers(struct setup_slot *s, const char *bearer)
+{
+	struct curl_slist *h;
+	char auth[4096];
+
+	curl_slist_free_all(s->hdrs);
+	s->hdrs = NULL;
+	if (bearer != NULL) {
+		int n = snprintf(auth, sizeof(auth), "Authorization: Bearer %s", bearer);
+
+		if (n < 0 || (size_t)n >= sizeof(auth) || (s->hdrs = curl_slist_append(NULL, auth)) == NULL)
+			return false;
+	}
+	if ((h = curl_slist_append(s->hdrs, "Content-Type: application/json")) == NULL)
+		return false;
+	s->hdrs = h;
+	return true;
+}
+
+/* Runs the n calls, up to conc at a time. Each call's reply says how it
+ * went (status 0 and an error text when it got no response). Returns false
+ * only when the batch could not be run (memory). */
+static bool
+setup_batch(const struct client *c, struct setup_call *calls, size_t n, int conc)
+{
+	struct setup_slot *slots = NULL;
+	CURLM *multi = NULL;
+	size_t next = 0, done = 0;
+	bool ok = false;
+
+	if (n == 0)
+		return true;
+	if (conc < 1)
+		conc = 1;
+	if ((size_t)conc > n)
+		conc = (int)n;
+	if ((slots = calloc((size_t)conc, sizeof(*slots))) == NULL ||
+	    (multi = curl_multi_init()) == NULL)
+		goto done;
+	while (done < n) {
+		CURLMsg *msg;
+		int left, running;
+
+		for (int i = 0; i < conc && next < n; i++) {
+			struct setup_slot *s = &slots[i];
+			struct setup_call *call = &calls[next];
+			struct client cc = *c;
+
+			if (s->call != NULL)
+				continue;
+			if (s->easy == NULL && (s->easy = curl_easy_init()) == NULL)
+				goto done;
+			curl_easy_reset(s->easy);
+			cc.source = call->source;
+			memset(&call->reply, 0, sizeof(call->reply));
+			if (!client_setup(&cc, s->easy, call->path) || !setup_headers(s, call->bearer))
+				goto done;
+			curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->hdrs);
+			curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, call->body);
+			curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, SETUP_TIMEOUT_MS);
+			curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, client_collect);
+			curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, &call->reply);
+			curl_easy_setopt(s->easy, CURLOPT_ERRORBUFFER, call->reply.error);
+			curl_easy_setopt(s->easy, CURLOPT_PRIVATE, s);
+			if (curl_multi_add_handle(multi, s->easy) != CURLM_OK)
+				goto done;
+			s->call = call;
+			next++;
+		}
+		curl_multi_perform(multi, &running);
+		while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+			struct setup_slot *s = NULL;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+			s->call->reply.rc = msg->data.result;
+			if (msg->data.result == CURLE_OK)
+				curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &s->call->reply.status);
+			else if (s->call->reply.error[0] == '\0')
+				snprintf(s->call->reply.error, sizeof(s->call->reply.error), "%s",
+				    curl_easy_strerror(msg->data.result));
+			curl_multi_remove_handle(multi, s->easy);
+			s->call = NULL;
+			done++;
+		}
+		if (done < n)
+			curl_multi_poll(multi, NULL, 0, 100, NULL);
+	}
+	ok = true;
+done:
+	if (!ok)
+		fprintf(stderr, "loadtest: out of memory during setup\n");
+	if (slots != NULL) {
+		for (int i = 0; i < conc; i++) {
+			if (slots[i].easy != NULL) {
+				if (slots[i].call != NULL)
+					curl_multi_remove_handle(multi, slots[i].easy);
+				curl_easy_cleanup(slots[i].easy);
+			}
+			curl_slist_free_all(slots[i].hdrs);
+		}
+		free(slots);
+	}
+	if (multi != NULL)
+		curl_multi_cleanup(multi);
+	return ok;
+}
+
+static void
+setup_calls_free(struct setup_call *calls, size_t n)
+{
+	if (calls == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		client_reply_free(&calls[i].reply);
+	free(calls);
+}
 
 /* Copies a string member of a JSON body; NULL when absent. Caller frees. */
 static char *
@@ -24,56 +162,94 @@ setup_member(const char *body, const char *key)
 	return s;
 }
 
-/* A JSON object {"username":…,"password":…}; false if it does not fit. */
-static bool
-setup_credentials(char *out, size_t len, const char *user, const char *password)
+/* A JSON object {"username":…,"password":…}, owned; NULL if too long. */
+static char *
+setup_credentials(const char *user, const char *password)
 {
 	json_object *o = json_object_new_object();
-	int n;
+	const char *s;
+	char *out = NULL;
 
 	json_object_object_add(o, "username", json_object_new_string(user));
 	json_object_object_add(o, "password", json_object_new_string(password));
-	n = snprintf(out, len, "%s", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	if (strlen(s) < SETUP_JSON_MAX)
+		out = strdup(s);
 	json_object_put(o);
-	return n >= 0 && (size_t)n < len;
+	return out;
+}
+
+/* Logs why call (for what, e.g. "login lt…-3") failed. */
+static void
+setup_complain(const char *what, const struct setup_call *call)
+{
+	fprintf(stderr, "loadtest: %s: %s%sHTTP %ld %.300s\n", what, call->reply.error,
+	    call->reply.error[0] != '\0' ? " " : "", call->reply.status,
+	    call->reply.body != NULL ? call->reply.body : "");
 }
 
 bool
-setup_login(const struct client *c, const char *user, const char *password, char **token)
+setup_users(const struct client *c, char **names, char **sources, int n,
+    const char *password, int conc, char **tokens)
 {
-	struct client_reply r;
-	char body[SETUP_JSON_MAX];
+	struct setup_call *calls = NULL;
+	char **bodies = NULL, what[160];
+	bool ok = false;
 
-	*token = NULL;
-	if (!setup_credentials(body, sizeof(body), user, password)) {
-		fprintf(stderr, "loadtest: user name or password too long\n");
-		return false;
+	if (conc > SETUP_AUTH_CONC_MAX)
+		conc = SETUP_AUTH_CONC_MAX;
+	if ((calls = calloc((size_t)n, sizeof(*calls))) == NULL ||
+	    (bodies = calloc((size_t)n, sizeof(*bodies))) == NULL)
+		goto nomem;
+	for (int i = 0; i < n; i++) {
+		if ((bodies[i] = setup_credentials(names[i], password)) == NULL) {
+			fprintf(stderr, "loadtest: user name or password too long\n");
+			goto done;
+		}
+		calls[i] = (struct setup_call){ .path = "/api/auth/register", .body = bodies[i],
+		    .source = sources != NULL ? sources[i] : NULL };
 	}
-	if (!client_fetch(c, "POST", "/api/auth/register", NULL, body, &r)) {
-		fprintf(stderr, "loadtest: register %s at %s: %s\n", user, c->base, r.error);
-		client_reply_free(&r);
-		return false;
+	if (!setup_batch(c, calls, (size_t)n, conc))
+		goto done;
+	for (int i = 0; i < n; i++) {
+		long st = calls[i].reply.status;
+
+		if (st != 201 && st != 200 && st != 409) {
+			snprintf(what, sizeof(what), "register %.64s at %.64s", names[i], c->base);
+			setup_complain(what, &calls[i]);
+			goto done;
+		}
+		client_reply_free(&calls[i].reply);
+		calls[i].path = "/api/auth/login";
 	}
-	if (r.status != 201 && r.status != 200 && r.status != 409) {
-		fprintf(stderr, "loadtest: register %s: HTTP %ld %s\n", user, r.status,
-		    r.body != NULL ? r.body : "");
-		client_reply_free(&r);
-		return false;
+	if (!setup_batch(c, calls, (size_t)n, conc))
+		goto done;
+	for (int i = 0; i < n; i++) {
+		if (calls[i].reply.status != 200 ||
+		    (tokens[i] = setup_member(calls[i].reply.body, "access_token")) == NULL) {
+			snprintf(what, sizeof(what), "login %.64s", names[i]);
+			setup_complain(what, &calls[i]);
+			goto done;
+		}
 	}
-	client_reply_free(&r);
-	if (!client_fetch(c, "POST", "/api/auth/login", NULL, body, &r)) {
-		fprintf(stderr, "loadtest: login %s: %s\n", user, r.error);
-		client_reply_free(&r);
-		return false;
+	ok = true;
+	goto done;
+nomem:
+	fprintf(stderr, "loadtest: out of memory registering users\n");
+done:
+	if (!ok) {
+		for (int i = 0; i < n; i++) {
+			free(tokens[i]);
+			tokens[i] = NULL;
+		}
 	}
-	if (r.status != 200 || (*token = setup_member(r.body, "access_token")) == NULL) {
-		fprintf(stderr, "loadtest: login %s: HTTP %ld %s\n", user, r.status,
-		    r.body != NULL ? r.body : "");
-		client_reply_free(&r);
-		return false;
+	setup_calls_free(calls, (size_t)n);
+	if (bodies != NULL) {
+		for (int i = 0; i < n; i++)
+			free(bodies[i]);
+		free(bodies);
 	}
-	client_reply_free(&r);
-	return true;
+	return ok;
 }
 
 void
@@ -86,118 +262,38 @@ setup_ids_free(char **ids, size_t n)
 	free(ids);
 }
 
-struct setup_req {
-	CURL                *easy;
-	struct client_reply  reply;
-	size_t               index;
-};
-
 bool
-setup_sessions(const struct client *c, const char *token, size_t n, int conc, char ***ids)
+setup_sessions(const struct client *c, char **tokens, char **sources, size_t n, int conc,
+    char ***ids)
 {
 	static const char body[] = "{\"title\":\"loadtest\"}";
-	struct curl_slist *hdrs = NULL, *h;
-	struct setup_req *reqs = NULL;
-	char auth[4096], **out = NULL;
-	CURLM *multi = NULL;
-	size_t next = 0, done = 0;
-	int active = 0, running, nauth;
+	struct setup_call *calls = NULL;
+	char **out = NULL;
 	bool ok = false;
 
 	*ids = NULL;
-	if (conc < 1)
-		conc = 1;
-	if ((size_t)conc > n)
-		conc = (int)(n > 0 ? n : 1);
-	nauth = snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-	if (nauth < 0 || (size_t)nauth >= sizeof(auth)) {
-		fprintf(stderr, "loadtest: token too long\n");
-		return false;
-	}
 	if ((out = calloc(n > 0 ? n : 1, sizeof(*out))) == NULL ||
-	    (reqs = calloc((size_t)conc, sizeof(*reqs))) == NULL ||
-	    (multi = curl_multi_init()) == NULL ||
-	    (h = curl_slist_append(NULL, auth)) == NULL)
-		goto nomem;
-	hdrs = h;
-	if ((h = curl_slist_append(hdrs, "Content-Type: application/json")) == NULL)
-		goto nomem;
-	hdrs = h;
-	for (int i = 0; i < conc; i++) {
-		if ((reqs[i].easy = curl_easy_init()) == NULL)
-			goto nomem;
-		if (!client_setup(c, reqs[i].easy, "/api/chat/realtime/sessions"))
-			goto nomem;
-		curl_easy_setopt(reqs[i].easy, CURLOPT_HTTPHEADER, hdrs);
-		curl_easy_setopt(reqs[i].easy, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(reqs[i].easy, CURLOPT_TIMEOUT_MS, 30000L);
-		curl_easy_setopt(reqs[i].easy, CURLOPT_WRITEFUNCTION, client_collect);
-		curl_easy_setopt(reqs[i].easy, CURLOPT_WRITEDATA, &reqs[i].reply);
-		curl_easy_setopt(reqs[i].easy, CURLOPT_PRIVATE, &reqs[i]);
+	    (calls = calloc(n > 0 ? n : 1, sizeof(*calls))) == NULL) {
+		fprintf(stderr, "loadtest: out of memory creating sessions\n");
+		goto done;
 	}
-	while (done < n) {
-		CURLMsg *msg;
-		int left;
-
-		while (active < conc && next < n) {
-			/* An idle slot (index 0; busy ones hold next's 1-based value). */
-			for (int i = 0; i < conc; i++) {
-				if (reqs[i].index != 0)
-					continue;
-				reqs[i].index = ++next;   /* 1-based while busy */
-				client_reply_free(&reqs[i].reply);
-				memset(&reqs[i].reply, 0, sizeof(reqs[i].reply));
-				curl_multi_add_handle(multi, reqs[i].easy);
-				active++;
-				break;
-			}
+	for (size_t i = 0; i < n; i++)
+		calls[i] = (struct setup_call){ .path = "/api/chat/realtime/sessions", .body = body,
+		    .bearer = tokens[i], .source = sources != NULL ? sources[i] : NULL };
+	if (!setup_batch(c, calls, n, conc))
+		goto done;
+	for (size_t i = 0; i < n; i++) {
+		if (calls[i].reply.status != 201 ||
+		    (out[i] = setup_member(calls[i].reply.body, "id")) == NULL) {
+			setup_complain("create session", &calls[i]);
+			goto done;
 		}
-		curl_multi_perform(multi, &running);
-		while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
-			struct setup_req *r;
-			CURLcode rc = msg->data.result;
-			CURL *e = msg->easy_handle;
-			long status = 0;
-
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&r);
-			curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-			curl_multi_remove_handle(multi, e);
-			active--;
-			if (rc != CURLE_OK || status != 201 ||
-			    (out[r->index - 1] = setup_member(r->reply.body, "id")) == NULL) {
-				fprintf(stderr, "loadtest: create session: %s HTTP %ld %s\n",
-				    rc != CURLE_OK ? curl_easy_strerror(rc) : "", status,
-				    r->reply.body != NULL ? r->reply.body : "");
-				goto done;
-			}
-			r->index = 0;
-			done++;
-		}
-		if (done < n)
-			curl_multi_poll(multi, NULL, 0, 100, NULL);
 	}
 	*ids = out;
 	out = NULL;
 	ok = true;
-	goto done;
-nomem:
-	fprintf(stderr, "loadtest: out of memory creating sessions\n");
 done:
-	if (reqs != NULL) {
-		for (int i = 0; i < conc; i++) {
-			if (reqs[i].easy != NULL) {
-				curl_multi_remove_handle(multi, reqs[i].easy);
-				curl_easy_cleanup(reqs[i].easy);
-			}
-			client_reply_free(&reqs[i].reply);
-		}
-		free(reqs);
-	}
-	if (multi != NULL)
-		curl_multi_cleanup(multi);
-	curl_slist_free_all(hdrs);
+	setup_calls_free(calls, n);
 	setup_ids_free(out, n);
 	return ok;
 }

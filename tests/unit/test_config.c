@@ -170,7 +170,7 @@ START_TEST(defaults_with_null_path)
 	ck_assert_str_eq(cfg.listen, "/run/chatd/chatd.sock");
 	ck_assert_int_eq(cfg.socket_mode, 0660);
 	ck_assert_int_eq(cfg.workers, 4);
-	ck_assert_int_eq(cfg.threads, 320);
+	ck_assert_int_eq(cfg.threads, 64);
 	ck_assert(!cfg.dev_mode);
 	ck_assert_int_eq(cfg.max_body_size, 1048576);
 	ck_assert_str_eq(cfg.database_url, "postgresql:///chat");
