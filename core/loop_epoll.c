@@ -181,12 +181,10 @@ heap_remove(struct loop_timer *t)
 struct loop_timer *
 loop_timer_new(void (*fire)(void *ctx), void *ctx)
 {
-	struct loop_timer *t = calloc(1, sizeof(*t));
+	struct loop_timer *t = malloc(sizeof(*t));
 
-	if (t == NULL)
-		return NULL;
-	t->fire = fire;
-	t->ctx = ctx;
+	if (t != NULL)
+		*t = (struct loop_timer){ .fire = fire, .ctx = ctx, .armed = false };
 	return t;
 }
 
