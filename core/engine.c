@@ -234,16 +234,29 @@ struct persist_job {
 
 static void turn_finish_submit(struct chat_turn_state *ts);
 
-/* Work queue thread: reads nothing of ts but what stays fixed in a turn. */
+/* Work queue thread: the due batches of many replies, in one statement
+ * (the streams of one process share its store). Reads nothing of each ts
+ * but what stays fixed in a turn. */
 static void
-persist_job_work(void *arg)
+persist_jobs_work(void **args, size_t n)
 {
-	struct persist_job *job = arg;
+	struct store_reply_batch batches[WORKQ_BATCH_MAX] = { { 0 } };
+	struct persist_job *first = args[0];
+	enum store_rc rc;
 
-	job->rc = store_reply_append(job->ts->env->store, job->ts->st.reply_id, job->text, job->len,
-	    job->chunk_ends);
-	if (job->rc == STORE_OK)
-		turn_tell_followers(job->ts);
+	for (size_t i = 0; i < n; i++) {
+		struct persist_job *job = args[i];
+
+		batches[i] = (struct store_reply_batch){ job->ts->st.reply_id, job->text, job->len,
+			job->chunk_ends };
+	}
+	rc = store_reply_append_many(first->ts->env->store, n, batches);
+	for (size_t i = 0; i < n; i++) {
+		struct persist_job *job = args[i];
+
+		if ((job->rc = rc) == STORE_OK)
+			turn_tell_followers(job->ts);
+	}
 }
 
 /* Loop thread: the batch is stored (or not: then it stays pending). */
@@ -300,7 +313,7 @@ turn_persist(struct chat_turn_state *ts)
 	memcpy(job->chunk_ends, ts->chunk_ends.data, ts->chunk_ends.len);
 	memcpy(job->chunk_ends + ts->chunk_ends.len, "}", 2);
 	job->ends_taken = ts->chunk_ends.len;
-	if (!workq_submit(ts->env->workq, persist_job_work, persist_job_done, job))
+	if (!workq_submit_batched(ts->env->workq, persist_jobs_work, persist_job_done, job))
 		goto failed;
 	ts->persist_busy = true;
 	return;

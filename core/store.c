@@ -13,6 +13,7 @@
 
 #include "auth.h"
 #include "buf.h"
+#include "chat_limits.h"
 #include "json_out.h"
 #include "log.h"
 #include <json-c/json.h>
@@ -46,6 +47,7 @@ enum stmt {
 	S_GATEWAY_JOB,
 	S_NOTIFY_FOLLOW,
 	S_NOTIFY_REPLY,
+	S_REPLY_APPEND_MANY,
 	S_SLOT_TAKE,
 	S_SLOT_RELEASE,
 	S_COUNT
@@ -191,6 +193,16 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "DELETE FROM rate_limits WHERE window_start < now() - make_interval(secs => $1::int)",
 	[S_NOTIFY_FOLLOW] = "SELECT pg_notify('chat_follow', $1::text)",
 	[S_NOTIFY_REPLY] = "SELECT pg_notify('chat_reply', $1::text)",
+	/* Many replies' batches in one statement and one transaction. Its
+	 * commit does not wait for the WAL flush: a database crash may lose
+	 * the last batches of replies still streaming, which a later
+	 * synchronous commit (the reply's finish, any other write) would have
+	 * flushed with it; each reply's end stays durable. */
+	[S_REPLY_APPEND_MANY] =
+	    "WITH async AS (SELECT set_config('synchronous_commit', 'off', true)) "
+	    "UPDATE messages m SET content = m.content || v.t, chunk_ends = m.chunk_ends || v.e::int[], "
+	    "  updated_at = now() "
+	    "FROM async, unnest($1::uuid[], $2::text[], $3::text[]) AS v(id, t, e) WHERE m.id = v.id",
 	[S_SLOT_TAKE] = "SELECT stream_slot_take($1, $2, $3::int, $4::int)",
 	[S_SLOT_RELEASE] = "DELETE FROM stream_slots WHERE id = $1::bigint",
 	[S_USER_EXISTS] = "SELECT 1 FROM users WHERE id = $1::uuid",
@@ -632,6 +644,53 @@ store_reply_append(struct store *st, const char *reply_id, const char *text, siz
 	rc = store_exec(st, S_REPLY_APPEND, 3, p, &res);
 	PQclear(res);
 	free(copy);
+	return rc;
+}
+
+/* Appends s as an element of a PostgreSQL array literal ("..." with \\ and
+ * \" escaped). False when b is full. */
+static bool
+array_put_elem(struct buf *b, const char *s, size_t len, bool first)
+{
+	if ((!first && !buf_appendc(b, ',')) || !buf_appendc(b, '"'))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if ((s[i] == '"' || s[i] == '\\') && !buf_appendc(b, '\\'))
+			return false;
+		if (!buf_appendc(b, s[i]))
+			return false;
+	}
+	return buf_appendc(b, '"');
+}
+
+enum store_rc
+store_reply_append_many(struct store *st, size_t n, const struct store_reply_batch *batches)
+{
+	struct buf ids, texts, ends;
+	enum store_rc rc = STORE_ERROR;
+	PGresult *res;
+	bool ok;
+
+	/* Each array holds at most n replies' batches: bounded by the callers'
+	 * reply limit, with room for escapes. */
+	buf_init(&ids, 64 * n + 16);
+	buf_init(&texts, 2 * (size_t)LIMIT_REPLY_BYTES * n + 16);
+	buf_init(&ends, 2 * (size_t)LIMIT_CHUNK_ENDS_BYTES * n + 16);
+	ok = buf_appendc(&ids, '{') && buf_appendc(&texts, '{') && buf_appendc(&ends, '{');
+	for (size_t i = 0; ok && i < n; i++)
+		ok = array_put_elem(&ids, batches[i].reply_id, strlen(batches[i].reply_id), i == 0) &&
+		    array_put_elem(&texts, batches[i].text, batches[i].len, i == 0) &&
+		    array_put_elem(&ends, batches[i].chunk_ends, strlen(batches[i].chunk_ends), i == 0);
+	ok = ok && buf_appendc(&ids, '}') && buf_appendc(&texts, '}') && buf_appendc(&ends, '}');
+	if (ok) {
+		const char *p[] = { ids.data, texts.data, ends.data };
+
+		if ((rc = store_exec(st, S_REPLY_APPEND_MANY, 3, p, &res)) == STORE_OK)
+			PQclear(res);
+	}
+	buf_free(&ids);
+	buf_free(&texts);
+	buf_free(&ends);
 	return rc;
 }
 

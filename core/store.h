@@ -103,6 +103,20 @@ enum store_rc store_reply_append(struct store *st, const char *reply_id, const c
     size_t len, const char *chunk_ends);
 
 /* Records the end of a reply: status complete|cancelled|interrupted|error. */
+/* One reply's batch for store_reply_append_many: text (len bytes, no NUL)
+ * and its chunk ends "{3,9}", all borrowed for the call. */
+struct store_reply_batch {
+	const char *reply_id;
+	const char *text;
+	size_t      len;
+	const char *chunk_ends;
+};
+
+/* store_reply_append for n replies (each at most once) in one statement;
+ * the rc is every one's. */
+enum store_rc store_reply_append_many(struct store *st, size_t n,
+    const struct store_reply_batch *batches);
+
 enum store_rc store_reply_finish(struct store *st, const char *reply_id, enum reply_status status,
     const char *model, long prompt_tokens, long completion_tokens, const char *error);
 

@@ -384,6 +384,18 @@ store_notify_follow(struct store *st, const char *reply_id)
 	return STORE_OK;
 }
 
+/* One statement in the real store; here each batch as its own append. */
+enum store_rc
+store_reply_append_many(struct store *st, size_t n, const struct store_reply_batch *batches)
+{
+	enum store_rc rc = STORE_OK;
+
+	for (size_t i = 0; i < n && rc == STORE_OK; i++)
+		rc = store_reply_append(st, batches[i].reply_id, batches[i].text, batches[i].len,
+		    batches[i].chunk_ends);
+	return rc;
+}
+
 enum store_rc
 store_notify_reply(struct store *st, const char *reply_id)
 {
