@@ -10,6 +10,7 @@
 // heartbeats, low rate limits): they are the "other process" of the rooms
 // tests too.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -25,16 +26,16 @@ export const CHATD_CONF = process.env.CHAT_CHATD_CONF ?? path.join(REPO, 'fcgi/c
 export const TRANSPORTS = [['polling', 'websocket'], ['websocket']];
 export const transportName = (t) => (t.length === 1 ? 'websocket only' : 'polling then websocket');
 
-let ipSeq = 0;
 /**
  * A client address of its own for each test client: nginx appends the real
  * peer to X-Forwarded-For, and the test instance trusts loopback, so the
  * gateway counts each client under this address (anonymous rate limit).
+ * Random over 24 bits: every test file is a process of its own, and the
+ * rate-limit windows outlive them, so a counter per file would collide.
  */
 export function freshIp() {
-	ipSeq += 1;
-	const r = Math.floor(Math.random() * 200) + 20;
-	return `10.${r}.${(ipSeq >> 8) & 255}.${ipSeq & 255}`;
+	const b = randomBytes(3);
+	return `10.${b[0]}.${b[1]}.${b[2] === 0 || b[2] === 255 ? 1 : b[2]}`;
 }
 
 /**
