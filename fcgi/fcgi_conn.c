@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "buf.h"
-#include "clock.h"
 #include "http.h"
 #include "log.h"
 #include "loop.h"
@@ -33,10 +32,6 @@
  * one read could take both and end inside an event. Polled this often;
  * only bursts ever wait (paced tokens find the socket drained). */
 #define FCGI_CONN_DRAIN_POLL_MS 1
-/* A frame written longer ago than this has been read by nginx in all but
- * pathological cases (it reads as soon as the socket is readable, unless
- * its own client stopped reading): paced tokens skip the check's syscall. */
-#define FCGI_CONN_BURST_GAP_US 2000
 /* A reader this far behind makes the stream pause its upstream (TCP then
  * pushes back on the model API) until it is down to the low-water mark:
  * memory per slow client stays bounded, and nothing is dropped. */
@@ -50,7 +45,6 @@ struct fcgi_conn {
 	struct buf        out;          /* records not written yet, from out_off */
 	size_t            out_off;
 	size_t            frame_end;    /* end of the frame being written */
-	int64_t           last_frame_us; /* when the last frame was written */
 	size_t           *bounds;       /* offsets in out where an event ends */
 	size_t            nbounds, bounds_cap;
 	struct loop_timer *drain_timer; /* waits for nginx to read a frame */
@@ -199,8 +193,7 @@ conn_write_out(struct fcgi_conn *c)
 
 		/* A frame is written whole before anything else is decided. */
 		if (c->out_off >= c->frame_end) {
-			if (clock_now_us() - c->last_frame_us < FCGI_CONN_BURST_GAP_US &&
-			    conn_nginx_reading(c)) {
+			if (conn_nginx_reading(c)) {
 				if (!loop_timer_armed(c->drain_timer))
 					loop_timer_set(c->drain_timer, FCGI_CONN_DRAIN_POLL_MS);
 				break;
@@ -210,8 +203,6 @@ conn_write_out(struct fcgi_conn *c)
 		n = write(c->fd, c->out.data + c->out_off, c->frame_end - c->out_off);
 		if (n > 0) {
 			c->out_off += (size_t)n;
-			if (c->out_off >= c->frame_end)
-				c->last_frame_us = clock_now_us();
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
