@@ -352,6 +352,7 @@ loop_epoll_run(void)
 {
 	struct epoll_event events[EVENTS_PER_WAIT];
 
+	atomic_store(&loop_stopping, false);  /* a stop ends one run */
 	while (!atomic_load(&loop_stopping)) {
 		int n = epoll_wait(loop_epfd, events, EVENTS_PER_WAIT, timers_wait_ms());
 

@@ -18,7 +18,8 @@ bool loop_epoll_init(void);
 /* Runs callbacks until loop_epoll_stop. Returns false if epoll failed. */
 bool loop_epoll_run(void);
 
-/* Makes loop_epoll_run return after the current turn. Thread-safe. */
+/* Makes the running loop_epoll_run return after the current turn (a later
+ * run starts afresh). Thread-safe. */
 void loop_epoll_stop(void);
 
 /* Runs fn(arg) on the loop's thread, in the order posted. Thread-safe. The
