@@ -1,4 +1,4 @@
-// caps.test.mjs: concurrent-stream caps. One user (or one anonymous address)
+// 07_stream_caps.test.mjs: concurrent-stream caps (issue 13's abuse case). One user (or one anonymous address)
 // cannot hold more than its share of streams: past the cap a 429 with
 // Retry-After, for new replies and resumes alike, while everyone else is
 // served as usual; slots come back when the streams end.
@@ -13,6 +13,7 @@ import {
 	closeDb,
 	createSession,
 	db,
+	mapConcurrent,
 	openStream,
 	randomClientIp,
 	readAll,
@@ -20,7 +21,7 @@ import {
 	streamTurn,
 	tokensText,
 	waitFor,
-} from './lib.mjs';
+} from '../e2e/lib.mjs';
 
 after(closeDb);
 
@@ -59,10 +60,10 @@ describe('streams per user', { skip: LIMITS.streamsUser === 0 && 'streams_per_us
 			const { rows } = await db().query('SELECT count(*)::int AS n FROM messages WHERE session_id = $1', [sessions[cap].id]);
 			assert.equal(rows[0].n, 0, 'a refused stream stores nothing');
 
-			// A burst of resumes (the attack that used to take every thread):
-			// each is refused at once.
-			const resumes = await Promise.all(Array.from({ length: 200 }, (_, i) =>
-				api('GET', `${SESSIONS}/${sessions[i % cap].id}/stream`, { token: a.token })));
+			// The attack that used to take every thread: 1,300 resumes at
+			// once (64 at a time here, on fresh connections). Each is refused.
+			const resumes = await mapConcurrent(Array.from({ length: 1300 }, (_, i) => i), 64, (i) =>
+				api('GET', `${SESSIONS}/${sessions[i % cap].id}/stream`, { token: a.token }));
 			for (const r of resumes) assertCapped(r, 'resume past the cap');
 			const v1 = await api('POST', '/v1/chat/completions', {
 				token: a.token,
