@@ -212,10 +212,14 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "WITH j AS (INSERT INTO gateway_jobs (room, user_id, messages) "
 	    "           VALUES ($1, $2::uuid, $3::jsonb) RETURNING id) "
 	    "SELECT id::text, pg_notify('gw_jobs', id::text) FROM j",
+	/* A stream's figures commit without waiting for the WAL flush: a
+	 * database crash may lose the last few, never a reply. */
 	[S_METRIC_INSERT] =
+	    "WITH async AS (SELECT set_config('synchronous_commit', 'off', true)) "
 	    "INSERT INTO stream_metrics (route, user_id, session_id, message_id, status, ttfb_ms, "
 	    "  duration_ms, chunks, prompt_tokens, completion_tokens) "
-	    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+	    "SELECT $1::text, $2::uuid, $3::uuid, $4::uuid, $5::text, $6::float8, $7::float8, $8::int, "
+	    "  $9::int, $10::int FROM async",
 };
 
 struct store_conn {
