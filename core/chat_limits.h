@@ -35,6 +35,15 @@
  * what LiveKit and the seeds' clients show; the same 128 as a room name. */
 #define LIMIT_PARTICIPANT_BYTES 128
 
+/* Bytes of a model name a client may ask for (/v1/chat/completions,
+ * /api/settings): the longest OpenAI names ("gpt-4o-mini-realtime-preview-
+ * 2024-12-17") are under 40; 100 leaves room for other servers' names. */
+#define LIMIT_MODEL_BYTES 100
+
+/* Bytes of the allowed_models setting: a few dozen names. The refusal of
+ * another model quotes the whole list, so this also bounds that message. */
+#define LIMIT_MODEL_LIST_BYTES 2048
+
 /* A client address as rate limits and anonymous names key it: an IPv6
  * address in text is at most 45 bytes. */
 #define LIMIT_CLIENT_IP_BYTES 64

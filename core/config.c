@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "spend.h"
+
 enum opt_type { OPT_STR, OPT_INT, OPT_BOOL, OPT_DOUBLE, OPT_MODE };
 
 struct option {
@@ -80,6 +82,8 @@ static const struct option options[] = {
 	  "iss claim written into and required in access tokens" },
 	{ "jwt_ttl", "CHAT_JWT_TTL", OPT_INT, O(jwt_ttl), "86400", 60, 31536000, false,
 	  "lifetime of access tokens in seconds" },
+	{ "registration", "CHAT_REGISTRATION", OPT_STR, O(registration), "open", 0, 0, false,
+	  "open, or closed: POST /api/auth/register answers 403 and `chatd --create-user NAME` creates users" },
 	{ "openai_base_url", "OPENAI_BASE_URL", OPT_STR, O(openai_base_url), "https://api.openai.com/v1", 0, 0, false,
 	  "OpenAI-compatible API base URL" },
 	{ "openai_api_key", "OPENAI_API_KEY", OPT_STR, O(openai_api_key), "", 0, 0, true,
@@ -90,6 +94,12 @@ static const struct option options[] = {
 	  "default sampling temperature, 0 to 2" },
 	{ "max_tokens", "CHAT_MAX_TOKENS", OPT_INT, O(max_tokens), "2000", 1, 1000000, false,
 	  "max_tokens sent upstream per reply" },
+	{ "max_tokens_ceiling", "CHAT_MAX_TOKENS_CEILING", OPT_INT, O(max_tokens_ceiling), "4096", 1, 1000000, false,
+	  "largest max_tokens a client may ask for (/v1/chat/completions; 400 above); max_tokens must not exceed it" },
+	{ "allowed_models", "CHAT_ALLOWED_MODELS", OPT_STR, O(allowed_models), SPEND_DEFAULT_MODELS, 0, 0, false,
+	  "comma-separated models clients may ask for in /v1/chat/completions and /api/settings, besides model and realtime_model (others: 400)" },
+	{ "daily_token_budget", "CHAT_DAILY_TOKEN_BUDGET", OPT_INT, O(daily_token_budget), "0", 0, 2000000000, false,
+	  "tokens (prompt + completion) one user may spend per UTC day, on every route that generates; past it 429 until midnight UTC (0: no budget)" },
 	{ "history_messages", "CHAT_HISTORY_MESSAGES", OPT_INT, O(history_messages), "10", 0, 1000, false,
 	  "earlier messages of a session sent with each new one" },
 	{ "system_prompt", "CHAT_SYSTEM_PROMPT", OPT_STR, O(system_prompt), "You are a helpful assistant.", 0, 0, false,
@@ -299,6 +309,8 @@ config_read_secret(const char *path, char **out, char *err, size_t errlen)
 bool
 config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
+	const char *problem = NULL;
+
 	memset(cfg, 0, sizeof(*cfg));
 	for (size_t i = 0; i < NOPTIONS; i++)
 		if (!config_set(cfg, &options[i], options[i].defval, "default", err, errlen))
@@ -325,6 +337,19 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	if (strcmp(cfg->realtime_api, "client_secrets") != 0 &&
 	    strcmp(cfg->realtime_api, "sessions") != 0) {
 		config_error(err, errlen, "realtime_api: expected client_secrets or sessions");
+		goto failed;
+	}
+	if (strcmp(cfg->registration, "open") != 0 && strcmp(cfg->registration, "closed") != 0) {
+		config_error(err, errlen, "registration: expected open or closed");
+		goto failed;
+	}
+	if (cfg->max_tokens > cfg->max_tokens_ceiling) {
+		config_error(err, errlen, "max_tokens: %d is above max_tokens_ceiling (%d)",
+		    cfg->max_tokens, cfg->max_tokens_ceiling);
+		goto failed;
+	}
+	if (!spend_models_valid(cfg->allowed_models, &problem)) {
+		config_error(err, errlen, "allowed_models: %s", problem);
 		goto failed;
 	}
 	return true;

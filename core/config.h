@@ -40,6 +40,7 @@ struct config {
 	char   *jwt_secret_file;
 	char   *jwt_issuer;
 	int     jwt_ttl;                /* seconds */
+	char   *registration;           /* "open" or "closed" (users made by chatd --create-user) */
 
 	/* upstream */
 	char   *openai_base_url;
@@ -47,6 +48,9 @@ struct config {
 	char   *model;
 	double  temperature;
 	int     max_tokens;
+	int     max_tokens_ceiling;     /* largest max_tokens a client may ask for */
+	char   *allowed_models;         /* models clients may ask for, besides model and realtime_model */
+	int     daily_token_budget;     /* tokens per user per UTC day (0: no budget) */
 	int     history_messages;
 	char   *system_prompt;
 	char   *realtime_model;

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "replay.h"
 #include "reply_retry.h"
+#include "spend.h"
 #include "store.h"
 #include "upstream.h"
 #include "workq.h"
@@ -73,7 +74,10 @@ prompt_settings(const struct config *cfg, const struct chat_turn *turn, const ch
 	double temperature = cfg->temperature;
 
 	if (settings_json != NULL && (settings = json_tokener_parse(settings_json)) != NULL) {
-		if (json_object_object_get_ex(settings, "model", &v) && json_object_is_type(v, json_type_string))
+		/* A stored model that allowed_models no longer allows is
+		 * not paid for: the server's own applies. */
+		if (json_object_object_get_ex(settings, "model", &v) && json_object_is_type(v, json_type_string) &&
+		    spend_model_allowed(cfg->allowed_models, cfg->model, json_object_get_string(v)))
 			model = json_object_get_string(v);
 		if (json_object_object_get_ex(settings, "system_prompt", &v) && json_object_is_type(v, json_type_string))
 			system = json_object_get_string(v);

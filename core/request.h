@@ -30,7 +30,8 @@ struct chat_turn;
 #define REQUEST_MSG_LIMITED      "Too many requests, please try again later"
 
 /* What a step decided. message is static storage (or the caller's
- * not_found message), NULL when status is 0. */
+ * not_found message, or the caller's buffer for the spending checks),
+ * NULL when status is 0. */
 struct request_result {
 	int         status;    /* 0: go on; else the HTTP status it amounts to */
 	const char *message;   /* the client-visible words */
@@ -127,5 +128,45 @@ struct request_result request_session_resolve(struct store *store, const char *u
  * the last stored user message; idempotency_key may be NULL. */
 void request_turn_session(struct chat_turn *turn, const char *route, const char *user_id,
     const char *session_id, const char *content, const char *idempotency_key);
+
+/* --- what they may spend (request_spend.c; the arithmetic is spend.h) --- */
+
+#define REQUEST_MSG_REGISTRATION_CLOSED "Registration is closed"
+#define REQUEST_MSG_BUDGET_SPENT \
+	"Daily token budget spent; it renews at midnight UTC"
+/* Enough for any refusal of a model or max_tokens (the model list is at
+ * most LIMIT_MODEL_LIST_BYTES). */
+#define REQUEST_SPEND_MSG_BYTES (LIMIT_MODEL_LIST_BYTES + 128)
+
+/* Which model a client asks for: a chat model (model in
+ * /v1/chat/completions and /api/settings) or a voice one (realtime_model). */
+enum request_model_kind {
+	REQUEST_MODEL_CHAT,
+	REQUEST_MODEL_REALTIME,
+};
+
+/* Checks a model a client asks for against cfg->allowed_models (and the
+ * configured model or realtime_model of that kind): 0 (model NULL: none
+ * asked, the server's applies), or 400 "<field> must be one of: a, b, c"
+ * with field "model" or "realtime_model", written into msg (len bytes,
+ * REQUEST_SPEND_MSG_BYTES is enough), which the result then points to. */
+struct request_result request_model_check(const struct config *cfg, enum request_model_kind kind,
+    const char *model, char *msg, size_t len);
+
+/* Checks a client's max_tokens (field names it: "max_tokens",
+ * "max_completion_tokens"; asked <= 0: not asked) against
+ * cfg->max_tokens_ceiling: 0, or 400 "<field> must be at most N" written
+ * into msg as request_model_check does. */
+struct request_result request_max_tokens_check(const struct config *cfg, const char *field,
+    long long asked, char *msg, size_t len);
+
+/* Before a generation: whether user_id (NULL or "": anonymous, who has no
+ * budget) still has tokens today under cfg->daily_token_budget, counted
+ * from the usage recorded since midnight UTC. 0 (also when there is no
+ * budget: no query then); 429 "Daily token budget spent..." with
+ * *retry_after_s set to the seconds until midnight UTC; 503 "Database
+ * unavailable". Blocking (one indexed query). */
+struct request_result request_budget_check(const struct config *cfg, struct store *store,
+    const char *user_id, long *retry_after_s);
 
 #endif

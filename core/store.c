@@ -50,6 +50,7 @@ enum stmt {
 	S_REPLY_APPEND_MANY,
 	S_SLOT_TAKE,
 	S_SLOT_RELEASE,
+	S_TOKENS_TODAY,
 	S_COUNT
 };
 
@@ -205,6 +206,13 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "FROM async, unnest($1::uuid[], $2::text[], $3::text[]) AS v(id, t, e) WHERE m.id = v.id",
 	[S_SLOT_TAKE] = "SELECT stream_slot_take($1, $2, $3::int, $4::int)",
 	[S_SLOT_RELEASE] = "DELETE FROM stream_slots WHERE id = $1::bigint",
+	/* The daily token budget: the user's streams since midnight UTC, a
+	 * range of the (user_id, created_at) index with the token counts in it
+	 * (migrations/009_usage_index.sql), whatever the session's TimeZone. */
+	[S_TOKENS_TODAY] =
+	    "SELECT coalesce(sum(coalesce(prompt_tokens, 0)::bigint + coalesce(completion_tokens, 0)), 0) "
+	    "FROM stream_metrics WHERE user_id = $1::uuid "
+	    "AND created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
 	[S_USER_EXISTS] = "SELECT 1 FROM users WHERE id = $1::uuid",
 	/* A generation for the Socket.IO gateways (migrations/004_gateway.sql):
 	 * the row and its NOTIFY in one statement. */
@@ -1049,4 +1057,19 @@ store_stream_slot_release(struct store *st, long long slot)
 	if ((rc = store_exec(st, S_SLOT_RELEASE, 1, p, &res)) == STORE_OK)
 		PQclear(res);
 	return rc;
+}
+
+enum store_rc
+store_user_tokens_today(struct store *st, const char *user_id, long long *tokens)
+{
+	const char *p[] = { user_id };
+	PGresult *res;
+	enum store_rc rc;
+
+	*tokens = 0;
+	if ((rc = store_exec(st, S_TOKENS_TODAY, 1, p, &res)) != STORE_OK)
+		return rc;
+	*tokens = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return STORE_OK;
 }

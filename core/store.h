@@ -214,4 +214,8 @@ enum store_rc store_stream_slot_take(struct store *st, const char *holder, const
 /* Gives a slot back (the stream ended). */
 enum store_rc store_stream_slot_release(struct store *st, long long slot);
 
+/* The tokens (prompt + completion) user_id's streams used since midnight
+ * UTC, from stream_metrics, into *tokens (0 on failure). */
+enum store_rc store_user_tokens_today(struct store *st, const char *user_id, long long *tokens);
+
 #endif

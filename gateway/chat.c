@@ -119,14 +119,19 @@ ack(struct session *s, const struct sio_packet *pk, bool ok, const char *what)
 /* ---- checks shared by the events ----------------------------------------- */
 
 /* Counts one generation against the caller's chat limit (the HTTP routes'
- * class and keys: both front ends share the budget). Returns NULL to go
- * on, or the message to send. */
+ * class and keys: both front ends share the budget), then checks the
+ * user's daily token budget as the HTTP routes do. Returns NULL to go on,
+ * or the message to send. */
 static const char *
 rate_check(const struct session *s, const char *user_id)
 {
 	struct ratelimit_verdict v;
+	struct request_result res;
+	long retry_after;
 
-	return request_ratelimit(cfg, store, RATELIMIT_CHAT, user_id, s->client_ip, &v).message;
+	if ((res = request_ratelimit(cfg, store, RATELIMIT_CHAT, user_id, s->client_ip, &v)).status != 0)
+		return res.message;
+	return request_budget_check(cfg, store, user_id, &retry_after).message;
 }
 
 /* A client's conversation for a stateless turn: the HTTP routes' rules,

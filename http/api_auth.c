@@ -2,30 +2,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "account.h"
 #include "auth.h"
 #include "config.h"
 #include "handlers.h"
 #include "json_in.h"
 #include "json_out.h"
 #include "log.h"
+#include "request.h"
 #include "store.h"
 
-#define USERNAME_MAX 64
 #define EMAIL_MAX    254
-
-static bool
-username_ok(const char *s, size_t n)
-{
-	if (n == 0 || n > USERNAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9') &&
-		    c != '_' && c != '-' && c != '.' && c != '@')
-			return false;
-	}
-	return true;
-}
 
 int
 api_auth_register(struct request *r)
@@ -33,25 +20,28 @@ api_auth_register(struct request *r)
 	json_object *body;
 	const char *username, *password, *email, *err;
 	size_t ulen, plen, elen;
-	char *hash = NULL, *user = NULL;
+	char *user = NULL;
 	int status;
 
+	/* Closed: users are made by the administrator (chatd --create-user). */
+	if (strcmp(r->cfg->registration, "closed") == 0)
+		return http_error(r, 403, REQUEST_MSG_REGISTRATION_CLOSED);
 	if ((body = handler_body_object(r, &status)) == NULL)
 		return status;
-	if (!json_in_string(body, "username", JSON_REQUIRED, USERNAME_MAX, &username, &ulen, &err)) {
+	if (!json_in_string(body, "username", JSON_REQUIRED, ACCOUNT_USERNAME_MAX, &username, &ulen, &err)) {
 		status = handler_bad_field(r, "username", err);
 		goto done;
 	}
-	if (!username_ok(username, ulen)) {
-		status = handler_bad_field(r, "username", "may hold only letters, digits and _-.@");
+	if (!account_username_valid(username, ulen)) {
+		status = handler_bad_field(r, "username", ACCOUNT_MSG_USERNAME);
 		goto done;
 	}
 	if (!json_in_string(body, "password", JSON_REQUIRED, AUTH_PASSWORD_MAX, &password, &plen, &err)) {
 		status = handler_bad_field(r, "password", err);
 		goto done;
 	}
-	if (plen < AUTH_PASSWORD_MIN) {
-		status = handler_bad_field(r, "password", "must be at least 8 characters");
+	if (!account_password_valid(plen)) {
+		status = handler_bad_field(r, "password", ACCOUNT_MSG_PASSWORD);
 		goto done;
 	}
 	if (!json_in_string(body, "email", JSON_OPTIONAL, EMAIL_MAX, &email, &elen, &err)) {
@@ -62,11 +52,7 @@ api_auth_register(struct request *r)
 		status = handler_bad_field(r, "email", "is not an email address");
 		goto done;
 	}
-	if ((hash = auth_password_hash(password, plen)) == NULL) {
-		status = http_error(r, 500, "Internal server error");
-		goto done;
-	}
-	enum store_rc rc = store_user_create(r->store, username, email, hash, &user);
+	enum store_rc rc = account_create(r->store, username, email, password, plen, &user);
 	if (rc == STORE_CONFLICT)
 		status = http_error(r, 409, "Username already taken");
 	else if (rc != STORE_OK)
@@ -74,7 +60,6 @@ api_auth_register(struct request *r)
 	else
 		status = http_reply_raw(r, 201, "application/json", user, strlen(user));
 done:
-	free(hash);
 	free(user);
 	json_object_put(body);
 	return status;

@@ -15,6 +15,7 @@
 #include "engine.h"
 #include "handlers.h"
 #include "json_in.h"
+#include "request.h"
 #include "sink_collect.h"
 #include "sink_sse.h"
 #include "turn_stream.h"
@@ -207,15 +208,22 @@ api_v1_chat_completions(struct request *r)
 	const char *model = NULL, *err = NULL;
 	struct dialect_openai_opts opts = { false };
 	struct sink_collect col;
-	double temperature = -1, max_tokens = 0;
+	struct request_result res;
+	char refusal[REQUEST_SPEND_MSG_BYTES];
+	double temperature = -1, max_tokens = 0, max_completion_tokens = 0;
 	bool stream = false;
 	int status;
 
 	if ((body = handler_body_object(r, &status)) == NULL)
 		return status;
 	memset(&col, 0, sizeof(col));
-	if (!json_in_string(body, "model", JSON_OPTIONAL, 100, &model, NULL, &err)) {
+	if (!json_in_string(body, "model", JSON_OPTIONAL, LIMIT_MODEL_BYTES, &model, NULL, &err)) {
 		status = handler_bad_field(r, "model", err);
+		goto done;
+	}
+	/* What the server's key pays for: allowed models only. */
+	if ((res = request_model_check(r->cfg, REQUEST_MODEL_CHAT, model, refusal, sizeof(refusal))).status != 0) {
+		status = http_error(r, res.status, res.message);
 		goto done;
 	}
 	if (!json_in_double(body, "temperature", JSON_OPTIONAL, 0, 2, &temperature, &err)) {
@@ -223,10 +231,19 @@ api_v1_chat_completions(struct request *r)
 		goto done;
 	}
 	if (!json_in_double(body, "max_tokens", JSON_OPTIONAL, 1, 1000000, &max_tokens, &err) ||
-	    !json_in_double(body, "max_completion_tokens", JSON_OPTIONAL, 1, 1000000, &max_tokens, &err)) {
+	    !json_in_double(body, "max_completion_tokens", JSON_OPTIONAL, 1, 1000000, &max_completion_tokens, &err)) {
 		status = handler_bad_field(r, "max_tokens", err);
 		goto done;
 	}
+	if ((res = request_max_tokens_check(r->cfg, "max_tokens", (long long)max_tokens, refusal,
+	        sizeof(refusal))).status != 0 ||
+	    (res = request_max_tokens_check(r->cfg, "max_completion_tokens", (long long)max_completion_tokens,
+	        refusal, sizeof(refusal))).status != 0) {
+		status = http_error(r, res.status, res.message);
+		goto done;
+	}
+	if (max_completion_tokens > 0)   /* the newer name wins, as before */
+		max_tokens = max_completion_tokens;
 	if (!json_in_bool(body, "stream", &stream)) {
 		status = handler_bad_field(r, "stream", "must be a boolean");
 		goto done;

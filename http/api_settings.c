@@ -4,7 +4,10 @@
 
 #include "config.h"
 #include "handlers.h"
+#include "chat_limits.h"
 #include "json_in.h"
+#include "request.h"
+#include "spend.h"
 #include "store.h"
 
 static const struct {
@@ -12,13 +15,25 @@ static const struct {
 	size_t      max;       /* 0: a number (temperature) */
 } settings_fields[] = {
 	{ "system_prompt",  20000 },
-	{ "model",          100 },
+	{ "model",          LIMIT_MODEL_BYTES },
 	{ "temperature",    0 },
-	{ "realtime_model", 100 },
+	{ "realtime_model", LIMIT_MODEL_BYTES },
 	{ "voice",          50 },
 };
 
 #define NFIELDS (sizeof(settings_fields) / sizeof(settings_fields[0]))
+
+/* False for a stored model that allowed_models no longer allows (the
+ * server's own then applies, as in the engine); true for other fields. */
+static bool
+settings_model_allowed(const struct config *cfg, const char *field, json_object *v)
+{
+	if (strcmp(field, "model") == 0)
+		return spend_model_allowed(cfg->allowed_models, cfg->model, json_object_get_string(v));
+	if (strcmp(field, "realtime_model") == 0)
+		return spend_model_allowed(cfg->allowed_models, cfg->realtime_model, json_object_get_string(v));
+	return true;
+}
 
 json_object *
 settings_effective(const struct config *cfg, const char *overrides_json)
@@ -34,7 +49,8 @@ settings_effective(const struct config *cfg, const char *overrides_json)
 	json_object_object_add(o, "voice", json_object_new_string(cfg->voice));
 	if (overrides_json != NULL && (over = json_tokener_parse(overrides_json)) != NULL)
 		for (size_t i = 0; i < NFIELDS; i++)
-			if (json_object_object_get_ex(over, settings_fields[i].name, &v) && v != NULL)
+			if (json_object_object_get_ex(over, settings_fields[i].name, &v) && v != NULL &&
+			    settings_model_allowed(cfg, settings_fields[i].name, v))
 				json_object_object_add(o, settings_fields[i].name, json_object_get(v));
 	json_object_put(over);
 	return o;
@@ -52,6 +68,24 @@ api_settings_get(struct request *r)
 	o = settings_effective(r->cfg, over);
 	free(over);
 	return http_reply_json(r, 200, o);
+}
+
+/* A model a user sets is one the server allows (request_model_check).
+ * Returns false after rendering the 400 (*status set). */
+static bool
+settings_model_check(struct request *r, const char *field, const char *model, int *status)
+{
+	char refusal[REQUEST_SPEND_MSG_BYTES];
+	struct request_result res = { 0, NULL };
+
+	if (strcmp(field, "model") == 0)
+		res = request_model_check(r->cfg, REQUEST_MODEL_CHAT, model, refusal, sizeof(refusal));
+	else if (strcmp(field, "realtime_model") == 0)
+		res = request_model_check(r->cfg, REQUEST_MODEL_REALTIME, model, refusal, sizeof(refusal));
+	if (res.status == 0)
+		return true;
+	*status = http_error(r, res.status, res.message);
+	return false;
 }
 
 /* Validates the body: known fields only, right types and sizes. A null
@@ -98,6 +132,8 @@ settings_patch(struct request *r, json_object *body, int *status)
 				*status = handler_bad_field(r, key, "must not be empty");
 				goto failed;
 			}
+			if (!settings_model_check(r, key, s, status))
+				goto failed;
 			json_object_object_add(patch, key, json_object_new_string_len(s, (int)len));
 		}
 	}

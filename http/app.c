@@ -151,6 +151,28 @@ app_ratelimit(struct request *r, enum ratelimit_class cls)
 	return http_error(r, res.status, res.message);
 }
 
+/* Before a route that generates, for a user: the daily token budget.
+ * Returns 0 to go on, or the status after rendering 429 (Retry-After until
+ * midnight UTC) or 503. */
+static int
+app_budget(struct request *r)
+{
+	struct request_result res;
+	long retry_after = 0;
+	char value[32];
+
+	if (!r->authed)
+		return 0;
+	res = request_budget_check(r->cfg, r->store, r->user_id, &retry_after);
+	if (res.status == 0)
+		return 0;
+	if (res.status == 429) {
+		(void)snprintf(value, sizeof(value), "%ld", retry_after);
+		(void)http_header(r, "Retry-After", value);
+	}
+	return http_error(r, res.status, res.message);
+}
+
 void
 app_handle(struct request *r)
 {
@@ -199,6 +221,8 @@ app_handle(struct request *r)
 		goto done;
 	}
 	if ((status = app_ratelimit(r, (enum ratelimit_class)route->limit_class)) != 0)
+		goto done;
+	if (route->limit_class == C_CHAT && (status = app_budget(r)) != 0)
 		goto done;
 	status = route->handler(r);
 	if (r->detached)

@@ -70,7 +70,7 @@ function routes(sessionId) {
 			['POST', '/api/session'],
 			['POST', '/openai/chatCompletion', chat],
 			['POST', '/api/livekit/token', { roomName: 'r', participantName: 'p' }],
-			['POST', '/v1/chat/completions', { model: 'm', ...chat }],
+			['POST', '/v1/chat/completions', { model: 'gpt-4o-mini', ...chat }],
 		],
 		optional: [
 			['POST', '/api/v2/ai/chat/stream', { message: 'forged [[tokens=1]]' }],

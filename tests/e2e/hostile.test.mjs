@@ -106,9 +106,9 @@ function jsonRoutes() {
 		{ name: 'seed 002 stream', method: 'POST', path: '/stream/chat', token: t, body: { message: 'm [[tokens=1]]', conversation_id: 'c', metadata: { k: 'v' } }, fields: ['message', 'conversation_id', 'metadata.k'] },
 		{ name: 'seed 003 stream', method: 'POST', path: '/api/v2/ai/chat/stream', body: { message: 'm [[tokens=1]]', sessionId: 's' }, fields: ['message', 'sessionId'] },
 		{ name: 'seed 004 chat', method: 'POST', path: '/api/chat', body: { message: 'm [[tokens=1]]', history: [{ role: 'user', content: 'h' }] }, fields: ['message', 'history.0.content', 'history.0.role'] },
-		{ name: 'settings', method: 'PUT', path: '/api/settings', token: t, body: { system_prompt: 's', model: 'm', realtime_model: 'r', voice: 'v' }, fields: ['system_prompt', 'model', 'realtime_model', 'voice'] },
+		{ name: 'settings', method: 'PUT', path: '/api/settings', token: t, body: { system_prompt: 's', model: 'gpt-4o-mini', realtime_model: 'gpt-realtime', voice: 'v' }, fields: ['system_prompt', 'model', 'realtime_model', 'voice'] },
 		{ name: 'seed 001 completion', method: 'POST', path: '/openai/chatCompletion', token: t, body: { messages: [{ role: 'user', content: 'c [[tokens=1]]' }] }, fields: ['messages.0.content', 'messages.0.role'] },
-		{ name: 'v1 completions', method: 'POST', path: '/v1/chat/completions', token: t, body: { model: 'm', messages: [{ role: 'user', content: 'c [[tokens=1]]' }] }, fields: ['model', 'messages.0.content'] },
+		{ name: 'v1 completions', method: 'POST', path: '/v1/chat/completions', token: t, body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'c [[tokens=1]]' }] }, fields: ['model', 'messages.0.content'] },
 		{ name: 'livekit token', method: 'POST', path: '/api/livekit/token', token: t, body: { roomName: 'r', participantName: 'p' }, fields: ['roomName', 'participantName'] },
 	];
 }
@@ -322,7 +322,7 @@ describe('bad JSON, beyond validation.test.mjs', () => {
 			if (r.status === 200) assert.ok(r.json.temperature >= 0 && r.json.temperature <= 2, `stored ${r.json.temperature}`);
 		}
 		for (const [field, n] of [['max_tokens', '1e999'], ['max_tokens', '0'], ['max_tokens', '-5'], ['max_tokens', '1e7'], ['temperature', '1e999'], ['temperature', '-1']]) {
-			assertError(await send(v1, Buffer.from(`{"model":"m","${field}":${n},"messages":[{"role":"user","content":"x"}]}`)), 400, `${field} ${n}`);
+			assertError(await send(v1, Buffer.from(`{"model":"gpt-4o-mini","${field}":${n},"messages":[{"role":"user","content":"x"}]}`)), 400, `${field} ${n}`);
 		}
 		for (const q of ['limit=1e3', 'offset=-1', 'limit=0x10', 'limit=0', 'limit=101', 'offset=1;DROP', "limit=1'--"]) {
 			count();
@@ -592,15 +592,21 @@ describe('SQL metacharacters in every string field', () => {
 			// Stateless routes echo it.
 			const c4 = await send(jsonRoutes().find((r) => r.name === 'seed 004 chat'), { message: `[[raw=${p}]]`, history: [{ role: 'user', content: p }] });
 			assert.equal(c4.json?.reply, p.replace(/\]\].*/s, ''));
+			// A model name is one of allowed_models: the payload is refused
+			// with the list, never sent upstream nor stored.
 			const v1 = await send(jsonRoutes().find((r) => r.name === 'v1 completions'), { model: p.slice(0, 100), messages: [{ role: 'user', content: `[[raw=${p}]]` }] });
-			assert.equal(v1.status, 200, v1.text);
-			assert.equal(v1.json.model, p.slice(0, 100));
+			assertError(v1, 400, 'v1 model');
+			assert.match(v1.json.error, /^model must be one of: gpt-4o-mini, /);
+			const v1ok = await send(jsonRoutes().find((r) => r.name === 'v1 completions'), { messages: [{ role: 'user', content: `[[raw=${p}]]` }] });
+			assert.equal(v1ok.status, 200, v1ok.text);
+			assert.equal(v1ok.json.choices[0].message.content, p.replace(/\]\].*/s, ''));
 			const lk = await send(jsonRoutes().find((r) => r.name === 'livekit token'), { roomName: p, participantName: p });
 			assert.equal(lk.status, 200, lk.text);
 			assert.equal(decodeJwtPart(lk.json.token, 1).video.room, p);
 			// Settings round trip.
-			const set = await send(jsonRoutes().find((r) => r.name === 'settings'), { system_prompt: p, model: p.slice(0, 100), voice: p.slice(0, 50) });
+			const set = await send(jsonRoutes().find((r) => r.name === 'settings'), { system_prompt: p, voice: p.slice(0, 50) });
 			assert.equal(set.status, 200, set.text);
+			assertError(await send(jsonRoutes().find((r) => r.name === 'settings'), { model: p.slice(0, 100) }), 400, 'settings model');
 			assert.equal(set.json.system_prompt, p);
 			// Credentials: a password is any text; a username is refused by its charset.
 			const pw = await send(jsonRoutes()[0], { username: uniqueName('sqlpw'), password: p });
@@ -842,7 +848,7 @@ describe('SSE framing injection in every field that reaches an event', () => {
 		'\\n\\ndata: {}\\n\\n',
 	];
 
-	test(`${INJECT.length} framing payloads, in the model's reply (seed 000, 002, 003, v1), in echoed ids (conversation_id, sessionId, model) and in a replay: the events are exactly as many as sent, and each value comes back whole`, async () => {
+	test(`${INJECT.length} framing payloads, in the model's reply (seed 000, 002, 003, v1), in echoed ids (conversation_id, sessionId; a model is refused) and in a replay: the events are exactly as many as sent, and each value comes back whole`, async () => {
 		for (const p of INJECT) {
 			// The reply text: [[raw=…]] makes the fake upstream answer p itself.
 			const raw = `A${p}Z`;
@@ -878,17 +884,23 @@ describe('SSE framing injection in every field that reaches an event', () => {
 			assert.ok(ev.slice(0, -1).every((e) => typeof e.json.content === 'string' && e.json.sessionId === conv), 'seed 003 deltas');
 			assert.deepEqual(ev.at(-1).json, { done: true, sessionId: conv, ...(ev.at(-1).json.status ? { status: ev.at(-1).json.status } : {}) });
 			assert.equal(ev.slice(0, -1).map((e) => e.json.content).join(''), raw);
-			// v1: the reply and the model name, which every chunk echoes.
-			count();
-			const v1 = await rawRequest('POST', `${HTTP_URL}/v1/chat/completions`, {
+			// v1: a model name outside allowed_models is refused whole, as
+			// JSON; the reply streams with an allowed one, echoed by every chunk.
+			count(2);
+			const refused = await rawRequest('POST', `${HTTP_URL}/v1/chat/completions`, {
 				token: user.token,
 				body: { model: p.slice(0, 100), stream: true, messages: [{ role: 'user', content: `[[raw=${raw}]]` }] },
+			});
+			assertError(refused, 400, 'v1 model');
+			const v1 = await rawRequest('POST', `${HTTP_URL}/v1/chat/completions`, {
+				token: user.token,
+				body: { model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: `[[raw=${raw}]]` }] },
 			});
 			ev = await strictEvents(v1.text, 'v1');
 			assert.equal(ev.at(-1).data, '[DONE]');
 			assert.equal(ev.filter((e) => e.data === '[DONE]').length, 1, 'one [DONE]');
 			const chunks = ev.slice(0, -1).map((e) => e.json);
-			assert.ok(chunks.every((c) => c.model === p.slice(0, 100)), 'the model comes back whole in every chunk');
+			assert.ok(chunks.every((c) => c.model === 'gpt-4o'), 'the model comes back in every chunk');
 			assert.equal(chunks.map((c) => c.choices?.[0]?.delta?.content ?? '').join(''), raw);
 		}
 	});

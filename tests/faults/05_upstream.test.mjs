@@ -112,7 +112,7 @@ describe('the upstream killed mid-stream', () => {
 			['seed 003', '/api/v2/ai/chat/stream', { message: 'down' }],
 			['seed 004', '/api/chat', { message: 'down' }],
 			['seed 001', '/openai/chatCompletion', { messages: [{ role: 'user', content: 'down' }] }],
-			['v1 streamed', '/v1/chat/completions', { model: 'm', stream: true, messages: [{ role: 'user', content: 'down' }] }],
+			['v1 streamed', '/v1/chat/completions', { model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'down' }] }],
 			['voice', '/api/session', undefined],
 		]) {
 			const t0 = performance.now();

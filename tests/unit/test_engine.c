@@ -137,6 +137,7 @@ setup(void)
 	fake_upstream_reset();
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.model = "test-model";
+	cfg.allowed_models = "other-model, user-model";
 	cfg.temperature = 0.5;
 	cfg.max_tokens = 77;
 	cfg.history_messages = 10;
@@ -304,6 +305,24 @@ START_TEST(turn_builds_the_prompt)
 		ck_assert(json_object_object_get_ex(m, "content", &v));
 		ck_assert_str_eq(json_object_get_string(v), want[i][1]);
 	}
+	json_object_put(req);
+}
+END_TEST
+
+/* A model stored in the settings that allowed_models no longer allows is
+ * not asked for: the server's own is. */
+START_TEST(turn_prompt_settings_model_no_longer_allowed)
+{
+	struct chat_turn t = session_turn("x");
+	json_object *req, *v;
+	const char *error;
+
+	fake_store.settings_json = "{\"model\":\"retired-model\"}";
+	script("ok", NULL, NULL, UPSTREAM_OK);
+	ck_assert_int_eq(run(&t, &error), 200);
+	ck_assert_ptr_nonnull(req = json_tokener_parse(fake_upstream.body));
+	ck_assert(json_object_object_get_ex(req, "model", &v));
+	ck_assert_str_eq(json_object_get_string(v), "test-model");
 	json_object_put(req);
 }
 END_TEST
@@ -1052,6 +1071,7 @@ engine_suite(void)
 	tcase_add_test(tc, turn_persists_the_whole_reply);
 	tcase_add_test(tc, turn_builds_the_prompt);
 	tcase_add_test(tc, turn_prompt_settings_override);
+	tcase_add_test(tc, turn_prompt_settings_model_no_longer_allowed);
 	tcase_add_test(tc, turn_answers_the_stored_message);
 	tcase_add_test(tc, turn_unknown_session_is_404);
 	tcase_add_test(tc, turn_database_down_is_503);
