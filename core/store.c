@@ -208,7 +208,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_SLOT_RELEASE] = "DELETE FROM stream_slots WHERE id = $1::bigint",
 	/* The daily token budget: the user's streams since midnight UTC, a
 	 * range of the (user_id, created_at) index with the token counts in it
-	 * (migrations/009_usage_index.sql), whatever the session's TimeZone. */
+	 * (migrations/007_usage_index.sql), whatever the session's TimeZone. */
 	[S_TOKENS_TODAY] =
 	    "SELECT coalesce(sum(coalesce(prompt_tokens, 0)::bigint + coalesce(completion_tokens, 0)), 0) "
 	    "FROM stream_metrics WHERE user_id = $1::uuid "
