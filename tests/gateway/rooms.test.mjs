@@ -124,10 +124,13 @@ describe('the attack of issue 14: an anonymous socket waits in a room a user the
 
 	test("another user's stream/start into an owned room: 403 JSON, no stream", async () => {
 		const room = uniqueRoom('own');
-		assert.equal((await restStart(alice.token, room, 'claim [[tokens=1]]')).status, 202);
 		const owner = await connect({ auth: { token: alice.token } });
 		try {
 			await emitAck(owner, 'join-room', { roomName: room });
+			// Alice's own stream claims the room; it ends before Mallory tries.
+			const claimed = collect001(owner);
+			assert.equal((await restStart(alice.token, room, 'claim [[tokens=1]]')).status, 202);
+			assert.equal((await claimed).complete?.fullResponse, 't0');
 			const heard = record(owner);
 			const r = await restStart(mallory.token, room, 'inject [[tokens=3]]');
 			assertJsonError(r, 403, 'stream/start into a room of another user');
