@@ -170,3 +170,48 @@ request_turn_session(struct chat_turn *turn, const char *route, const char *user
 		.stop_when_client_leaves = false,
 	};
 }
+
+struct request_result
+request_room_enter(struct store *store, const char *room, const char *user_id, char *owner,
+    size_t len)
+{
+	const char *user = user_or_null(user_id);
+	char *who = NULL;
+	enum store_rc rc;
+	bool mine;
+
+	if (len > 0)
+		owner[0] = '\0';
+	rc = store_room_owner(store, room, &who);
+	if (rc == STORE_NOT_FOUND)
+		return go_on;   /* nobody's: open to anyone */
+	if (rc != STORE_OK)
+		return request_store_error(rc, "Not found");
+	mine = user != NULL && strcmp(who, user) == 0;
+	if (mine && len > 0)
+		(void)snprintf(owner, len, "%s", who);
+	free(who);
+	return mine ? go_on : result(403, REQUEST_MSG_ROOM_TAKEN);
+}
+
+struct request_result
+request_room_claim(struct store *store, const char *room, const char *user_id)
+{
+	const char *user = user_or_null(user_id);
+	char *who = NULL;
+	enum store_rc rc;
+	bool mine;
+
+	if (user == NULL)
+		return request_room_enter(store, room, NULL, NULL, 0);
+	rc = store_room_claim(store, room, user, &who);
+	if (rc == STORE_NOT_FOUND)
+		return result(401, REQUEST_MSG_UNAUTHORIZED);   /* the user is gone */
+	if (rc != STORE_OK)
+		return request_store_error(rc, "Not found");
+	mine = strcmp(who, user) == 0;
+	free(who);
+	if (!mine)
+		log_info("room claim refused: %s belongs to another user", room);
+	return mine ? go_on : result(403, REQUEST_MSG_ROOM_TAKEN);
+}

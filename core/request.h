@@ -120,6 +120,25 @@ enum request_input request_message_read(json_object *body, const char *ref_field
 struct request_result request_session_resolve(struct store *store, const char *user_id,
     const char *client_ip, const char *ref, const char *message, char **session_id);
 
+/* --- which room (seed 001's Socket.IO rooms) --- */
+
+#define REQUEST_MSG_ROOM_TAKEN "This room belongs to another user"
+
+/* May user_id (NULL or "": anonymous) join room? 0 when nobody owns it or
+ * the caller does, 403 "This room belongs to another user", 503 without a
+ * database. The owner, if any, is written to owner (len bytes; "" when
+ * nobody owns the room or on failure). One query. */
+struct request_result request_room_enter(struct store *store, const char *room,
+    const char *user_id, char *owner, size_t len);
+
+/* May user_id stream into room? An authenticated caller claims the room
+ * when nobody owns it (store_room_claim: atomic, on every host) and goes
+ * on when it is theirs; an anonymous caller (NULL or "") goes on only in a
+ * room nobody owns. Otherwise 403 "This room belongs to another user";
+ * 401 when the user no longer exists; 503 without a database. */
+struct request_result request_room_claim(struct store *store, const char *room,
+    const char *user_id);
+
 /* --- the turn --- */
 
 /* Fills *turn for a message to a stored session: its reply is stored and

@@ -51,6 +51,10 @@ enum stmt {
 	S_SLOT_TAKE,
 	S_SLOT_RELEASE,
 	S_TOKENS_TODAY,
+	S_ROOM_CLAIM,
+	S_ROOM_OWNER,
+	S_SESSION_OWNED_ANON,
+	S_SESSION_CREATE_ANON,
 	S_COUNT
 };
 
@@ -176,8 +180,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_SESSION_EXTERNAL] =
 	    "WITH f AS (SELECT id FROM chat_sessions WHERE user_id IS NOT DISTINCT FROM $1::uuid "
 	    "           AND external_id = $2::text), "
-	    "  i AS (INSERT INTO chat_sessions (user_id, title, external_id) "
-	    "        SELECT $1::uuid, $3::text, $2::text WHERE NOT EXISTS (SELECT 1 FROM f) "
+	    "  i AS (INSERT INTO chat_sessions (user_id, title, external_id, anon_scope) "
+	    "        SELECT $1::uuid, $3::text, $2::text, $4::text WHERE NOT EXISTS (SELECT 1 FROM f) "
 	    "        ON CONFLICT DO NOTHING RETURNING id) "
 	    "SELECT id::text FROM f UNION ALL SELECT id::text FROM i",
 	/* One atomic step per request: a new window, or one more hit. */
@@ -220,6 +224,22 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "WITH j AS (INSERT INTO gateway_jobs (room, user_id, messages) "
 	    "           VALUES ($1, $2::uuid, $3::jsonb) RETURNING id) "
 	    "SELECT id::text, pg_notify('gw_jobs', id::text) FROM j",
+	/* A room's owner (migrations/008_ownership.sql): the first user to
+	 * claim it, atomically; later claims return whoever holds it, and
+	 * only the owner's own use counts as use. */
+	[S_ROOM_CLAIM] =
+	    "INSERT INTO room_owners AS o (room, user_id) VALUES ($1, $2::uuid) "
+	    "ON CONFLICT (room) DO UPDATE SET used_at = CASE WHEN o.user_id = EXCLUDED.user_id "
+	    "  THEN now() ELSE o.used_at END "
+	    "RETURNING o.user_id::text",
+	[S_ROOM_OWNER] = "SELECT user_id::text FROM room_owners WHERE room = $1",
+	/* An anonymous session by UUID: only from the address that opened it. */
+	[S_SESSION_OWNED_ANON] =
+	    "SELECT id::text FROM chat_sessions WHERE id = $1::uuid AND user_id IS NULL "
+	    "  AND anon_scope = $2::text",
+	[S_SESSION_CREATE_ANON] =
+	    "INSERT INTO chat_sessions (user_id, title, anon_scope) "
+	    "VALUES (NULL, coalesce($1::text, 'New chat'), $2::text) RETURNING id::text",
 	/* A stream's figures commit without waiting for the WAL flush: a
 	 * database crash may lose the last few, never a reply. */
 	[S_METRIC_INSERT] =
@@ -944,6 +964,17 @@ store_session_resolve(struct store *st, const char *user_id, const char *ref, co
 	char scoped[300];
 
 	*session_id = NULL;
+	/* An anonymous session belongs to the address that opened it. */
+	if (user_id == NULL && anon_scope == NULL)
+		anon_scope = "";
+	if (user_id == NULL && ref == NULL) {
+		const char *p[] = { title, anon_scope };
+		return store_query_text(st, S_SESSION_CREATE_ANON, 2, p, session_id);
+	}
+	if (user_id == NULL && auth_is_uuid(ref)) {
+		const char *p[] = { ref, anon_scope };
+		return store_query_text(st, S_SESSION_OWNED_ANON, 2, p, session_id);
+	}
 	if (ref == NULL) {
 		char *json = NULL;
 		enum store_rc rc = store_session_create(st, user_id, title, NULL, &json);
@@ -970,10 +1001,10 @@ store_session_resolve(struct store *st, const char *user_id, const char *ref, co
 			return STORE_INVALID;
 		ref = scoped;
 	}
-	const char *p[] = { user_id, ref, title };
-	enum store_rc rc = store_query_text(st, S_SESSION_EXTERNAL, 3, p, session_id);
+	const char *p[] = { user_id, ref, title, user_id == NULL ? anon_scope : NULL };
+	enum store_rc rc = store_query_text(st, S_SESSION_EXTERNAL, 4, p, session_id);
 	if (rc == STORE_NOT_FOUND)  /* lost a creation race: it exists now */
-		rc = store_query_text(st, S_SESSION_EXTERNAL, 3, p, session_id);
+		rc = store_query_text(st, S_SESSION_EXTERNAL, 4, p, session_id);
 	return rc;
 }
 
@@ -1072,4 +1103,20 @@ store_user_tokens_today(struct store *st, const char *user_id, long long *tokens
 	*tokens = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	return STORE_OK;
+}
+
+enum store_rc
+store_room_claim(struct store *st, const char *room, const char *user_id, char **owner)
+{
+	const char *p[] = { room, user_id };
+
+	return store_query_text(st, S_ROOM_CLAIM, 2, p, owner);
+}
+
+enum store_rc
+store_room_owner(struct store *st, const char *room, char **owner)
+{
+	const char *p[] = { room };
+
+	return store_query_text(st, S_ROOM_OWNER, 1, p, owner);
 }

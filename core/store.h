@@ -165,9 +165,10 @@ enum store_rc store_settings_put(struct store *st, const char *user_id, const ch
  * must be an existing session of this owner (else STORE_NOT_FOUND); any
  * other string names the owner's session of that external id, created on
  * first use. Anonymous callers (user_id NULL) have no identity, so their
- * names are scoped by anon_scope (the client's address): two anonymous
- * clients picking the same name get two sessions. *session_id: the
- * session's UUID (free it). */
+ * sessions are scoped by anon_scope (the client's address): two anonymous
+ * clients picking the same name get two sessions, and an anonymous
+ * session's UUID is found only from the address that opened it.
+ * *session_id: the session's UUID (free it). */
 enum store_rc store_session_resolve(struct store *st, const char *user_id, const char *ref,
     const char *title, const char *anon_scope, char **session_id);
 
@@ -183,6 +184,19 @@ enum store_rc store_rate_hit(struct store *st, const char *key, int window_s, in
  * the validated [{"role","content"}]. *job_id: the row's id (free it). */
 enum store_rc store_gateway_job_submit(struct store *st, const char *user_id, const char *room,
     const char *messages_json, char **job_id);
+
+/* --- Socket.IO rooms (seed 001): who owns one --- */
+
+/* Claims room for user_id unless someone owns it already; either way
+ * *owner is the room's owner afterwards (free it): user_id itself, or the
+ * user who claimed it first. Atomic across processes and hosts.
+ * STORE_NOT_FOUND: user_id is no user (deleted meanwhile). */
+enum store_rc store_room_claim(struct store *st, const char *room, const char *user_id,
+    char **owner);
+
+/* The owner of room in *owner (free it), or STORE_NOT_FOUND when nobody
+ * claimed it. */
+enum store_rc store_room_owner(struct store *st, const char *room, char **owner);
 
 /* Marks the replies a dead worker was generating as interrupted (own
  * connection; for the master). Returns the count, -1 on failure. */

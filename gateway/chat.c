@@ -97,6 +97,17 @@ ai_error(struct session *s, const char *error, const char *session_ref)
 	buf_free(&b);
 }
 
+/* stream-error {error, roomName}: a room refused to this socket. */
+static void
+room_error(struct session *s, const char *room, const char *error)
+{
+	struct buf b;
+
+	buf_init(&b, SMALL_EVENT);
+	emit_small(s, "stream-error", &b, events_room_error(&b, room, error));
+	buf_free(&b);
+}
+
 /* Answers an event's acknowledgement, if the client asked for one:
  * `43<id>[{"ok":...}]`. */
 static void
@@ -153,12 +164,33 @@ messages_clean(json_object *arr, char *err, size_t errlen)
 
 /* ---- seed 001 ------------------------------------------------------------- */
 
+/* A token in join-room authenticates the socket, like one in the CONNECT
+ * auth payload; a socket never changes user. Returns NULL, or the refusal. */
+static const char *
+join_authenticate(struct session *s, const char *token)
+{
+	char user[SESSION_USER_MAX];
+	struct request_result res;
+
+	if ((res = request_caller_token(cfg, store, token, user, sizeof(user))).status != 0)
+		return res.message;
+	if (s->user_id[0] != '\0' && strcmp(s->user_id, user) != 0)
+		return "The socket is authenticated as another user";
+	(void)snprintf(s->user_id, sizeof(s->user_id), "%s", user);
+	return NULL;
+}
+
+/* A room that a user streamed into is theirs (request_room_enter): only
+ * sockets authenticated as that user join it; the others get the ack's
+ * error and stream-error {error, roomName}. */
 static void
 on_join_room(struct session *s, const struct sio_packet *pk)
 {
 	json_object *arg = sio_event_arg(pk, 0);
-	const char *room = NULL, *who = NULL, *err = NULL;
-	size_t len = 0;
+	const char *room = NULL, *who = NULL, *token = NULL, *err = NULL, *refused;
+	char owner[SESSION_USER_MAX];
+	struct request_result res;
+	size_t len = 0, tlen = 0;
 
 	if (arg == NULL || !json_object_is_type(arg, json_type_object) ||
 	    !json_in_string(arg, "roomName", JSON_REQUIRED, ROOM_NAME_MAX, &room, &len, &err) ||
@@ -170,12 +202,29 @@ on_join_room(struct session *s, const struct sio_packet *pk)
 		ack(s, pk, false, "participantName must be a string of at most 128 bytes");
 		return;
 	}
+	if (!json_in_string(arg, "token", JSON_OPTIONAL, AUTH_TOKEN_MAX, &token, &tlen, &err)) {
+		refused = REQUEST_MSG_UNAUTHORIZED;
+		goto refuse;
+	}
+	if (token != NULL && tlen > 0 && (refused = join_authenticate(s, token)) != NULL)
+		goto refuse;
+	if ((res = request_room_enter(store, room, s->user_id, owner, sizeof(owner))).status != 0) {
+		refused = res.message;
+		goto refuse;
+	}
 	if (!room_join(s, room)) {
 		ack(s, pk, false, "Too many rooms");
 		return;
 	}
+	/* What the database said, known here too ("" forgets a stale owner). */
+	relay_room_owned(room, owner);
 	log_debug("session %s: joined room %s as %s", s->sid, room, who != NULL ? who : "-");
 	ack(s, pk, true, room);
+	return;
+refuse:
+	log_info("session %s: join-room %s refused: %s", s->sid, room, refused);
+	ack(s, pk, false, refused);
+	room_error(s, room, refused);
 }
 
 static void
@@ -199,6 +248,7 @@ on_stream_chat(struct session *s, const struct sio_packet *pk)
 	json_object *arg = sio_event_arg(pk, 0), *arr = NULL, *messages;
 	const char *room = NULL, *err = NULL, *limited;
 	char problem[160], room_copy[ROOM_NAME_MAX + 1];
+	struct request_result res;
 
 	if (draining) {
 		stream_error(s, "The server is restarting; try again in a moment");
@@ -227,6 +277,11 @@ on_stream_chat(struct session *s, const struct sio_packet *pk)
 		/* A copy: the room's own string goes if s closes meanwhile. */
 		(void)snprintf(room_copy, sizeof(room_copy), "%s", room);
 		room = room_copy;
+	}
+	/* A user's stream claims the room; nobody streams into another's. */
+	if (room != NULL && (res = request_room_claim(store, room, s->user_id)).status != 0) {
+		room_error(s, room, res.message);
+		goto done;
 	}
 	if ((limited = rate_check(s, s->user_id)) != NULL) {
 		stream_error(s, limited);
@@ -403,8 +458,15 @@ job_run(void *ctx, const char *room, const char *user_id, const char *messages_j
 	json_object *arr, *messages;
 	const char *err;
 	char problem[160];
+	struct request_result res;
 
 	(void)ctx;
+	/* chatd claimed the room for user_id before queueing the job; the
+	 * claim is checked again, in case the owner went meanwhile. */
+	if ((res = request_room_claim(store, room, user_id)).status != 0) {
+		log_warn("queued generation for room %s refused (%s): dropped", room, res.message);
+		return;
+	}
 	if ((arr = json_in_parse(messages_json, strlen(messages_json), &err)) == NULL ||
 	    (messages = messages_clean(arr, problem, sizeof(problem))) == NULL) {
 		log_warn("queued generation for room %s has bad messages: dropped", room);

@@ -67,6 +67,14 @@ events_stream_error(struct buf *b, const char *stream_id, const char *error)
 }
 
 bool
+events_room_error(struct buf *b, const char *room, const char *error)
+{
+	return buf_appendc(b, '{') && json_put_key(b, "error") && json_put_stringz(b, error) &&
+	    buf_appendc(b, ',') && json_put_key(b, "roomName") && json_put_stringz(b, room) &&
+	    buf_appendc(b, '}');
+}
+
+bool
 events_connected(struct buf *b, const char *client_id, const char *ts)
 {
 	return buf_appendc(b, '{') && json_put_key(b, "message") &&

@@ -31,6 +31,10 @@ bool events_stream_complete(struct buf *b, const char *stream_id, const char *fu
 
 bool events_stream_error(struct buf *b, const char *stream_id, const char *error);
 
+/* {"error","roomName"}: stream-error about a room rather than a stream
+ * (a socket refused or removed because another user owns the room). */
+bool events_room_error(struct buf *b, const char *room, const char *error);
+
 /* {"message","clientId","timestamp"}: the `connected` event. */
 bool events_connected(struct buf *b, const char *client_id, const char *ts);
 

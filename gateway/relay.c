@@ -15,8 +15,10 @@
 #include "json_out.h"
 #include "log.h"
 #include "loop.h"
+#include "request.h"
 #include "room.h"
 #include "rooms_pg.h"
+#include "session.h"
 
 #define ID_MAX          64
 #define CHUNK_ESC_MAX   6000        /* escaped delta bytes in one payload */
@@ -31,6 +33,7 @@ struct pub {
 	char        kind;                     /* s, c, e, x */
 	char        stream_id[ID_MAX];
 	char        room[ROOM_NAME_MAX + 1];
+	char        owner[ID_MAX];            /* the stream's user; "" anonymous */
 	unsigned long seq;
 	struct buf  text;                     /* c: the delta; x: the error */
 	size_t      esc;                      /* text's escaped size */
@@ -41,6 +44,7 @@ struct pub {
 struct relay_stream {
 	char          id[ID_MAX];
 	char          room[ROOM_NAME_MAX + 1];
+	char          owner[ID_MAX];          /* the stream's user; "" anonymous */
 	unsigned long seq;
 	struct pub   *open;                   /* chunk still taking deltas ... */
 	unsigned long open_gen;               /* ... if flush_gen has not moved */
@@ -51,6 +55,7 @@ struct remote {
 	struct remote *hnext;
 	char           id[ID_MAX];
 	char           room[ROOM_NAME_MAX + 1];
+	char           owner[ID_MAX];         /* the stream's user; "" anonymous */
 	struct buf     full;
 	int64_t        seen_ms;
 };
@@ -79,9 +84,13 @@ relay_setup(const char *gateway_id)
 
 /* ---- local emission ----------------------------------------------------- */
 
+/* The room's members hear a stream only while the room is open to its
+ * user: once someone owns the room, only the owner's streams. */
 static void
-emit_room(const char *room, const char *event, struct buf *json, bool ok)
+emit_room(const char *room, const char *owner, const char *event, struct buf *json, bool ok)
 {
+	if (!room_accepts(room, owner))
+		return;
 	if (!ok) {
 		log_warn("room %s: %s event too large", room, event);
 		return;
@@ -90,47 +99,77 @@ emit_room(const char *room, const char *event, struct buf *json, bool ok)
 }
 
 static void
-emit_start(const char *room, const char *id, const char *ts)
+emit_start(const char *room, const char *owner, const char *id, const char *ts)
 {
 	struct buf b;
 
 	buf_init(&b, LIMIT_EVENT_BYTES);
-	emit_room(room, "stream-start", &b, events_stream_start(&b, id, room, ts));
+	emit_room(room, owner, "stream-start", &b, events_stream_start(&b, id, room, ts));
 	buf_free(&b);
 }
 
 static void
-emit_chunk(const char *room, const char *id, const char *text, size_t len, const char *full,
-    size_t flen, bool complete)
+emit_chunk(const char *room, const char *owner, const char *id, const char *text, size_t len,
+    const char *full, size_t flen, bool complete)
 {
 	struct buf b;
 
 	buf_init(&b, LIMIT_EVENT_BYTES);
-	emit_room(room, "stream-chunk", &b,
+	emit_room(room, owner, "stream-chunk", &b,
 	    events_stream_chunk(&b, id, text, len, full != NULL ? full : "", flen, complete));
 	buf_free(&b);
 }
 
 static void
-emit_complete(const char *room, const char *id, const char *full, size_t flen, const char *ts)
+emit_complete(const char *room, const char *owner, const char *id, const char *full, size_t flen,
+    const char *ts)
 {
 	struct buf b;
 
-	emit_chunk(room, id, "", 0, full, flen, true);
+	emit_chunk(room, owner, id, "", 0, full, flen, true);
 	buf_init(&b, LIMIT_EVENT_BYTES);
-	emit_room(room, "stream-complete", &b,
+	emit_room(room, owner, "stream-complete", &b,
 	    events_stream_complete(&b, id, full != NULL ? full : "", flen, ts));
 	buf_free(&b);
 }
 
 static void
-emit_error(const char *room, const char *id, const char *error)
+emit_error(const char *room, const char *owner, const char *id, const char *error)
 {
 	struct buf b;
 
 	buf_init(&b, LIMIT_EVENT_BYTES);
-	emit_room(room, "stream-error", &b, events_stream_error(&b, id, error));
+	emit_room(room, owner, "stream-error", &b, events_stream_error(&b, id, error));
 	buf_free(&b);
+}
+
+/* ---- ownership --------------------------------------------------------- */
+
+/* A socket removed from a room another user owns is told so. */
+static void
+evict_notice(void *ctx, struct session *s, const char *room)
+{
+	struct buf b;
+
+	(void)ctx;
+	buf_init(&b, LIMIT_EVENT_BYTES);
+	if (events_room_error(&b, room, REQUEST_MSG_ROOM_TAKEN))
+		(void)session_emit(s, "stream-error", b.data, b.len);
+	buf_free(&b);
+}
+
+void
+relay_room_owned(const char *room, const char *owner)
+{
+	const char *known = room_owner(room);
+
+	if (owner == NULL || owner[0] == '\0') {
+		(void)room_set_owner(room, NULL, NULL, NULL);
+		return;
+	}
+	if (known != NULL && strcmp(known, owner) == 0)
+		return;   /* known here already: every member is the owner's */
+	(void)room_set_owner(room, owner, evict_notice, NULL);
 }
 
 /* ---- publication -------------------------------------------------------- */
@@ -166,6 +205,7 @@ pub_new(const struct relay_stream *rs, char kind)
 	p->kind = kind;
 	memcpy(p->stream_id, rs->id, sizeof(p->stream_id));
 	memcpy(p->room, rs->room, sizeof(p->room));
+	memcpy(p->owner, rs->owner, sizeof(p->owner));
 	buf_init(&p->text, CHUNK_ESC_MAX + PIECE_MAX);
 	if (pub_tail != NULL)
 		pub_tail->next = p;
@@ -220,6 +260,11 @@ pub_encode(const struct pub *p, struct buf *out)
 	    !buf_appendc(out, ',') || !json_put_key(out, "s") || !json_put_stringz(out, p->stream_id) ||
 	    !buf_printf(out, ",\"n\":%lu,", p->seq) || !json_put_key(out, "k") ||
 	    !json_put_stringz(out, kind))
+		return false;
+	/* Every payload names the stream's owner: a gateway that missed the
+	 * start still learns who owns the room before delivering anything. */
+	if (p->owner[0] != '\0' && (!buf_appendc(out, ',') || !json_put_key(out, "o") ||
+	    !json_put_stringz(out, p->owner)))
 		return false;
 	switch (p->kind) {
 	case 'c':
@@ -291,19 +336,30 @@ relay_flush(void *ctx)
 /* ---- streams generated here ----------------------------------------------- */
 
 struct relay_stream *
-relay_begin(const char *room, const char *stream_id)
+relay_begin(const char *room, const char *stream_id, const char *owner)
 {
 	struct relay_stream *rs = calloc(1, sizeof(*rs));
 	struct pub *p;
+	int n;
 
 	if (rs == NULL)
 		return NULL;
 	(void)snprintf(rs->id, sizeof(rs->id), "%s", stream_id);
 	(void)snprintf(rs->room, sizeof(rs->room), "%s", room);
+	n = snprintf(rs->owner, sizeof(rs->owner), "%s", owner != NULL ? owner : "");
+	if (n < 0 || (size_t)n >= sizeof(rs->owner)) {
+		log_error("relay: stream %s: owner id too long", stream_id);
+		free(rs);
+		return NULL;
+	}
+	/* The owner's stream: everyone else leaves the room first, here now
+	 * and in the other processes as this start reaches them. */
+	if (rs->owner[0] != '\0')
+		relay_room_owned(rs->room, rs->owner);
 	if ((p = pub_new(rs, 's')) != NULL) {
 		p->seq = rs->seq++;
 		events_timestamp(p->ts);
-		emit_start(rs->room, rs->id, p->ts);
+		emit_start(rs->room, rs->owner, rs->id, p->ts);
 	}
 	return rs;
 }
@@ -311,7 +367,7 @@ relay_begin(const char *room, const char *stream_id)
 void
 relay_chunk(struct relay_stream *rs, const char *text, size_t len, const char *full, size_t flen)
 {
-	emit_chunk(rs->room, rs->id, text, len, full, flen, false);
+	emit_chunk(rs->room, rs->owner, rs->id, text, len, full, flen, false);
 	pub_text(rs, text, len);
 }
 
@@ -326,7 +382,7 @@ relay_complete(struct relay_stream *rs, const char *full, size_t flen)
 		p->seq = rs->seq++;
 		memcpy(p->ts, ts, sizeof(ts));
 	}
-	emit_complete(rs->room, rs->id, full, flen, ts);
+	emit_complete(rs->room, rs->owner, rs->id, full, flen, ts);
 	free(rs);
 }
 
@@ -339,7 +395,7 @@ relay_error(struct relay_stream *rs, const char *error)
 		p->seq = rs->seq++;
 		(void)buf_append(&p->text, error, strnlen(error, 512));
 	}
-	emit_error(rs->room, rs->id, error);
+	emit_error(rs->room, rs->owner, rs->id, error);
 	free(rs);
 }
 
@@ -376,7 +432,7 @@ remote_bucket(const char *id)
 }
 
 static struct remote *
-remote_get(const char *id, const char *room, bool create)
+remote_get(const char *id, const char *room, const char *owner, bool create)
 {
 	size_t b = remote_bucket(id);
 	struct remote *r;
@@ -388,6 +444,7 @@ remote_get(const char *id, const char *room, bool create)
 		return NULL;
 	(void)snprintf(r->id, sizeof(r->id), "%s", id);
 	(void)snprintf(r->room, sizeof(r->room), "%s", room);
+	(void)snprintf(r->owner, sizeof(r->owner), "%s", owner);
 	buf_init(&r->full, LIMIT_REPLY_BYTES);
 	r->hnext = remotes[b];
 	remotes[b] = r;
@@ -424,7 +481,7 @@ member(json_object *o, const char *key, size_t *len)
 void
 relay_on_notify(const char *payload)
 {
-	const char *err, *g, *room, *id, *kind, *text;
+	const char *err, *g, *room, *id, *kind, *text, *owner;
 	size_t tlen = 0;
 	json_object *o;
 	struct remote *r;
@@ -439,46 +496,52 @@ relay_on_notify(const char *payload)
 	room = member(o, "r", NULL);
 	id = member(o, "s", NULL);
 	kind = member(o, "k", NULL);
+	if ((owner = member(o, "o", NULL)) == NULL)
+		owner = "";   /* an anonymous stream */
 	if (g == NULL || room == NULL || id == NULL || kind == NULL || strlen(id) >= ID_MAX ||
-	    strlen(room) > ROOM_NAME_MAX) {
+	    strlen(room) > ROOM_NAME_MAX || strlen(owner) >= ID_MAX) {
 		log_warn("relay: incomplete room publication ignored");
 		goto done;
 	}
 	if (self_id != NULL && strcmp(g, self_id) == 0)
 		goto done;  /* our own: the local members have it already */
+	/* An owner's stream: the room is theirs, here too, before anything of
+	 * it is delivered. */
+	if (owner[0] != '\0')
+		relay_room_owned(room, owner);
 	switch (kind[0]) {
 	case 's':
-		if ((r = remote_get(id, room, true)) != NULL) {
+		if ((r = remote_get(id, room, owner, true)) != NULL) {
 			buf_reset(&r->full);
 			r->seen_ms = clock_now_ms();
 		}
 		text = member(o, "t", NULL);
-		emit_start(room, id, text != NULL ? text : "");
+		emit_start(room, owner, id, text != NULL ? text : "");
 		break;
 	case 'c':
 		if ((text = member(o, "c", &tlen)) == NULL)
 			break;
-		if ((r = remote_get(id, room, true)) == NULL)
+		if ((r = remote_get(id, room, owner, true)) == NULL)
 			break;
 		r->seen_ms = clock_now_ms();
 		(void)buf_append(&r->full, text, tlen);
-		emit_chunk(room, id, text, tlen, r->full.data, r->full.len, false);
+		emit_chunk(room, owner, id, text, tlen, r->full.data, r->full.len, false);
 		break;
 	case 'e': {
 		char ts[EVENTS_TS_LEN];
 
 		text = member(o, "t", NULL);
 		(void)snprintf(ts, sizeof(ts), "%s", text != NULL ? text : "");
-		r = remote_get(id, room, false);
-		emit_complete(room, id, r != NULL ? r->full.data : "", r != NULL ? r->full.len : 0, ts);
+		r = remote_get(id, room, owner, false);
+		emit_complete(room, owner, id, r != NULL ? r->full.data : "", r != NULL ? r->full.len : 0, ts);
 		if (r != NULL)
 			remote_free(r);
 		break;
 	}
 	case 'x':
 		text = member(o, "e", NULL);
-		emit_error(room, id, text != NULL ? text : "The reply failed");
-		if ((r = remote_get(id, room, false)) != NULL)
+		emit_error(room, owner, id, text != NULL ? text : "The reply failed");
+		if ((r = remote_get(id, room, owner, false)) != NULL)
 			remote_free(r);
 		break;
 	default:

@@ -61,6 +61,7 @@ room_destroy(struct room *r)
 		}
 	nrooms--;
 	free(r->members);
+	free(r->owner);
 	free(r->name);
 	free(r);
 }
@@ -182,6 +183,88 @@ room_emit(const char *name, const char *event, const char *json, size_t len)
 	free(targets);
 	buf_free(&b);
 	return reached;
+}
+
+/* Takes r out of s's list of rooms (not s out of r's members). */
+static void
+rooms_remove(struct session *s, const struct room *r)
+{
+	for (int i = 0; i < s->nrooms; i++)
+		if (s->rooms[i] == r) {
+			memmove(&s->rooms[i], &s->rooms[i + 1], (size_t)(s->nrooms - i - 1) * sizeof(r));
+			s->nrooms--;
+			return;
+		}
+}
+
+size_t
+room_set_owner(const char *name, const char *owner,
+    void (*evicted)(void *ctx, struct session *s, const char *name), void *ctx)
+{
+	struct room *r = room_find(name);
+	struct session **out;
+	const char *keep = owner;   /* the members that stay: the owner's */
+	size_t nout = 0;
+
+	if (r == NULL)
+		return 0;
+	if (owner == NULL) {
+		free(r->owner);
+		r->owner = NULL;
+		return 0;
+	}
+	if (r->owner == NULL || strcmp(r->owner, owner) != 0) {
+		char *copy = strdup(owner);
+
+		free(r->owner);
+		r->owner = copy;
+		if (copy == NULL) {
+			/* Without the record nobody may stay: fail closed. */
+			log_error("room %s: out of memory recording its owner: emptied", name);
+			keep = NULL;
+		}
+	}
+	/* The members to remove, taken out first: the callbacks may close
+	 * sessions, which must find their rooms consistent. */
+	if ((out = malloc((r->n + 1) * sizeof(*out))) == NULL)
+		log_error("room %s: out of memory: other users' sockets leave it untold", name);
+	for (size_t i = 0; i < r->n;) {
+		struct session *s = r->members[i];
+
+		if (keep != NULL && strcmp(s->user_id, keep) == 0) {
+			i++;
+			continue;
+		}
+		rooms_remove(s, r);
+		r->members[i] = r->members[--r->n];
+		if (out != NULL)
+			out[nout++] = s;
+	}
+	if (r->n == 0)
+		room_destroy(r);
+	for (size_t i = 0; i < nout; i++) {
+		log_info("session %s: removed from room %s (owned by another user)", out[i]->sid, name);
+		if (evicted != NULL)
+			evicted(ctx, out[i], name);
+	}
+	free(out);
+	return nout;
+}
+
+const char *
+room_owner(const char *name)
+{
+	struct room *r = room_find(name);
+
+	return r != NULL ? r->owner : NULL;
+}
+
+bool
+room_accepts(const char *name, const char *user_id)
+{
+	const char *owner = room_owner(name);
+
+	return owner == NULL || (user_id != NULL && strcmp(owner, user_id) == 0);
 }
 
 size_t

@@ -19,6 +19,7 @@ struct session;
 
 struct room {
 	char            *name;      /* owned */
+	char            *owner;     /* owned; the user who owns it, NULL: nobody (known here) */
 	struct session **members;   /* owned array, borrowed sessions */
 	size_t           n, cap;
 	struct room     *hnext;
@@ -44,6 +45,26 @@ const char *room_current(const struct session *s);
 /* Queues the event `42["event",json]` to every local member of the room.
  * Returns how many members it reached. */
 size_t room_emit(const char *name, const char *event, const char *json, size_t len);
+
+/* Ownership (seed 001 rooms a user streamed into; the record is in
+ * PostgreSQL, see request_room_claim): what this process knows of it,
+ * while the room has members here.
+ *
+ * Records that room `name` belongs to user `owner` (NULL: nobody) and
+ * removes every local member authenticated as anyone else (anonymous
+ * sockets included), calling evicted(ctx, s, name) for each once it is
+ * out. Nothing happens when the room has no members here. `name` must not
+ * be a room's own string (the room may go). Returns how many were
+ * removed. */
+size_t room_set_owner(const char *name, const char *owner,
+    void (*evicted)(void *ctx, struct session *s, const char *name), void *ctx);
+
+/* The owner this process knows for the room, or NULL. Borrowed. */
+const char *room_owner(const char *name);
+
+/* True if the local members may hear a stream of user_id (NULL or "":
+ * anonymous): the room has no known owner, or it is user_id. */
+bool room_accepts(const char *name, const char *user_id);
 
 /* Local members of a room (0 when it does not exist here). */
 size_t room_size(const char *name);

@@ -334,7 +334,7 @@ stream_start_001(const char *sid, const char *room, const char *user_id, json_ob
 	/* stream-start goes out at once (the seed's "AI is typing"). */
 	if (room != NULL) {
 		(void)snprintf(st->room, sizeof(st->room), "%s", room);
-		if ((st->relay = relay_begin(st->room, st->id)) == NULL) {
+		if ((st->relay = relay_begin(st->room, st->id, st->user_id)) == NULL) {
 			log_error("stream: out of memory");
 			stream_free(st);
 			return;

@@ -5,12 +5,17 @@
  * its handler returns, and the reply must reach Socket.IO clients. The
  * generation is queued for the gateways (store_gateway_job_submit: a row
  * and NOTIFY gw_jobs); one gateway claims it and streams the reply to the
- * room sessionId, which spans every gateway process (gateway/relay.c). */
+ * room sessionId, which spans every gateway process (gateway/relay.c).
+ *
+ * The room becomes the caller's (request_room_claim): a room another user
+ * owns is refused with 403, so nobody streams into, or reads, someone
+ * else's room. */
 #include <stdlib.h>
 
 #include "chat_limits.h"
 #include "handlers.h"
 #include "json_in.h"
+#include "request.h"
 #include "store.h"
 
 
@@ -21,6 +26,7 @@ api_gateway_stream_start(struct request *r)
 	const char *room, *err;
 	char *job_id = NULL;
 	size_t len;
+	struct request_result res;
 	enum store_rc rc;
 	int status;
 
@@ -42,6 +48,13 @@ api_gateway_stream_start(struct request *r)
 		goto done;
 	if (json_object_array_length(messages) == 0) {
 		status = handler_bad_field(r, "messages", "must not be empty");
+		goto done;
+	}
+	/* The route requires a token: the caller is a user, and the room is
+	 * theirs from now on (or someone else's: refused). */
+	res = request_room_claim(r->store, room, r->authed ? r->user_id : NULL);
+	if (res.status != 0) {
+		status = http_error(r, res.status, res.message);
 		goto done;
 	}
 	rc = store_gateway_job_submit(r->store, r->authed ? r->user_id : NULL, room,

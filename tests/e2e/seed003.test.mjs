@@ -28,6 +28,7 @@ import {
 	db,
 	dbMessages,
 	fakeStats,
+	randomClientIp,
 	readAll,
 	readSSE,
 	registerAndLogin,
@@ -160,6 +161,29 @@ describe('anonymous callers', () => {
 		assert.ok(anonSession);
 		assertJsonError(await chat(alice.token, { message: 'x', sessionId: anonSession }), 404, 'user on an anonymous session');
 		assert.equal((await dbMessages(anonSession)).length, 4);
+	});
+
+	test('an anonymous session by UUID answers only the address that opened it: 404 from another', async () => {
+		const home = randomClientIp();
+		const away = randomClientIp();
+		const first = await chat(undefined, { message: 'at home [[tokens=2]]' }, { headers: { 'x-forwarded-for': home } });
+		assert.equal(first.status, 200);
+		assert.match(first.sessionId, UUID_RE);
+		assert.equal((await dbSession(first.sessionId)).user_id, null);
+		const stats = await fakeStats();
+		const r = await chat(undefined, { message: 'peek [[request]]', sessionId: first.sessionId },
+			{ headers: { 'x-forwarded-for': away } });
+		assertJsonError(r, 404, 'another address');
+		assert.equal(r.json.error, 'Session not found');
+		assert.equal((await fakeStats()).chat_requests, stats.chat_requests, 'no upstream call');
+		assert.equal((await dbMessages(first.sessionId)).length, 2, 'nothing added');
+		// The address that opened it continues it, with its history.
+		const again = await chat(undefined, { message: 'again [[request]]', sessionId: first.sessionId },
+			{ headers: { 'x-forwarded-for': home } });
+		assert.equal(again.status, 200);
+		assert.equal(again.sessionId, first.sessionId);
+		assert.deepEqual(JSON.parse(again.text).messages.map((m) => m.content),
+			[DEFAULT_SYSTEM_PROMPT, 'at home [[tokens=2]]', 't0 t1', 'again [[request]]']);
 	});
 
 	test('a bad token is refused, not treated as anonymous', async () => {

@@ -311,11 +311,13 @@ describe('rooms across gateway processes (PostgreSQL LISTEN/NOTIFY)', () => {
 
 	test('POST /openai/chatCompletion/stream/start streams to room sessionId everywhere', async () => {
 		const room = uniqueRoom('rest');
-		const here = await connect();
+		// The room becomes the user's: their sockets, authenticated by the
+		// CONNECT auth or by a token in join-room (rooms.test.mjs).
+		const here = await connect({ auth: { token: user.token } });
 		const there = await connect({ url: other.url, transports: ['websocket'] });
 		try {
 			await emitAck(here, 'join-room', { roomName: room, participantName: 'web' });
-			await emitAck(there, 'join-room', { roomName: room, participantName: 'mobile' });
+			await emitAck(there, 'join-room', { roomName: room, participantName: 'mobile', token: user.token });
 			const got = [collect001(here), collect001(there)];
 			const r = await api('POST', '/openai/chatCompletion/stream/start', {
 				token: user.token,

@@ -241,6 +241,36 @@ describe('ai:chat beyond the happy path', () => {
 		}
 	});
 
+	test("an anonymous session by UUID answers only the address that opened it", async () => {
+		const home = freshIp();
+		const opener = await connect({ ip: home });
+		const stranger = await connect({ ip: freshIp() });
+		const neighbour = await connect({ ip: home, transports: ['websocket'] });
+		try {
+			const first = await chat(opener, { message: 'anon at home [[tokens=2]]' });
+			assert.equal(first.error, undefined, JSON.stringify(first.error));
+			const id = first.complete.sessionId;
+			assert.match(id, UUID_RE);
+			assert.equal((await sessionRow(id)).user_id, null);
+			await until(async () => {
+				const m = await dbMessages(id);
+				return m.length === 2 && m[1].status === 'complete';
+			}, { what: 'the stored reply' });
+			const r = await chat(stranger, { message: 'peek [[request]]', sessionId: id });
+			assert.deepEqual(r.error, { error: 'Session not found', sessionId: id });
+			assert.equal(r.deltas.length, 0);
+			assert.equal((await dbMessages(id)).length, 2, 'nothing stored from another address');
+			// Another socket from the same address continues it.
+			const again = await chat(neighbour, { message: 'again [[request]]', sessionId: id });
+			assert.equal(again.error, undefined, JSON.stringify(again.error));
+			assert.match(again.complete.response, /anon at home/);
+		} finally {
+			opener.close();
+			stranger.close();
+			neighbour.close();
+		}
+	});
+
 	test('the reply goes on and is stored when the socket leaves', async () => {
 		const socket = await connect({ transports: ['websocket'] });
 		const first = new Promise((resolve) => socket.once('ai:stream', resolve));

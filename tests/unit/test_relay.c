@@ -2,7 +2,8 @@
  * sessions: a stream generated here reaches the room's local members and
  * is published (coalesced, bounded, in order); a stream published by
  * another gateway is rebuilt (fullResponse) for the local members; own
- * and malformed publications are ignored. The loop's timers and
+ * and malformed publications are ignored; a user's stream makes the room
+ * theirs, removing every other member first. The loop's timers and
  * rooms_pg_publish are stubbed here. */
 #include <check.h>
 #include <json-c/json.h>
@@ -207,7 +208,7 @@ START_TEST(local_stream_reaches_room_members_only)
 	struct relay_stream *rs;
 	json_object *e;
 
-	ck_assert_ptr_nonnull(rs = relay_begin("room1", "s1"));
+	ck_assert_ptr_nonnull(rs = relay_begin("room1", "s1", NULL));
 	relay_chunk(rs, "Hel", 3, "Hel", 3);
 	relay_chunk(rs, "lo", 2, "Hello", 5);
 	relay_complete(rs, "Hello", 5);
@@ -239,7 +240,7 @@ START_TEST(local_stream_is_published_coalesced)
 	json_object *p;
 
 	(void)member_of("room1");
-	rs = relay_begin("room1", "s1");
+	rs = relay_begin("room1", "s1", NULL);
 	relay_chunk(rs, "Hel", 3, "Hel", 3);
 	relay_chunk(rs, "lo", 2, "Hello", 5);
 	ck_assert_int_eq(pub.calls, 0);
@@ -274,7 +275,7 @@ END_TEST
 START_TEST(local_error_is_emitted_and_published)
 {
 	struct session *a = member_of("room1");
-	struct relay_stream *rs = relay_begin("room1", "s9");
+	struct relay_stream *rs = relay_begin("room1", "s9", NULL);
 	json_object *e;
 
 	relay_chunk(rs, "par", 3, "par", 3);
@@ -305,7 +306,7 @@ START_TEST(large_delta_is_split_within_the_payload_limit)
 	for (int i = 0; i < 6000; i++)
 		ck_assert(buf_appendz(&text, i % 3 == 0 ? "\xc3\xa9" : i % 3 == 1 ? "\"" : "\n"));
 	(void)member_of("room1");
-	rs = relay_begin("room1", "big");
+	rs = relay_begin("room1", "big", NULL);
 	relay_chunk(rs, text.data, text.len, text.data, text.len);
 	relay_complete(rs, text.data, text.len);
 	flush();
@@ -333,7 +334,7 @@ END_TEST
 START_TEST(publish_failure_is_survived)
 {
 	struct session *a = member_of("room1");
-	struct relay_stream *rs = relay_begin("room1", "s1");
+	struct relay_stream *rs = relay_begin("room1", "s1", NULL);
 
 	pub.down = true;
 	relay_chunk(rs, "x", 1, "x", 1);
@@ -442,11 +443,139 @@ START_TEST(silent_remote_streams_expire)
 }
 END_TEST
 
+/* ---- ownership ---- */
+
+static struct session *
+user_member_of(const char *room, const char *user)
+{
+	struct session *s = member_of(room);
+
+	(void)snprintf(s->user_id, sizeof(s->user_id), "%s", user);
+	return s;
+}
+
+/* The one event a removed socket gets: stream-error {error, roomName}. */
+static void
+expect_removed(struct session *s, const char *room)
+{
+	json_object *e = next_event(s, "stream-error");
+
+	ck_assert_str_eq(str(e, "error"), "This room belongs to another user");
+	ck_assert_str_eq(str(e, "roomName"), room);
+	json_object_put(e);
+	ck_assert(!session_pending(s));
+	ck_assert(!room_has(s, room));
+}
+
+/* The issue's attack, in one process: an anonymous socket and another
+ * user's socket sit in the room when its owner's stream starts. */
+START_TEST(owner_stream_removes_everyone_else_first)
+{
+	struct session *anon = member_of("support-42"), *owner = user_member_of("support-42", "u-1"),
+	    *other = user_member_of("support-42", "u-2");
+	struct relay_stream *rs;
+	json_object *e;
+
+	ck_assert_ptr_nonnull(rs = relay_begin("support-42", "s1", "u-1"));
+	relay_chunk(rs, "secret", 6, "secret", 6);
+	relay_complete(rs, "secret", 6);
+	expect_removed(anon, "support-42");
+	expect_removed(other, "support-42");
+	ck_assert_uint_eq(room_size("support-42"), 1);
+	ck_assert_str_eq(room_owner("support-42"), "u-1");
+	json_object_put(next_event(owner, "stream-start"));
+	expect_chunk(owner, "s1", "secret", "secret", false);
+	expect_chunk(owner, "s1", "", "secret", true);
+	e = next_event(owner, "stream-complete");
+	json_object_put(e);
+	/* Every publication names the owner, for the other processes. */
+	flush();
+	ck_assert_uint_eq(json_object_array_length(pub.payloads), 3);
+	for (size_t i = 0; i < 3; i++)
+		ck_assert_str_eq(str(payload(i), "o"), "u-1");
+}
+END_TEST
+
+/* An anonymous stream publishes no owner, and reaches an open room. */
+START_TEST(anonymous_stream_in_an_open_room)
+{
+	struct session *a = member_of("room1"), *u = user_member_of("room1", "u-1");
+	struct relay_stream *rs;
+	json_object *v;
+
+	ck_assert_ptr_nonnull(rs = relay_begin("room1", "s1", NULL));
+	relay_complete(rs, "", 0);
+	json_object_put(next_event(a, "stream-start"));
+	json_object_put(next_event(u, "stream-start"));
+	ck_assert_ptr_null(room_owner("room1"));
+	flush();
+	ck_assert(!json_object_object_get_ex(payload(0), "o", &v));
+}
+END_TEST
+
+/* Another process's owner stream: the others leave before its start. */
+START_TEST(remote_owner_stream_removes_everyone_else_first)
+{
+	struct session *anon = member_of("room1"), *owner = user_member_of("room1", "u-1");
+
+	notify("\"n\":0,\"k\":\"s\",\"t\":\"t\",\"o\":\"u-1\"");
+	notify("\"n\":1,\"k\":\"c\",\"c\":\"x\",\"o\":\"u-1\"");
+	notify("\"n\":2,\"k\":\"e\",\"t\":\"t\",\"o\":\"u-1\"");
+	expect_removed(anon, "room1");
+	json_object_put(next_event(owner, "stream-start"));
+	expect_chunk(owner, "r1", "x", "x", false);
+	expect_chunk(owner, "r1", "", "x", true);
+	json_object_put(next_event(owner, "stream-complete"));
+}
+END_TEST
+
+/* Once owned, a room hears no one else's stream: neither an anonymous
+ * one begun before the claim, here or elsewhere, nor another user's. */
+START_TEST(owned_room_hears_only_its_owner)
+{
+	struct session *owner = user_member_of("room1", "u-1");
+	struct relay_stream *rs;
+
+	rs = relay_begin("room1", "early", NULL);
+	json_object_put(next_event(owner, "stream-start"));
+	relay_room_owned("room1", "u-1");
+	relay_chunk(rs, "evil", 4, "evil", 4);
+	relay_complete(rs, "evil", 4);
+	notify("\"n\":0,\"k\":\"s\",\"t\":\"t\"");
+	notify("\"n\":1,\"k\":\"c\",\"c\":\"evil\"");
+	notify("\"n\":2,\"k\":\"e\",\"t\":\"t\"");
+	ck_assert(!session_pending(owner));
+	ck_assert_uint_eq(room_size("room1"), 1);
+}
+END_TEST
+
+/* What the database says at a join replaces what this process knew. */
+START_TEST(room_owner_forgotten_and_relearned)
+{
+	struct session *owner = user_member_of("room1", "u-1"), *anon;
+
+	relay_room_owned("room1", "u-1");
+	relay_room_owned("room1", "");
+	ck_assert_ptr_null(room_owner("room1"));
+	anon = member_of("room1");
+	ck_assert(room_accepts("room1", NULL));
+	relay_room_owned("room1", "u-1");
+	expect_removed(anon, "room1");
+	ck_assert(!session_pending(owner));
+	ck_assert(!room_accepts("room1", NULL));
+	ck_assert(!room_accepts("room1", "u-2"));
+	ck_assert(room_accepts("room1", "u-1"));
+	/* A room that empties forgets its owner with it. */
+	room_leave(owner, "room1");
+	ck_assert_ptr_null(room_owner("room1"));
+}
+END_TEST
+
 static Suite *
 relay_suite(void)
 {
 	Suite *s = suite_create("relay");
-	TCase *tl = tcase_create("local"), *tr = tcase_create("remote");
+	TCase *tl = tcase_create("local"), *tr = tcase_create("remote"), *to;
 
 	tcase_add_checked_fixture(tl, setup, teardown);
 	tcase_add_test(tl, local_stream_reaches_room_members_only);
@@ -461,6 +590,14 @@ relay_suite(void)
 	tcase_add_test(tr, own_and_malformed_publications_are_ignored);
 	tcase_add_test(tr, silent_remote_streams_expire);
 	suite_add_tcase(s, tr);
+	to = tcase_create("ownership");
+	tcase_add_checked_fixture(to, setup, teardown);
+	tcase_add_test(to, owner_stream_removes_everyone_else_first);
+	tcase_add_test(to, anonymous_stream_in_an_open_room);
+	tcase_add_test(to, remote_owner_stream_removes_everyone_else_first);
+	tcase_add_test(to, owned_room_hears_only_its_owner);
+	tcase_add_test(to, room_owner_forgotten_and_relearned);
+	suite_add_tcase(s, to);
 	return s;
 }
 
