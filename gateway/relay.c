@@ -105,6 +105,12 @@ emit_chunk(const char *room, const char *id, const char *text, size_t len, const
 {
 	struct buf b;
 
+	if (!complete) {
+		/* Members that are behind get it merged with their queued one. */
+		(void)room_emit_chunk(room, id, len, full, flen);
+		return;
+	}
+
 	buf_init(&b, LIMIT_EVENT_BYTES);
 	emit_room(room, "stream-chunk", &b,
 	    events_stream_chunk(&b, id, text, len, full != NULL ? full : "", flen, complete));
