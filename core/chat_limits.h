@@ -83,10 +83,9 @@
  * gateway streams, rooms, relays, sessions) can use this one bound. */
 #define LIMIT_EVENT_BYTES (32 << 20)
 
-/* Bytes a Socket.IO session may have queued for a slow client before it is
- * dropped: two of the largest events, so one whole reply always gets
- * through while a stalled client cannot pin more. */
-#define LIMIT_SESSION_QUEUE_BYTES (2 * (size_t)LIMIT_EVENT_BYTES)
+/* The bytes a Socket.IO gateway queues for its clients are settings
+ * (gateway_session_queue, gateway_queue_total in config.c), as is the
+ * number of sessions per address: they depend on the machine. */
 
 /* Bytes of the Prometheus text of /metrics: 64 routes × 18 statuses and the
  * histograms of every worker take some hundred KiB; 4 MiB leaves room for

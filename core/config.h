@@ -24,6 +24,9 @@ struct config {
 	int     max_body_size;          /* bytes */
 	char   *cors_origins;           /* comma-separated list of allowed origins */
 	char   *gateway_listen;         /* Socket.IO gateway: host:port */
+	int     gateway_sessions_per_address; /* Engine.IO sessions per client address (0: unlimited) */
+	int     gateway_session_queue;  /* bytes queued for one slow client before it is dropped */
+	int     gateway_queue_total;    /* bytes queued for all clients of one gateway process */
 	char   *trusted_proxies;        /* addresses whose X-Forwarded-For is believed */
 	int     ratelimit_window;       /* seconds */
 	int     ratelimit_chat_user;    /* generations per user per window */

@@ -106,6 +106,13 @@ eio_encode_error(struct buf *b, enum eio_error code)
 	    json_put_stringz(b, eio_error_message(code)) && buf_appendc(b, '}');
 }
 
+bool
+eio_encode_error_text(struct buf *b, enum eio_error code, const char *message)
+{
+	return buf_printf(b, "{\"code\":%d,\"message\":", (int)code) &&
+	    json_put_stringz(b, message) && buf_appendc(b, '}');
+}
+
 int
 eio_error_status(enum eio_error code)
 {

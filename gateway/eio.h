@@ -79,6 +79,10 @@ bool eio_encode_open(struct buf *b, const char *sid, bool upgrade_ws, long ping_
 /* The JSON body of an HTTP error: {"code":N,"message":"..."}. */
 bool eio_encode_error(struct buf *b, enum eio_error code);
 
+/* The same with a message of our own (a refusal the protocol has no code
+ * for, such as too many sessions from one address). */
+bool eio_encode_error_text(struct buf *b, enum eio_error code, const char *message);
+
 /* The status that goes with it: 403 for Forbidden, else 400. */
 int eio_error_status(enum eio_error code);
 

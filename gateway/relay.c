@@ -114,6 +114,14 @@ emit_chunk(const char *room, const char *owner, const char *id, const char *text
 {
 	struct buf b;
 
+	if (!complete) {
+		/* Members that are behind get it merged with their queued one;
+		 * an owned room hears only its owner's streams, as emit_room. */
+		if (room_accepts(room, owner))
+			(void)room_emit_chunk(room, id, len, full, flen);
+		return;
+	}
+
 	buf_init(&b, LIMIT_EVENT_BYTES);
 	emit_room(room, owner, "stream-chunk", &b,
 	    events_stream_chunk(&b, id, text, len, full != NULL ? full : "", flen, complete));

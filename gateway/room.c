@@ -268,6 +268,30 @@ room_accepts(const char *name, const char *user_id)
 }
 
 size_t
+room_emit_chunk(const char *name, const char *stream_id, size_t len, const char *full, size_t flen)
+{
+	struct room *r = room_find(name);
+	struct session_chunk c;
+	struct session **targets;
+	size_t n, reached = 0;
+
+	if (r == NULL || r->n == 0)
+		return 0;
+	/* Members may be dropped while we iterate: walk a snapshot. */
+	n = r->n;
+	if ((targets = malloc(n * sizeof(*targets))) == NULL)
+		return 0;
+	memcpy(targets, r->members, n * sizeof(*targets));
+	session_chunk_init(&c, stream_id, len, full, flen);
+	for (size_t i = 0; i < n; i++)
+		if (session_send_chunk(targets[i], &c))
+			reached++;
+	session_chunk_free(&c);
+	free(targets);
+	return reached;
+}
+
+size_t
 room_size(const char *name)
 {
 	struct room *r = room_find(name);

@@ -66,6 +66,14 @@ const char *room_owner(const char *name);
  * anonymous): the room has no known owner, or it is user_id. */
 bool room_accepts(const char *name, const char *user_id);
 
+/* Queues a seed 001 stream-chunk (not the last, isComplete one) to every
+ * local member: the delta of len bytes that ends the reply so far
+ * full/flen. Members that are behind get it merged with their queued
+ * chunk of the same stream (session_send_chunk). Returns how many members
+ * it reached. All arguments borrowed for the call. */
+size_t room_emit_chunk(const char *name, const char *stream_id, size_t len, const char *full,
+    size_t flen);
+
 /* Local members of a room (0 when it does not exist here). */
 size_t room_size(const char *name);
 

@@ -27,6 +27,7 @@
 #define RESP_HDR_MAX   2048
 #define STATUS_MAX     4096
 #define METRICS_MAX    (1 << 20)  /* the Prometheus page (~10 KiB in practice) */
+#define TOO_MANY_MSG   "Too many sessions from this address"
 
 _Static_assert(SESSION_PKT_HEADROOM >= LWS_PRE, "packets need LWS_PRE bytes of headroom");
 
@@ -53,6 +54,7 @@ struct conn {
 	bool             probe_reply;     /* "3probe" to send */
 	bool             close_ws;        /* close at the next writable */
 	bool             rx_binary;
+	const char      *close_reason;    /* with close_ws: why (static text), or NULL */
 	char             ip[64];
 	struct buf       rx;              /* the message being assembled */
 	/* Both */
@@ -199,15 +201,16 @@ write_response(struct lws *wsi, struct conn *c)
 }
 
 /* Takes the session's queued packets as a polling body (at least one,
- * at most max_payload bytes when there are several). */
+ * at most max_payload bytes when there are several). A dropped session
+ * whose goodbye this takes is closed. */
 static int
 respond_packets(struct lws *wsi, struct conn *c, struct session *s)
 {
 	struct buf b;
 	int rc;
 
-	/* Bounded by the queue itself (a lone packet may exceed maxPayload). */
-	buf_init(&b, session_settings()->max_queue_bytes + 1);
+	/* Several packets up to maxPayload, or a lone one up to an event. */
+	buf_init(&b, (size_t)settings.max_payload + LIMIT_EVENT_BYTES + 1);
 	while (s->head != NULL) {
 		if (b.len > 0 && b.len + 1 + s->head->len > (size_t)settings.max_payload)
 			break;   /* the rest goes with the next GET */
@@ -222,6 +225,7 @@ respond_packets(struct lws *wsi, struct conn *c, struct session *s)
 	}
 	rc = respond(wsi, c, 200, "text/plain; charset=UTF-8", b.data != NULL ? b.data : "", b.len);
 	buf_free(&b);
+	session_sent(s);
 	return rc;
 }
 
@@ -236,24 +240,28 @@ hook_wake(struct session *s)
 		lws_callback_on_writable(s->poll_wait);
 }
 
-/* Lets a WebSocket go: it closes at its next writable. */
+/* Lets a WebSocket go: it closes at its next writable, with reason
+ * (static text) as a policy violation when given. */
 static void
-ws_let_go(struct lws *wsi)
+ws_let_go(struct lws *wsi, const char *reason)
 {
 	struct conn *c = lws_wsi_user(wsi);
 
 	c->session = NULL;
 	c->close_ws = true;
+	c->close_reason = reason;
 	lws_callback_on_writable(wsi);
 }
 
 static void
 hook_detach(struct session *s)
 {
+	const char *reason = s->closing ? s->close_reason : NULL;
+
 	if (s->ws != NULL)
-		ws_let_go(s->ws);
+		ws_let_go(s->ws, reason);
 	if (s->upgrade_ws != NULL)
-		ws_let_go(s->upgrade_ws);
+		ws_let_go(s->upgrade_ws, reason);
 	if (s->poll_wait != NULL) {
 		struct lws *wsi = s->poll_wait;
 		struct conn *c = lws_wsi_user(wsi);
@@ -269,7 +277,7 @@ static void
 hook_upgrade_expired(struct session *s)
 {
 	if (s->upgrade_ws != NULL)
-		ws_let_go(s->upgrade_ws);
+		ws_let_go(s->upgrade_ws, NULL);
 	s->upgrade_ws = NULL;
 	s->upgrading = false;
 }
@@ -280,6 +288,8 @@ hook_upgrade_expired(struct session *s)
 static void
 session_packet(struct session *s, const struct eio_packet *pk)
 {
+	if (s->closing)
+		return;   /* dropped: it only gets its goodbye */
 	switch (pk->type) {
 	case EIO_PING: {
 		/* Protocol 3 clients ping; answer in kind. */
@@ -307,6 +317,26 @@ session_packet(struct session *s, const struct eio_packet *pk)
 
 /* ---- HTTP long-polling -------------------------------------------------- */
 
+/* 429 {"code":3,"message":"Too many sessions from this address"}:
+ * socket.io-client reports a connect_error (xhr poll error, 429). */
+static int
+respond_too_many(struct lws *wsi, struct conn *c, const char *ip)
+{
+	struct buf b;
+	int rc;
+
+	log_info("gateway: client=%s has %zu sessions: handshake refused (429)", ip,
+	    session_settings()->sessions_per_address);
+	buf_init(&b, 256);
+	if (!eio_encode_error_text(&b, EIO_ERR_BAD_REQUEST, TOO_MANY_MSG)) {
+		buf_free(&b);
+		return -1;
+	}
+	rc = respond(wsi, c, 429, "application/json", b.data, b.len);
+	buf_free(&b);
+	return rc;
+}
+
 static int
 http_handshake(struct lws *wsi, struct conn *c)
 {
@@ -316,6 +346,8 @@ http_handshake(struct lws *wsi, struct conn *c)
 	int rc;
 
 	client_ip(wsi, ip, sizeof(ip));
+	if (!session_admit(ip))
+		return respond_too_many(wsi, c, ip);
 	if ((s = session_new(SESSION_POLLING, ip, clock_now_ms())) == NULL)
 		return respond_error(wsi, c, EIO_ERR_BAD_REQUEST, 500);
 	buf_init(&b, 512);
@@ -551,12 +583,18 @@ ws_filter(struct lws *wsi, struct conn *c)
 			return 1;
 		}
 	}
+	client_ip(wsi, c->ip, sizeof(c->ip));
 	if (urlarg(wsi, "sid=", c->sid, sizeof(c->sid)) && c->sid[0] != '\0') {
 		s = session_find(c->sid);
-		if (s == NULL || s->transport != SESSION_POLLING || s->upgrade_ws != NULL)
+		if (s == NULL || s->transport != SESSION_POLLING || s->upgrade_ws != NULL || s->closing)
 			return 1;
+	} else if (!session_admit(c->ip)) {
+		/* A new session by WebSocket alone: refused before the upgrade. */
+		log_info("gateway: client=%s has %zu sessions: WebSocket handshake refused (429)",
+		    c->ip, session_settings()->sessions_per_address);
+		(void)lws_return_http_status(wsi, 429, TOO_MANY_MSG);
+		return 1;
 	}
-	client_ip(wsi, c->ip, sizeof(c->ip));
 	return 0;
 }
 
@@ -683,7 +721,11 @@ ws_writeable(struct lws *wsi, struct conn *c)
 	struct session_pkt *pkt;
 
 	if (c->close_ws) {
-		lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+		if (c->close_reason != NULL)
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+			    (unsigned char *)(uintptr_t)c->close_reason, strlen(c->close_reason));
+		else
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
 		return -1;
 	}
 	if (c->probe_reply) {
@@ -706,7 +748,8 @@ ws_writeable(struct lws *wsi, struct conn *c)
 		if (lws_send_pipe_choked(wsi))
 			break;
 	}
-	if (session_pending(s))
+	session_sent(s);   /* a dropped session's goodbye is out: it closes */
+	if (!s->closed && session_pending(s))
 		lws_callback_on_writable(wsi);
 	return 0;
 }
@@ -825,7 +868,9 @@ server_create(const struct server_settings *s)
 		.ping_timeout_ms = s->ping_timeout_ms,
 		.connect_timeout_ms = 45000,
 		.upgrade_timeout_ms = 10000,
-		.max_queue_bytes = LIMIT_SESSION_QUEUE_BYTES,
+		.max_queue_bytes = (size_t)s->cfg->gateway_session_queue,
+		.max_total_bytes = (size_t)s->cfg->gateway_queue_total,
+		.sessions_per_address = (size_t)s->cfg->gateway_sessions_per_address,
 	};
 	struct session_hooks hooks = { hook_wake, hook_detach, hook_upgrade_expired };
 
@@ -869,7 +914,9 @@ server_create(const struct server_settings *s)
 		return NULL;
 	}
 	loop_setup(ctx, vh);
-	log_info("gateway listening on %s (ping %ld ms, timeout %ld ms)", s->cfg->gateway_listen,
-	    s->ping_interval_ms, s->ping_timeout_ms);
+	log_info("gateway listening on %s (ping %ld ms, timeout %ld ms; queues %zu bytes a "
+	    "session, %zu in all; %zu sessions an address)", s->cfg->gateway_listen,
+	    s->ping_interval_ms, s->ping_timeout_ms, ss.max_queue_bytes, ss.max_total_bytes,
+	    ss.sessions_per_address);
 	return ctx;
 }

@@ -177,18 +177,20 @@ static bool
 s001_delta(void *ctx, const struct chat_stream_info *info, const char *text, size_t len)
 {
 	struct stream *st = ctx;
-	struct buf b;
-	bool alive;
+	struct session_chunk c;
+	struct session *s;
 
 	if (st->relay != NULL) {
 		relay_chunk(st->relay, text, len, info->content, info->content_len);
 		return true;
 	}
-	buf_init(&b, LIMIT_EVENT_BYTES);
-	alive = emit(st, "stream-chunk", &b,
-	    events_stream_chunk(&b, st->id, text, len, info->content, info->content_len, false));
-	buf_free(&b);
-	return alive;
+	if ((s = stream_socket(st)) == NULL)
+		return false;
+	/* A socket that is behind gets it merged with its queued chunk. */
+	session_chunk_init(&c, st->id, len, info->content, info->content_len);
+	(void)session_send_chunk(s, &c);
+	session_chunk_free(&c);
+	return true;
 }
 
 static void

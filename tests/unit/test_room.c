@@ -30,6 +30,8 @@ setup(void)
 {
 	wakes = detaches = 0;
 	settings.max_queue_bytes = 1 << 20;
+	settings.max_total_bytes = 0;
+	settings.sessions_per_address = 0;
 	session_setup(&settings, &hooks);
 }
 
@@ -65,6 +67,25 @@ drain(struct session *s, const char *event, const char *json)
 	while ((p = session_pop(s)) != NULL) {
 		ck_assert_str_eq(session_pkt_data(p), want);
 		ck_assert_uint_eq(p->len, strlen(want));
+		free(p);
+		n++;
+	}
+	return n;
+}
+
+/* Pops every queued packet, checking the first two against want1 and
+ * want2 (NULL: anything); returns how many there were. */
+static int
+drain_raw(struct session *s, const char *want1, const char *want2)
+{
+	struct session_pkt *p;
+	int n = 0;
+
+	while ((p = session_pop(s)) != NULL) {
+		const char *want = n == 0 ? want1 : n == 1 ? want2 : NULL;
+
+		if (want != NULL)
+			ck_assert_str_eq(session_pkt_data(p), want);
 		free(p);
 		n++;
 	}
@@ -254,15 +275,130 @@ START_TEST(emit_survives_a_member_dropped_midway)
 	while (session_pending(c))
 		free(session_pop(c));
 	ck_assert_uint_eq(room_emit("r", "e", big, sizeof(big)), 2);
-	ck_assert(slow->closed);
-	ck_assert_int_eq(detaches, 1);
+	/* Dropped: its queue is gone, only the goodbye is left to read. */
+	ck_assert(slow->closing);
+	ck_assert(!slow->closed);
+	ck_assert_uint_eq(slow->queued_bytes, 3);
+	ck_assert_int_eq(detaches, 0);
+	ck_assert_uint_eq(session_dropped_count(), 1);
 	ck_assert_uint_eq(room_size("r"), 2);
 	ck_assert_uint_eq(room_size("solo"), 0);
 	ck_assert_uint_eq(room_count(), 1);
 	ck_assert(session_pending(a));
 	ck_assert(session_pending(c));
-	/* Closed, not yet reaped: it receives nothing. */
+	/* Dropped, not yet reaped: it receives nothing. */
 	ck_assert(!session_send(slow, "4x", 2));
+	ck_assert_int_eq(drain_raw(slow, "41", "1"), 2);
+	session_sent(slow);
+	ck_assert(slow->closed);
+	ck_assert_int_eq(detaches, 1);
+}
+END_TEST
+
+/* A pong counts only when its ping was delivered (popped). */
+START_TEST(pong_needs_a_delivered_ping)
+{
+	struct session *a = session_new(SESSION_POLLING, "10.0.0.1", 0);
+
+	ck_assert_ptr_nonnull(a);
+	a->connected = true;
+	session_tick(settings.ping_interval_ms);      /* the ping is queued */
+	ck_assert(a->awaiting_pong);
+	session_pong(a, settings.ping_interval_ms + 10);
+	ck_assert(a->awaiting_pong);                   /* never read: ignored */
+	session_tick(settings.ping_interval_ms + settings.ping_timeout_ms);
+	ck_assert(a->closed);
+
+	struct session *b = session_new(SESSION_POLLING, "10.0.0.2", 0);
+
+	ck_assert_ptr_nonnull(b);
+	b->connected = true;
+	session_pong(b, 5);                            /* unsolicited: nothing */
+	session_tick(settings.ping_interval_ms);
+	ck_assert_int_eq(drain_raw(b, "2", NULL), 1);  /* delivered */
+	session_pong(b, settings.ping_interval_ms + 10);
+	ck_assert(!b->awaiting_pong);
+	session_tick(settings.ping_interval_ms + settings.ping_timeout_ms);
+	ck_assert(!b->closed);
+}
+END_TEST
+
+START_TEST(sessions_per_address_are_bounded)
+{
+	settings.sessions_per_address = 2;
+	session_setup(&settings, &hooks);
+	ck_assert(session_admit("10.1.1.1"));
+	struct session *a = session_new(SESSION_POLLING, "10.1.1.1", 0);
+	struct session *b = session_new(SESSION_POLLING, "10.1.1.1", 0);
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert(!session_admit("10.1.1.1"));
+	ck_assert(session_admit("10.1.1.2"));
+	session_close(a, "bye");
+	ck_assert(session_admit("10.1.1.1"));
+	settings.sessions_per_address = 0;
+}
+END_TEST
+
+/* Over the process's bound, the session with the most queued goes. */
+START_TEST(total_bound_drops_the_largest_queue)
+{
+	struct session *a = new_session(), *b = new_session(), *c = new_session();
+	char pkt[300];
+
+	settings.max_total_bytes = 1000;
+	session_setup(&settings, &hooks);
+	memset(pkt, 'x', sizeof(pkt));
+	pkt[0] = '4';
+	ck_assert(session_send(a, pkt, 300));
+	ck_assert(session_send(a, pkt, 300));
+	ck_assert(session_send(b, pkt, 300));
+	ck_assert_uint_eq(session_queued_total(), 900);
+	ck_assert(session_send(c, pkt, 300));          /* a (600) is dropped */
+	ck_assert(a->closing);
+	ck_assert(!b->closing && !c->closing);
+	ck_assert_uint_eq(session_queued_total(), 600 + 3);
+	settings.max_total_bytes = 0;
+}
+END_TEST
+
+/* Behind by half its bound, a member keeps one chunk per stream whose
+ * content spans the deltas it replaced; one that reads sees every one. */
+START_TEST(chunks_merge_for_members_behind)
+{
+	struct session *fast = new_session(), *slow = new_session();
+	const char *full = "aaaabbbbcccc";
+	struct session_pkt *p;
+
+	settings.max_queue_bytes = 2 * 150;   /* merging from 150 bytes: the third chunk */
+	session_setup(&settings, &hooks);
+	ck_assert(room_join(fast, "r"));
+	ck_assert(room_join(slow, "r"));
+	ck_assert_uint_eq(room_emit_chunk("r", "S1", 4, full, 4), 2);
+	ck_assert_int_eq(drain_raw(fast, "42[\"stream-chunk\",{\"content\":\"aaaa\",\"fullResponse\":"
+	    "\"aaaa\",\"isComplete\":false,\"streamId\":\"S1\"}]", NULL), 1);
+	ck_assert_uint_eq(room_emit_chunk("r", "S1", 4, full, 8), 2);
+	ck_assert_uint_eq(room_emit_chunk("r", "S1", 4, full, 12), 2);
+	ck_assert_int_eq(drain_raw(fast, "42[\"stream-chunk\",{\"content\":\"bbbb\",\"fullResponse\":"
+	    "\"aaaabbbb\",\"isComplete\":false,\"streamId\":\"S1\"}]",
+	    "42[\"stream-chunk\",{\"content\":\"cccc\",\"fullResponse\":"
+	    "\"aaaabbbbcccc\",\"isComplete\":false,\"streamId\":\"S1\"}]"), 2);
+	/* The first stays; the third replaced the second (the newest). */
+	ck_assert_uint_eq(slow->nchunks, 2);
+	p = session_pop(slow);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_str_eq(session_pkt_data(p), "42[\"stream-chunk\",{\"content\":\"aaaa\","
+	    "\"fullResponse\":\"aaaa\",\"isComplete\":false,\"streamId\":\"S1\"}]");
+	free(p);
+	p = session_pop(slow);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_str_eq(session_pkt_data(p), "42[\"stream-chunk\",{\"content\":\"bbbbcccc\","
+	    "\"fullResponse\":\"aaaabbbbcccc\",\"isComplete\":false,\"streamId\":\"S1\"}]");
+	free(p);
+	ck_assert(!session_pending(slow));
+	ck_assert_uint_eq(slow->nchunks, 0);
+	ck_assert_uint_eq(session_queued_total(), 0);
 }
 END_TEST
 
@@ -280,6 +416,10 @@ room_suite(void)
 	tcase_add_test(tc, rooms_per_session_are_bounded);
 	tcase_add_test(tc, many_rooms_many_sessions);
 	tcase_add_test(tc, emit_survives_a_member_dropped_midway);
+	tcase_add_test(tc, pong_needs_a_delivered_ping);
+	tcase_add_test(tc, sessions_per_address_are_bounded);
+	tcase_add_test(tc, total_bound_drops_the_largest_queue);
+	tcase_add_test(tc, chunks_merge_for_members_behind);
 	suite_add_tcase(s, tc);
 	return s;
 }
