@@ -29,7 +29,9 @@
 #include "loop_epoll.h"
 #include "metrics.h"
 #include "log.h"
+#include "reply_retry.h"
 #include "store.h"
+#include "sweep.h"
 #include "upstream.h"
 #include "upstream_loop.h"
 #include "workq.h"
@@ -38,6 +40,9 @@
 /* Threads that store the loop's replies: batches are small and PostgreSQL
  * takes thousands a second, so two keep up while one waits on a lock. */
 #define WORKER_STORE_THREADS 2
+/* At exit, how long reply endings still queued for the database may wait
+ * for it (inside the master's drain deadline); the rest is the sweep's. */
+#define WORKER_RETRY_FLUSH_MS 2000
 
 struct worker;
 
@@ -551,6 +556,9 @@ worker_run(const struct config *cfg, int listen_fd, unsigned generation)
 		log_error("pthread_attr failed");
 		goto done;
 	}
+	/* Registered before any reply can name this process as its owner. */
+	if (!sweep_beat_start(cfg->database_url, w.worker_id, "worker", false))
+		goto done;
 	if (!loop_epoll_init() || upstream_loop_start(cfg) == NULL ||
 	    (w.workq = workq_new(WORKER_STORE_THREADS, loop_epoll_post)) == NULL)
 		goto done;
@@ -588,6 +596,10 @@ done:
 	workq_free(w.workq);
 	loop_epoll_free();
 	free(w.threads);
+	/* Nothing ends a reply any more: hand on the queued endings, then stop
+	 * every thread that uses the store before freeing it. */
+	reply_retry_stop(WORKER_RETRY_FLUSH_MS);
+	sweep_beat_stop();
 	store_free(w.store);
 	upstream_global_cleanup();
 	return rc;
