@@ -51,6 +51,7 @@ struct worker_thread {
 	pthread_t       tid;
 	atomic_bool     busy;      /* serving a request (do not interrupt) */
 	bool            started;
+	int             listen_fd; /* a copy: the loop closes w->listen_fd at a stop */
 };
 
 struct worker {
@@ -382,7 +383,7 @@ worker_thread_serve(void *arg)
 		log_error("cannot create the upstream client");
 		return NULL;
 	}
-	if (FCGX_InitRequest(&fr, w->listen_fd, 0) != 0) {
+	if (FCGX_InitRequest(&fr, t->listen_fd, 0) != 0) {
 		log_error("FCGX_InitRequest failed");
 		upstream_free(up);
 		return NULL;
@@ -564,6 +565,7 @@ worker_run(const struct config *cfg, int listen_fd, unsigned generation)
 		goto done;
 	for (int i = 0; i < cfg->threads; i++) {
 		w.threads[i].w = &w;
+		w.threads[i].listen_fd = w.listen_fd;
 		atomic_fetch_add(&w.threads_running, 1);
 		if (pthread_create(&w.threads[i].tid, &attr, worker_thread_main, &w.threads[i]) != 0) {
 			log_error("pthread_create failed after %d threads", i);
