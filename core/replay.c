@@ -119,8 +119,21 @@ chat_replay_init(struct chat_replay *rp, const struct chat_env *env, const char 
 enum store_rc
 chat_replay_read(struct chat_replay *rp, struct store_reply *rep)
 {
-	return store_reply_read(rp->env->store, rp->user_id, rp->session_id,
+	enum store_rc rc = store_reply_read(rp->env->store, rp->user_id, rp->session_id,
 	    rp->id[0] != '\0' ? rp->id : NULL, rp->stale_s, rep);
+
+	/* Untouched past every timeout of its generator: it will not end by
+	 * itself. The ending the client gets is the one the database then
+	 * holds, whoever wrote it (this, the sweep, or a late generator). */
+	if (rc == STORE_OK && rep->status == REPLY_STREAMING && rep->stale &&
+	    store_reply_interrupt_stale(rp->env->store, rep->id, rp->stale_s) == STORE_OK) {
+		char id[sizeof(rp->id)];
+
+		(void)snprintf(id, sizeof(id), "%s", rep->id);
+		store_reply_free(rep);
+		rc = store_reply_read(rp->env->store, rp->user_id, rp->session_id, id, rp->stale_s, rep);
+	}
+	return rc;
 }
 
 /* Ends the stream with outcome o after what the client has seen. */
@@ -176,13 +189,15 @@ chat_replay_step(struct chat_replay *rp, enum store_rc rc, struct store_reply *r
 		*status = rp->opened ? 200 : 500;
 		return CHAT_REPLAY_DONE;
 	}
-	final = rep->status != REPLY_STREAMING || rep->stale;
+	/* Only the database's status ends a resume (chat_replay_read settles
+	 * stale rows): the client's ending is the stored one. */
+	final = rep->status != REPLY_STREAMING;
 	info->session_id = rp->session_id;
 	info->reply_id = rp->id;
 	if (!rp->opened) {
 		/* 204 only for a reply stored whole: one cut short by a dead
 		 * worker may hold less than the client already saw. */
-		if (final && rp->sent >= n + 1 && !rep->stale && strcmp(rep->error, "worker_died") != 0) {
+		if (final && rp->sent >= n + 1 && strcmp(rep->error, "worker_died") != 0) {
 			free(ends);
 			store_reply_free(rep);
 			*status = 204;  /* seen it all: eventsource stops on 204 */
@@ -213,9 +228,9 @@ chat_replay_step(struct chat_replay *rp, enum store_rc rc, struct store_reply *r
 		rp->last_write_us = clock_now_us();
 	}
 	if (final && rp->sent >= n) {
-		struct chat_outcome o = { .status = rep->stale ? REPLY_INTERRUPTED : rep->status,
+		struct chat_outcome o = { .status = rep->status,
 			.prompt_tokens = -1, .completion_tokens = -1, .finish_reason = "" };
-		const char *code = rep->stale ? "worker_died" : rep->error;
+		const char *code = rep->error;
 
 		if (o.status != REPLY_COMPLETE) {
 			o.error_code = code[0] ? code : reply_status_name(o.status);

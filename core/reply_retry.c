@@ -1,6 +1,7 @@
 /* reply_retry.c: the thread that stores reply endings once the database is back. */
 #include "reply_retry.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,6 +34,9 @@ static pthread_cond_t pending_cv = PTHREAD_COND_INITIALIZER;
 static struct pending *pending_head;
 static pthread_once_t pending_once = PTHREAD_ONCE_INIT;
 static bool pending_thread_ok;
+static pthread_t pending_tid;
+static bool pending_stop;           /* under pending_mu: reply_retry_stop was called */
+static int64_t pending_flush_until; /* under pending_mu: when stopping, the last try */
 
 static void
 pending_free(struct pending *p)
@@ -70,21 +74,38 @@ pending_try(struct pending *p)
 	    p->completion_tokens, p->error_code) == STORE_OK;
 }
 
+/* Waits until the queue holds something, then a second more (the database
+ * just failed), unless the process stops. Called and returns with
+ * pending_mu held. */
+static void
+pending_wait(void)
+{
+	struct timespec until;
+
+	while (pending_head == NULL && !pending_stop)
+		pthread_cond_wait(&pending_cv, &pending_mu);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 1;
+	while (!pending_stop && pthread_cond_timedwait(&pending_cv, &pending_mu, &until) != ETIMEDOUT)
+		;
+}
+
 static void *
 pending_main(void *arg)
 {
 	(void)arg;
 	pthread_mutex_lock(&pending_mu);
 	for (;;) {
-		struct timespec pause = { 1, 0 };
 		struct pending *list;
+		bool stopping;
 
-		while (pending_head == NULL)
-			pthread_cond_wait(&pending_cv, &pending_mu);
+		pending_wait();
+		stopping = pending_stop;
+		if (stopping && (pending_head == NULL || clock_now_us() >= pending_flush_until))
+			break;
 		list = pending_head;
 		pending_head = NULL;
 		pthread_mutex_unlock(&pending_mu);
-		(void)nanosleep(&pause, NULL);
 		while (list != NULL) {
 			struct pending *p = list;
 
@@ -100,17 +121,51 @@ pending_main(void *arg)
 				pending_push(p);
 		}
 		pthread_mutex_lock(&pending_mu);
+		if (stopping && pending_head != NULL) {
+			/* Retry soon, but not in a tight loop. */
+			struct timespec pause = { 0, 200 * 1000000L };
+
+			pthread_mutex_unlock(&pending_mu);
+			(void)nanosleep(&pause, NULL);
+			pthread_mutex_lock(&pending_mu);
+		}
 	}
+	/* What the database still refuses stays 'streaming' with the text it
+	 * holds; the sweep interrupts it once this process is gone. */
+	while (pending_head != NULL) {
+		struct pending *p = pending_head;
+
+		pending_head = p->next;
+		log_error("reply %s: final status %s not stored before exit: left to the sweep",
+		    p->reply_id, reply_status_name(p->status));
+		pending_free(p);
+	}
+	pthread_mutex_unlock(&pending_mu);
 	return NULL;
 }
 
 static void
 pending_start(void)
 {
-	pthread_t tid;
+	pthread_mutex_lock(&pending_mu);
+	if (!pending_stop)
+		pending_thread_ok = pthread_create(&pending_tid, NULL, pending_main, NULL) == 0;
+	pthread_mutex_unlock(&pending_mu);
+}
 
-	pending_thread_ok = pthread_create(&tid, NULL, pending_main, NULL) == 0 &&
-	    pthread_detach(tid) == 0;
+void
+reply_retry_stop(int flush_ms)
+{
+	bool started;
+
+	pthread_mutex_lock(&pending_mu);
+	started = pending_thread_ok;
+	pending_stop = true;
+	pending_flush_until = clock_now_us() + (int64_t)flush_ms * 1000;
+	pthread_cond_broadcast(&pending_cv);
+	pthread_mutex_unlock(&pending_mu);
+	if (started && pthread_join(pending_tid, NULL) != 0)
+		log_error("joining the reply retry thread failed");
 }
 
 static char *
@@ -125,7 +180,7 @@ reply_retry_enqueue(struct store *store, const struct reply_retry_end *end)
 	struct pending *p;
 
 	pthread_once(&pending_once, pending_start);
-	if (!pending_thread_ok || (p = calloc(1, sizeof(*p))) == NULL)
+	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return false;
 	p->store = store;
 	p->since_us = clock_now_us();
@@ -145,7 +200,17 @@ reply_retry_enqueue(struct store *store, const struct reply_retry_end *end)
 		pending_free(p);
 		return false;
 	}
-	pending_push(p);
+	pthread_mutex_lock(&pending_mu);
+	if (!pending_thread_ok || pending_stop) {
+		/* No thread, or the process is stopping: nobody would store it. */
+		pthread_mutex_unlock(&pending_mu);
+		pending_free(p);
+		return false;
+	}
+	p->next = pending_head;
+	pending_head = p;
+	pthread_cond_signal(&pending_cv);
+	pthread_mutex_unlock(&pending_mu);
 	log_warn("reply %s: database unavailable, its end will be stored when it is back",
 	    p->reply_id);
 	return true;

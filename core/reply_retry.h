@@ -4,7 +4,11 @@
  * half its text. The engine hands its unstored tail and its ending here; one
  * thread per process (started on first use) retries them every second until
  * they are in, or REPLY_RETRY_S passed, so neither the request's thread nor
- * its client waits for the database. */
+ * its client waits for the database. A stopping process stops and joins the
+ * thread (reply_retry_stop) before it frees the store: endings still queued
+ * then get a last short chance; those the database still refuses stay
+ * 'streaming' with the text stored so far, and the sweep (core/sweep.c)
+ * marks them interrupted once this process is gone. */
 #ifndef CHAT_REPLY_RETRY_H
 #define CHAT_REPLY_RETRY_H
 
@@ -33,5 +37,12 @@ struct reply_retry_end {
  * until exit). False when it cannot (no memory, no thread): the reply's end
  * is then lost, and the caller logs it. Thread-safe. */
 bool reply_retry_enqueue(struct store *store, const struct reply_retry_end *end);
+
+/* Stops the retry thread: queued endings are tried until the database takes
+ * them or flush_ms passed, the rest dropped (logged, left to the sweep), and
+ * the thread joined. After it returns nothing uses a store given to
+ * reply_retry_enqueue, and enqueue refuses. Call once, at exit, from the
+ * thread that frees the store; a no-op if the thread never started. */
+void reply_retry_stop(int flush_ms);
 
 #endif

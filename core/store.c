@@ -55,6 +55,12 @@ enum stmt {
 	S_ROOM_OWNER,
 	S_SESSION_OWNED_ANON,
 	S_SESSION_CREATE_ANON,
+	S_PROCESS_BEAT,
+	S_PROCESS_GONE,
+	S_OWNERS,
+	S_INTERRUPT_OWNERS,
+	S_REPLY_OWNER,
+	S_REPLY_INTERRUPT_STALE,
 	S_COUNT
 };
 
@@ -131,10 +137,11 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "  (SELECT id FROM prior)::text",
 	[S_REPLY_APPEND] =
 	    "UPDATE messages SET content = content || $2, chunk_ends = chunk_ends || $3::int[], "
-	    "  updated_at = now() WHERE id = $1",
+	    "  updated_at = now() WHERE id = $1 AND status = 'streaming'",
 	[S_REPLY_FINISH] =
 	    "UPDATE messages SET status = $2, model = $3, prompt_tokens = $4, "
-	    "  completion_tokens = $5, error = $6, updated_at = now() WHERE id = $1",
+	    "  completion_tokens = $5, error = $6, updated_at = now() "
+	    "WHERE id = $1 AND status = 'streaming'",
 	/* Marks the session's reply in flight and tells every process. */
 	[S_CANCEL] =
 	    "WITH r AS (UPDATE messages m SET cancel_requested = true FROM chat_sessions s "
@@ -207,7 +214,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "WITH async AS (SELECT set_config('synchronous_commit', 'off', true)) "
 	    "UPDATE messages m SET content = m.content || v.t, chunk_ends = m.chunk_ends || v.e::int[], "
 	    "  updated_at = now() "
-	    "FROM async, unnest($1::uuid[], $2::text[], $3::text[]) AS v(id, t, e) WHERE m.id = v.id",
+	    "FROM async, unnest($1::uuid[], $2::text[], $3::text[]) AS v(id, t, e) "
+	    "WHERE m.id = v.id AND m.status = 'streaming'",
 	[S_SLOT_TAKE] = "SELECT stream_slot_take($1, $2, $3::int, $4::int)",
 	[S_SLOT_RELEASE] = "DELETE FROM stream_slots WHERE id = $1::bigint",
 	/* The daily token budget: the user's streams since midnight UTC, a
@@ -218,6 +226,56 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "FROM stream_metrics WHERE user_id = $1::uuid "
 	    "AND created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
 	[S_USER_EXISTS] = "SELECT 1 FROM users WHERE id = $1::uuid",
+	/* A process says it is alive (migrations/009_processes.sql). Replies
+	 * under its id created before it started belong to an earlier process
+	 * of the same pid: they can never end now. */
+	[S_PROCESS_BEAT] =
+	    "WITH p AS (INSERT INTO processes AS p (id, host, pid, kind, proc_start, started_at) "
+	    "           VALUES ($1, $2, $3::int, $4, $5::bigint, to_timestamp($6::float8)) "
+	    "           ON CONFLICT (id) DO UPDATE SET host = EXCLUDED.host, pid = EXCLUDED.pid, "
+	    "             kind = EXCLUDED.kind, proc_start = EXCLUDED.proc_start, "
+	    "             started_at = EXCLUDED.started_at, heartbeat_at = now() RETURNING 1) "
+	    "UPDATE messages SET status = 'interrupted', error = 'worker_died', updated_at = now() "
+	    "FROM p WHERE worker = $1 AND status = 'streaming' "
+	    "  AND created_at < to_timestamp($6::float8)",
+	[S_PROCESS_GONE] = "DELETE FROM processes WHERE id = $1",
+	/* The owners of replies in flight, with what is known of them: a row,
+	 * its process start, a fresh heartbeat, and whether their replies and
+	 * the database itself have been quiet for $1 seconds (a database just
+	 * back has heard nobody yet). */
+	[S_OWNERS] =
+	    "SELECT m.worker, (p.id IS NOT NULL)::int, coalesce(p.proc_start, -1), "
+	    "  coalesce(p.heartbeat_at > now() - make_interval(secs => $1::int), false)::int, "
+	    "  (max(m.updated_at) < now() - make_interval(secs => $1::int) "
+	    "   AND pg_postmaster_start_time() < now() - make_interval(secs => $1::int))::int "
+	    "FROM messages m LEFT JOIN processes p ON p.id = m.worker "
+	    "WHERE m.status = 'streaming' AND m.worker IS NOT NULL "
+	    "GROUP BY m.worker, p.id, p.proc_start, p.heartbeat_at",
+	/* Ends the replies of owners known dead, frees their stream slots and
+	 * forgets them, in one statement. */
+	[S_INTERRUPT_OWNERS] =
+	    "WITH m AS (UPDATE messages SET status = 'interrupted', error = 'worker_died', "
+	    "             updated_at = now() "
+	    "           WHERE status = 'streaming' AND worker = ANY($1::text[]) RETURNING 1), "
+	    "  s AS (DELETE FROM stream_slots WHERE worker = ANY($1::text[])), "
+	    "  p AS (DELETE FROM processes WHERE id = ANY($1::text[])) "
+	    "SELECT count(*)::int FROM m",
+	/* The owner of the session's reply in flight, as S_OWNERS sees it. */
+	[S_REPLY_OWNER] =
+	    "SELECT m.worker, (p.id IS NOT NULL)::int, coalesce(p.proc_start, -1), "
+	    "  coalesce(p.heartbeat_at > now() - make_interval(secs => $3::int), false)::int, "
+	    "  (m.updated_at < now() - make_interval(secs => $3::int) "
+	    "   AND pg_postmaster_start_time() < now() - make_interval(secs => $3::int))::int "
+	    "FROM messages m JOIN chat_sessions s ON s.id = m.session_id "
+	    "LEFT JOIN processes p ON p.id = m.worker "
+	    "WHERE s.id = $2 AND s.user_id IS NOT DISTINCT FROM $1 AND m.role = 'assistant' "
+	    "  AND m.status = 'streaming' AND m.worker IS NOT NULL ORDER BY m.seq DESC LIMIT 1",
+	/* A resume found the reply untouched past every timeout of its
+	 * generator: whatever happened to it, it will not end by itself. */
+	[S_REPLY_INTERRUPT_STALE] =
+	    "UPDATE messages SET status = 'interrupted', error = 'worker_died', updated_at = now() "
+	    "WHERE id = $1 AND status = 'streaming' "
+	    "  AND updated_at < now() - make_interval(secs => $2::int)",
 	/* A generation for the Socket.IO gateways (migrations/004_gateway.sql):
 	 * the row and its NOTIFY in one statement. */
 	[S_GATEWAY_JOB] =
@@ -255,6 +313,7 @@ struct store_conn {
 };
 
 struct store {
+	const char        *app_name;   /* application_name of its connections */
 	pthread_mutex_t    mu;
 	pthread_cond_t     cv;
 	char              *conninfo;
@@ -267,11 +326,18 @@ struct store {
 struct store *
 store_new(const char *conninfo, int size)
 {
+	return store_new_named(conninfo, size, "chatd");
+}
+
+struct store *
+store_new_named(const char *conninfo, int size, const char *app_name)
+{
 	struct store *st;
 	pthread_condattr_t ca;
 
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return NULL;
+	st->app_name = app_name;
 	st->size = size;
 	st->conninfo = strdup(conninfo);
 	st->conns = calloc((size_t)size, sizeof(*st->conns));
@@ -334,7 +400,7 @@ static bool
 store_connect(struct store *st, struct store_conn *c)
 {
 	static const char *const keys[] = { "dbname", "connect_timeout", "application_name", NULL };
-	const char *values[] = { st->conninfo, "5", "chatd", NULL };
+	const char *values[] = { st->conninfo, "5", st->app_name, NULL };
 	char name[16];
 
 	if (c->pg != NULL)
@@ -1106,6 +1172,27 @@ store_user_tokens_today(struct store *st, const char *user_id, long long *tokens
 }
 
 enum store_rc
+store_process_beat(struct store *st, const char *id, const char *host, long pid, const char *kind,
+    long long proc_start, double started_s)
+{
+	char pd[24], ps[24], ss[48];
+	const char *p[] = { id, host, pd, kind, ps, ss };
+	PGresult *res;
+	enum store_rc rc;
+
+	(void)snprintf(pd, sizeof(pd), "%ld", pid);
+	(void)snprintf(ps, sizeof(ps), "%lld", proc_start);
+	(void)snprintf(ss, sizeof(ss), "%.6f", started_s);
+	if ((rc = store_exec(st, S_PROCESS_BEAT, 6, p, &res)) != STORE_OK)
+		return rc;
+	if (strcmp(PQcmdTuples(res), "0") != 0)
+		log_warn("process %s: %s replies of an earlier process with this id interrupted",
+		    id, PQcmdTuples(res));
+	PQclear(res);
+	return STORE_OK;
+}
+
+enum store_rc
 store_room_claim(struct store *st, const char *room, const char *user_id, char **owner)
 {
 	const char *p[] = { room, user_id };
@@ -1119,4 +1206,128 @@ store_room_owner(struct store *st, const char *room, char **owner)
 	const char *p[] = { room };
 
 	return store_query_text(st, S_ROOM_OWNER, 1, p, owner);
+}
+
+enum store_rc
+store_process_gone(struct store *st, const char *id)
+{
+	const char *p[] = { id };
+	PGresult *res;
+	enum store_rc rc;
+
+	if ((rc = store_exec(st, S_PROCESS_GONE, 1, p, &res)) == STORE_OK)
+		PQclear(res);
+	return rc;
+}
+
+/* Reads one owner from columns 0-4 of row. */
+static enum store_rc
+store_owner_row(const PGresult *res, int row, struct store_owner *o)
+{
+	memset(o, 0, sizeof(*o));
+	if (store_dup(res, row, 0, &o->id) != STORE_OK)
+		return STORE_ERROR;
+	o->registered = strcmp(PQgetvalue(res, row, 1), "1") == 0;
+	o->proc_start = strtoll(PQgetvalue(res, row, 2), NULL, 10);
+	o->beating = strcmp(PQgetvalue(res, row, 3), "1") == 0;
+	o->quiet = strcmp(PQgetvalue(res, row, 4), "1") == 0;
+	return STORE_OK;
+}
+
+enum store_rc
+store_owners_list(struct store *st, int stale_s, struct store_owner **owners, size_t *n)
+{
+	char s[16];
+	const char *p[] = { s };
+	PGresult *res;
+	enum store_rc rc;
+	int rows;
+
+	*owners = NULL;
+	*n = 0;
+	(void)snprintf(s, sizeof(s), "%d", stale_s);
+	if ((rc = store_exec(st, S_OWNERS, 1, p, &res)) != STORE_OK)
+		return rc;
+	rows = PQntuples(res);
+	if (rows > 0 && (*owners = calloc((size_t)rows, sizeof(**owners))) == NULL)
+		rc = STORE_ERROR;
+	for (int i = 0; rc == STORE_OK && i < rows; i++) {
+		if ((rc = store_owner_row(res, i, &(*owners)[i])) == STORE_OK)
+			(*n)++;
+	}
+	PQclear(res);
+	if (rc != STORE_OK) {
+		store_owners_free(*owners, *n);
+		*owners = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+void
+store_owners_free(struct store_owner *owners, size_t n)
+{
+	for (size_t i = 0; owners != NULL && i < n; i++)
+		free(owners[i].id);
+	free(owners);
+}
+
+enum store_rc
+store_reply_owner(struct store *st, const char *user_id, const char *session_id, int stale_s,
+    struct store_owner *out)
+{
+	char s[16];
+	const char *p[] = { user_id, session_id, s };
+	PGresult *res;
+	enum store_rc rc;
+
+	memset(out, 0, sizeof(*out));
+	(void)snprintf(s, sizeof(s), "%d", stale_s);
+	if ((rc = store_exec(st, S_REPLY_OWNER, 3, p, &res)) != STORE_OK)
+		return rc;
+	rc = PQntuples(res) == 1 ? store_owner_row(res, 0, out) : STORE_NOT_FOUND;
+	PQclear(res);
+	return rc;
+}
+
+enum store_rc
+store_owners_interrupt(struct store *st, const char *const *ids, size_t n, long *count)
+{
+	struct buf b;
+	enum store_rc rc = STORE_ERROR;
+	PGresult *res;
+	bool ok;
+
+	*count = 0;
+	if (n == 0)
+		return STORE_OK;
+	buf_init(&b, 1 << 20);
+	ok = buf_appendc(&b, '{');
+	for (size_t i = 0; ok && i < n; i++)
+		ok = array_put_elem(&b, ids[i], strlen(ids[i]), i == 0);
+	ok = ok && buf_appendc(&b, '}');
+	if (ok) {
+		const char *p[] = { b.data };
+
+		if ((rc = store_exec(st, S_INTERRUPT_OWNERS, 1, p, &res)) == STORE_OK) {
+			*count = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+			PQclear(res);
+		}
+	}
+	buf_free(&b);
+	return rc;
+}
+
+enum store_rc
+store_reply_interrupt_stale(struct store *st, const char *reply_id, int stale_s)
+{
+	char s[16];
+	const char *p[] = { reply_id, s };
+	PGresult *res;
+	enum store_rc rc;
+
+	(void)snprintf(s, sizeof(s), "%d", stale_s);
+	if ((rc = store_exec(st, S_REPLY_INTERRUPT_STALE, 2, p, &res)) == STORE_OK)
+		PQclear(res);
+	return rc;
 }

@@ -29,6 +29,10 @@ struct store;
  * failure. */
 struct store *store_new(const char *conninfo, int size);
 
+/* store_new whose connections say app_name (a static string) to
+ * PostgreSQL, e.g. "chatd-sweep", instead of "chatd". */
+struct store *store_new_named(const char *conninfo, int size, const char *app_name);
+
 /* Closes every connection and frees the pool. NULL-safe. */
 void store_free(struct store *st);
 
@@ -201,6 +205,48 @@ enum store_rc store_room_owner(struct store *st, const char *room, char **owner)
 /* Marks the replies a dead worker was generating as interrupted (own
  * connection; for the master). Returns the count, -1 on failure. */
 long store_interrupt_worker(const char *conninfo, const char *worker_id);
+
+/* --- owners of replies in flight (migrations/009_processes.sql, core/sweep.c) --- */
+
+/* One process that owns replies in flight, as the database knows it. */
+struct store_owner {
+	char      *id;           /* "host:pid" (owned by the array) */
+	bool       registered;   /* it has a processes row */
+	long long  proc_start;   /* the row's process start time, -1 if none */
+	bool       beating;      /* heartbeat younger than stale_s */
+	bool       quiet;        /* its replies and the database quiet for stale_s */
+};
+
+/* Says that process id ("host:pid", of kind "worker" or "gateway") is
+ * alive, registering it on first use; replies under its id created before
+ * started_s (seconds since the epoch) belong to an earlier process with the
+ * same pid and are marked interrupted. */
+enum store_rc store_process_beat(struct store *st, const char *id, const char *host, long pid,
+    const char *kind, long long proc_start, double started_s);
+
+/* Forgets process id (it stops). */
+enum store_rc store_process_gone(struct store *st, const char *id);
+
+/* Every owner of a 'streaming' reply: *owners (*n of them) is freed with
+ * store_owners_free(). */
+enum store_rc store_owners_list(struct store *st, int stale_s, struct store_owner **owners,
+    size_t *n);
+void store_owners_free(struct store_owner *owners, size_t n);
+
+/* The owner of the session's reply in flight: STORE_NOT_FOUND when none
+ * (free out->id). */
+enum store_rc store_reply_owner(struct store *st, const char *user_id, const char *session_id,
+    int stale_s, struct store_owner *out);
+
+/* Marks every 'streaming' reply of the n owners ids interrupted
+ * ('worker_died'), frees their stream slots and forgets them; *count: the
+ * replies ended. ids are borrowed. */
+enum store_rc store_owners_interrupt(struct store *st, const char *const *ids, size_t n,
+    long *count);
+
+/* Marks reply_id interrupted if it is 'streaming' and untouched for
+ * stale_s seconds. */
+enum store_rc store_reply_interrupt_stale(struct store *st, const char *reply_id, int stale_s);
 
 /* Blocks: LISTENs on each of the NULL-terminated channels and calls
  * on_notify(ctx, channel, payload) for each notification until *stop;

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
+#include "sweep.h"
 #include "worker.h"
 
 #define LISTEN_BACKLOG   4096
@@ -46,6 +47,8 @@ struct pool {
 	time_t          crash_window_start;
 	int             crashes;
 	unsigned long   respawns;
+	time_t          sweep_at;     /* next sweep; sooner while one is owed */
+	bool            sweep_failing;
 };
 
 static bool
@@ -245,9 +248,14 @@ pool_reap(struct pool *p)
 				log_error("worker %ld killed by signal %d", (long)pid, WTERMSIG(status));
 				if (c->kill_at == 0)
 					p->crashes++;
-				/* Its replies in flight will never end by themselves. */
-				if (worker_id_format(wid, sizeof(wid), pid) &&
-				    (n = store_interrupt_worker(p->cfg->database_url, wid)) > 0)
+				/* Its replies in flight will never end by themselves.
+				 * If the database does not take it now, the sweep
+				 * (retried every second until it does) finds the pid
+				 * dead and ends them. */
+				if (!worker_id_format(wid, sizeof(wid), pid) ||
+				    (n = store_interrupt_worker(p->cfg->database_url, wid)) < 0)
+					p->sweep_at = 0;
+				else if (n > 0)
 					log_warn("marked %ld replies of worker %ld interrupted", n, (long)pid);
 			} else if (WEXITSTATUS(status) != 0) {
 				log_error("worker %ld exited with status %d", (long)pid, WEXITSTATUS(status));
@@ -303,6 +311,33 @@ pool_reload(struct pool *p)
 	pool_signal_generation(p, true, SIGTERM, time(NULL) + p->cfg->drain_timeout);
 }
 
+/* Sweeps the replies of owners that are gone (core/sweep.h): at start-up,
+ * every SWEEP_INTERVAL_S, and every second while the database refuses.
+ * XXX: it runs on the master's thread, so an unreachable (not refusing)
+ * database delays signal handling by its connect timeout. */
+static void
+pool_sweep(struct pool *p)
+{
+	time_t now = time(NULL);
+	struct store *st;
+	long n = -1;
+
+	if (now < p->sweep_at)
+		return;
+	/* A fresh connection each time: the master forks, and children must
+	 * not inherit one. */
+	if ((st = store_new_named(p->cfg->database_url, 1, "chatd-sweep")) != NULL) {
+		n = sweep_run(st);
+		store_free(st);
+	}
+	if (n < 0 && !p->sweep_failing)
+		log_warn("sweep: the database did not take it, retrying every second");
+	else if (n >= 0 && p->sweep_failing)
+		log_info("sweep: done, the database is back");
+	p->sweep_failing = n < 0;
+	p->sweep_at = now + (n < 0 ? 1 : SWEEP_INTERVAL_S);
+}
+
 int
 pool_run(struct config *cfg, const char *config_path, int listen_fd)
 {
@@ -326,6 +361,7 @@ pool_run(struct config *cfg, const char *config_path, int listen_fd)
 	}
 	log_info("master started: %d workers x %d threads on %s", cfg->workers, cfg->threads,
 	    cfg->listen);
+	pool_sweep(&p);
 	pool_fill(&p);
 	for (;;) {
 		int sig = sigtimedwait(&set, &info, &tick);
@@ -344,6 +380,7 @@ pool_run(struct config *cfg, const char *config_path, int listen_fd)
 		pool_enforce_deadlines(&p);
 		if (p.stopping && pool_live_children(&p, false) == 0)
 			break;
+		pool_sweep(&p);
 		pool_fill(&p);
 	}
 	log_info("master stopped (%lu respawns)", p.respawns);

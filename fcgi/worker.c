@@ -29,7 +29,9 @@
 #include "loop_epoll.h"
 #include "metrics.h"
 #include "log.h"
+#include "reply_retry.h"
 #include "store.h"
+#include "sweep.h"
 #include "upstream.h"
 #include "upstream_loop.h"
 #include "workq.h"
@@ -38,6 +40,9 @@
 /* Threads that store the loop's replies: batches are small and PostgreSQL
  * takes thousands a second, so two keep up while one waits on a lock. */
 #define WORKER_STORE_THREADS 2
+/* At exit, how long reply endings still queued for the database may wait
+ * for it (inside the master's drain deadline); the rest is the sweep's. */
+#define WORKER_RETRY_FLUSH_MS 2000
 
 struct worker;
 
@@ -46,6 +51,7 @@ struct worker_thread {
 	pthread_t       tid;
 	atomic_bool     busy;      /* serving a request (do not interrupt) */
 	bool            started;
+	int             listen_fd; /* a copy: the loop closes w->listen_fd at a stop */
 };
 
 struct worker {
@@ -377,7 +383,7 @@ worker_thread_serve(void *arg)
 		log_error("cannot create the upstream client");
 		return NULL;
 	}
-	if (FCGX_InitRequest(&fr, w->listen_fd, 0) != 0) {
+	if (FCGX_InitRequest(&fr, t->listen_fd, 0) != 0) {
 		log_error("FCGX_InitRequest failed");
 		upstream_free(up);
 		return NULL;
@@ -551,11 +557,15 @@ worker_run(const struct config *cfg, int listen_fd, unsigned generation)
 		log_error("pthread_attr failed");
 		goto done;
 	}
+	/* Registered before any reply can name this process as its owner. */
+	if (!sweep_beat_start(cfg->database_url, w.worker_id, "worker", false))
+		goto done;
 	if (!loop_epoll_init() || upstream_loop_start(cfg) == NULL ||
 	    (w.workq = workq_new(WORKER_STORE_THREADS, loop_epoll_post)) == NULL)
 		goto done;
 	for (int i = 0; i < cfg->threads; i++) {
 		w.threads[i].w = &w;
+		w.threads[i].listen_fd = w.listen_fd;
 		atomic_fetch_add(&w.threads_running, 1);
 		if (pthread_create(&w.threads[i].tid, &attr, worker_thread_main, &w.threads[i]) != 0) {
 			log_error("pthread_create failed after %d threads", i);
@@ -588,6 +598,10 @@ done:
 	workq_free(w.workq);
 	loop_epoll_free();
 	free(w.threads);
+	/* Nothing ends a reply any more: hand on the queued endings, then stop
+	 * every thread that uses the store before freeing it. */
+	reply_retry_stop(WORKER_RETRY_FLUSH_MS);
+	sweep_beat_stop();
 	store_free(w.store);
 	upstream_global_cleanup();
 	return rc;

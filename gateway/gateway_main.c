@@ -23,6 +23,7 @@
 #include "live.h"
 #include "log.h"
 #include "process.h"
+#include "reply_retry.h"
 #include "loop.h"
 #include "metrics.h"
 #include "relay.h"
@@ -30,12 +31,14 @@
 #include "server.h"
 #include "session.h"
 #include "store.h"
+#include "sweep.h"
 #include "upstream.h"
 
 #define TICK_MS          250
 #define DB_POOL          2        /* one loop thread: one busy connection at a time */
 #define MAX_PAYLOAD      1000000  /* bytes, announced in the handshake */
 #define FLUSH_MS         1000     /* at exit, to write what is queued */
+#define RETRY_FLUSH_MS   2000     /* at exit, for reply endings the database refused */
 
 static volatile sig_atomic_t signals_seen;
 static struct lws_context *volatile context;   /* read by the signal handler */
@@ -170,6 +173,11 @@ main(int argc, char **argv)
 		log_error("out of memory");
 		goto done;
 	}
+	/* Registered before any reply names this process; the first beat
+	 * sweeps the replies of owners that are gone (a gateway killed
+	 * before this one started, say), retrying until the database takes it. */
+	if (!sweep_beat_start(cfg.database_url, id, "gateway", true))
+		goto done;
 	struct server_settings ss = { &cfg, ping_interval, ping_timeout, MAX_PAYLOAD };
 	if ((context = server_create(&ss)) == NULL)
 		goto done;
@@ -226,6 +234,8 @@ done:
 		lws_context_destroy(ctx);
 	}
 	session_reap();
+	reply_retry_stop(RETRY_FLUSH_MS);
+	sweep_beat_stop();
 	store_free(store);
 	if (curl_ready)
 		upstream_global_cleanup();

@@ -12,7 +12,10 @@
 #include "request.h"
 #include "resume_stream.h"
 #include "replay.h"
+#include "log.h"
+#include "process.h"
 #include "store.h"
+#include "sweep.h"
 #include "turn_stream.h"
 
 #define TITLE_MAX    200
@@ -221,6 +224,29 @@ api_sessions_resume(struct request *r)
 	return status;
 }
 
+/* True if the session's reply in flight belongs to a process that is gone;
+ * its replies are then marked interrupted (if the database takes it). */
+static bool
+api_sessions_owner_gone(struct request *r)
+{
+	struct store_owner o;
+	char host[256];
+	bool gone;
+	long n;
+
+	if (store_reply_owner(r->store, r->user_id, r->path_id, SWEEP_STALE_S, &o) != STORE_OK)
+		return false;   /* none, or no database: store_cancel will say */
+	process_host(host, sizeof(host));
+	if ((gone = sweep_owner_dead(&o, host))) {
+		const char *ids[] = { o.id };
+
+		if (store_owners_interrupt(r->store, ids, 1, &n) == STORE_OK && n > 0)
+			log_warn("cancel: %ld replies of %s, which is gone, marked interrupted", n, o.id);
+	}
+	free(o.id);
+	return gone;
+}
+
 int
 api_sessions_cancel(struct request *r)
 {
@@ -230,6 +256,10 @@ api_sessions_cancel(struct request *r)
 
 	if (!auth_is_uuid(r->path_id))
 		return http_error(r, 404, session_not_found);
+	/* A reply whose owner is gone says 'streaming' but nothing runs it:
+	 * end it for good instead of asking nobody to cancel it. */
+	if (api_sessions_owner_gone(r))
+		return http_error(r, 409, "No reply in progress");
 	rc = store_cancel(r->store, r->user_id, r->path_id, &reply_id);
 	if (rc == STORE_CONFLICT)
 		return http_error(r, 409, "No reply in progress");

@@ -419,3 +419,20 @@ store_listen_loop(const char *conninfo, const char *const *channels,
 	(void)ctx;
 	(void)stop;
 }
+
+enum store_rc
+store_reply_interrupt_stale(struct store *st, const char *reply_id, int stale_s)
+{
+	struct fake_reply *r;
+
+	(void)st;
+	(void)stale_s;
+	pthread_mutex_lock(&mu);
+	if ((r = reply_find(reply_id)) != NULL && r->stale && strcmp(r->status, "streaming") == 0) {
+		(void)snprintf(r->status, sizeof(r->status), "interrupted");
+		(void)snprintf(r->error, sizeof(r->error), "worker_died");
+		r->stale = false;
+	}
+	pthread_mutex_unlock(&mu);
+	return STORE_OK;
+}

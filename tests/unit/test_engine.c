@@ -890,11 +890,12 @@ START_TEST(replay_worker_died_is_never_204)
 }
 END_TEST
 
-/* Still 'streaming' but its worker stopped updating it: interrupted. */
+/* Still 'streaming' but its worker stopped updating it: interrupted, in
+ * the database first, so the client's ending is the stored one. */
 START_TEST(replay_stale_reply_ends_interrupted)
 {
 	const char *error;
-	struct fake_reply *r;
+	struct fake_reply *r, stored;
 
 	r = fake_store_add_reply(SESSION, REPLY, "streaming", "Hel", "3", "");
 	r->stale = true;
@@ -903,6 +904,9 @@ START_TEST(replay_stale_reply_ends_interrupted)
 	ck_assert_str_eq(last_end()->status, "interrupted");
 	ck_assert_str_eq(last_end()->code, "worker_died");
 	ck_assert_int_eq(fake_store.follows, 0);
+	ck_assert(fake_store_get(REPLY, &stored));
+	ck_assert_str_eq(stored.status, "interrupted");
+	ck_assert_str_eq(stored.error, "worker_died");
 }
 END_TEST
 

@@ -1,0 +1,49 @@
+/* sweep.h: every reply ends: heartbeats of the processes that own replies,
+ * and the sweep that interrupts the replies of owners that are gone.
+ *
+ * A reply in flight is a 'streaming' row whose worker column names its
+ * owner: "host:pid" (a chatd worker) or "gw:host:pid" (a gateway). An owner that dies
+ * without ending it (kill -9, a crash, an exit while PostgreSQL was down)
+ * leaves it 'streaming' for ever unless someone else ends it: the sweep.
+ * An owner is gone when, on this host, its pid is dead or belongs to
+ * another process (a different start time); on another host, when its
+ * heartbeat (migrations/009_processes.sql) stopped for SWEEP_STALE_S while
+ * the database was up. Its replies then become 'interrupted' with the
+ * error 'worker_died', keeping the text that was stored. */
+#ifndef CHAT_SWEEP_H
+#define CHAT_SWEEP_H
+
+#include <stdbool.h>
+
+struct store;
+struct store_owner;
+
+#define SWEEP_BEAT_S      2    /* how often a process renews its heartbeat */
+#define SWEEP_STALE_S     15   /* a heartbeat older than this is a dead owner's */
+#define SWEEP_INTERVAL_S  5    /* how often the chatd master sweeps */
+
+/* True if the owner o is known to be gone (see above); host is this
+ * host's name. Reads /proc: call it where o's host could run it. */
+bool sweep_owner_dead(const struct store_owner *o, const char *host);
+
+/* One sweep over every owner of a reply in flight. Returns the replies
+ * interrupted, or -1 if the database did not take it (call again later).
+ * st is borrowed. */
+long sweep_run(struct store *st);
+
+/* Starts this process's heartbeat thread: its row in processes (id
+ * "host:pid", kind "worker" or "gateway") is written now and every
+ * SWEEP_BEAT_S, retried every second while PostgreSQL is away. With
+ * sweep_first, the thread also sweeps once, retrying until the database
+ * takes it (a gateway's start-up sweep). Call after fork, before the
+ * process begins any reply; conninfo and id are copied. False if the
+ * thread cannot start. One per process. */
+bool sweep_beat_start(const char *conninfo, const char *id, const char *kind, bool sweep_first);
+
+/* Stops and joins the heartbeat thread and removes this process's row
+ * (once, if the database answers: otherwise the sweep finds the pid dead).
+ * Call only after the process ended or handed on all its replies. Safe
+ * when the thread never started. */
+void sweep_beat_stop(void);
+
+#endif
