@@ -199,11 +199,17 @@ static const char *const spend_env[] = {
 	"CHAT_REGISTRATION", "CHAT_MODEL",
 };
 
+/* Every setting's variable: the test run's own (JWT_SECRET_FILE naming a
+ * file not made yet, say) must not decide what config_load sees. */
 static void
 env_clear(void)
 {
+	const char *name, *env, *defval, *help;
+
 	for (size_t i = 0; i < sizeof(spend_env) / sizeof(spend_env[0]); i++)
 		unsetenv(spend_env[i]);
+	for (size_t i = 0; config_describe(i, &name, &env, &defval, &help); i++)
+		unsetenv(env);
 }
 
 START_TEST(config_defaults_and_checks)
