@@ -32,6 +32,25 @@ handler_messages(struct request *r, json_object *arr, const char *field, int *st
 	return out;
 }
 
+json_object *
+handler_body_messages(struct request *r, json_object *body, int *status)
+{
+	json_object *arr, *messages;
+
+	if (!json_object_object_get_ex(body, "messages", &arr) || arr == NULL) {
+		*status = handler_bad_field(r, "messages", "missing field");
+		return NULL;
+	}
+	if ((messages = handler_messages(r, arr, "messages", status)) == NULL)
+		return NULL;
+	if (json_object_array_length(messages) == 0) {
+		json_object_put(messages);
+		*status = handler_bad_field(r, "messages", "must not be empty");
+		return NULL;
+	}
+	return messages;
+}
+
 /* Runs a stateless turn to its end without streaming. */
 static int
 collect_run(struct request *r, struct chat_turn *turn, struct sink_collect *col)
@@ -159,23 +178,15 @@ done:
 int
 api_openai_chat_completion(struct request *r)
 {
-	json_object *body, *arr, *messages = NULL;
+	json_object *body, *messages = NULL;
 	struct sink_collect col;
 	int status;
 
 	if ((body = handler_body_object(r, &status)) == NULL)
 		return status;
 	memset(&col, 0, sizeof(col));
-	if (!json_object_object_get_ex(body, "messages", &arr) || arr == NULL) {
-		status = handler_bad_field(r, "messages", "missing field");
+	if ((messages = handler_body_messages(r, body, &status)) == NULL)
 		goto done;
-	}
-	if ((messages = handler_messages(r, arr, "messages", &status)) == NULL)
-		goto done;
-	if (json_object_array_length(messages) == 0) {
-		status = handler_bad_field(r, "messages", "must not be empty");
-		goto done;
-	}
 	struct chat_turn turn = { .messages = messages, .add_system_prompt = true };
 	if ((status = collect_run(r, &turn, &col)) == 200)
 		status = http_reply_json(r, 200, completion_object(&col));
@@ -204,7 +215,7 @@ json_in_bool(json_object *obj, const char *key, bool *out)
 int
 api_v1_chat_completions(struct request *r)
 {
-	json_object *body, *arr, *messages = NULL, *so, *v;
+	json_object *body, *messages = NULL, *so, *v;
 	const char *model = NULL, *err = NULL;
 	struct dialect_openai_opts opts = { false };
 	struct sink_collect col;
@@ -257,16 +268,8 @@ api_v1_chat_completions(struct request *r)
 		status = handler_bad_field(r, "n", "only 1 is supported");
 		goto done;
 	}
-	if (!json_object_object_get_ex(body, "messages", &arr) || arr == NULL) {
-		status = handler_bad_field(r, "messages", "missing field");
+	if ((messages = handler_body_messages(r, body, &status)) == NULL)
 		goto done;
-	}
-	if ((messages = handler_messages(r, arr, "messages", &status)) == NULL)
-		goto done;
-	if (json_object_array_length(messages) == 0) {
-		status = handler_bad_field(r, "messages", "must not be empty");
-		goto done;
-	}
 	struct chat_turn turn = {
 		.route = r->route_name,
 		.user_id = r->user_id,

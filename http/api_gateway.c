@@ -22,7 +22,7 @@
 int
 api_gateway_stream_start(struct request *r)
 {
-	json_object *body, *arr, *messages = NULL, *resp;
+	json_object *body, *messages = NULL, *resp;
 	const char *room, *err;
 	char *job_id = NULL;
 	size_t len;
@@ -40,16 +40,8 @@ api_gateway_stream_start(struct request *r)
 		status = handler_bad_field(r, "sessionId", "must not be empty");
 		goto done;
 	}
-	if (!json_object_object_get_ex(body, "messages", &arr) || arr == NULL) {
-		status = handler_bad_field(r, "messages", "missing field");
+	if ((messages = handler_body_messages(r, body, &status)) == NULL)
 		goto done;
-	}
-	if ((messages = handler_messages(r, arr, "messages", &status)) == NULL)
-		goto done;
-	if (json_object_array_length(messages) == 0) {
-		status = handler_bad_field(r, "messages", "must not be empty");
-		goto done;
-	}
 	/* The route requires a token: the caller is a user, and the room is
 	 * theirs from now on (or someone else's: refused). */
 	res = request_room_claim(r->store, room, r->authed ? r->user_id : NULL);

@@ -51,6 +51,11 @@ int api_v1_chat_completions(struct request *r);
  * content; NULL after rendering the 400 (*status set). */
 json_object *handler_messages(struct request *r, json_object *arr, const char *field, int *status);
 
+/* The body's required "messages": validated by handler_messages and not
+ * empty. A new array (the caller puts it), or NULL after rendering the
+ * 400 (*status set). */
+json_object *handler_body_messages(struct request *r, json_object *body, int *status);
+
 /* api_settings.c (seed 004) */
 int api_settings_get(struct request *r);
 int api_settings_put(struct request *r);
