@@ -61,8 +61,18 @@ enum stmt {
 	S_INTERRUPT_OWNERS,
 	S_REPLY_OWNER,
 	S_REPLY_INTERRUPT_STALE,
+	S_SESSION_LIST_AFTER,
+	S_SESSION_SEARCH,
+	S_SESSION_EXTERNAL_ANON,
 	S_COUNT
 };
+
+/* A session-list row, with updated_at in microseconds for the cursor. */
+#define LIST_COLUMNS \
+	"s.id::text, coalesce(s.user_id::text, ''), s.title, iso_ts(s.created_at), " \
+	"iso_ts(s.updated_at), (extract(epoch FROM s.updated_at) * 1000000)::bigint"
+/* A cursor's instant: microseconds since the epoch, exactly. */
+#define CURSOR_TS(p) "(timestamptz 'epoch' + " p "::bigint * interval '1 microsecond')"
 
 #define SESSION_JSON \
 	"jsonb_build_object('id', s.id, 'user_id', s.user_id, 'title', s.title, " \
@@ -88,18 +98,51 @@ static const char *const stmt_sql[S_COUNT] = {
 	/* Plain columns: the list is the hottest read, and building its JSON in
 	 * C costs a fifth of what jsonb_agg costs the database. One row more
 	 * than asked tells whether there are more. */
+	/* Columns are qualified: a bare "id" in ORDER BY would bind to the
+	 * output column id::text and sort by text, off the index. */
 	[S_SESSION_LIST] =
-	    "SELECT id::text, coalesce(user_id::text, ''), title, iso_ts(created_at), iso_ts(updated_at) "
-	    "FROM chat_sessions WHERE user_id = $1 "
-	    "ORDER BY updated_at DESC, id LIMIT $2::int + 1 OFFSET $3::int",
+	    "SELECT " LIST_COLUMNS " FROM chat_sessions s WHERE s.user_id = $1 "
+	    "ORDER BY s.updated_at DESC, s.id LIMIT $2::int + 1 OFFSET $3::int",
+	/* Keyset: the rows after ($3 µs, $4) in (updated_at DESC, id) order.
+	 * "updated_at <= $3" is the index condition that starts the scan at
+	 * the cursor; the OR only drops the few rows of the same instant. */
+	[S_SESSION_LIST_AFTER] =
+	    "SELECT " LIST_COLUMNS " FROM chat_sessions s WHERE s.user_id = $1 "
+	    "  AND s.updated_at <= " CURSOR_TS("$3") " "
+	    "  AND (s.updated_at < " CURSOR_TS("$3") " OR s.id > $4::uuid) "
+	    "ORDER BY s.updated_at DESC, s.id LIMIT $2::int + 1",
+	/* The same, among the sessions whose title or message text has every
+	 * word of $5 (migrations/010_read_paths.sql: both lookups are GIN
+	 * index scans of this user's entries). */
+	[S_SESSION_SEARCH] =
+	    "WITH q AS (SELECT websearch_to_tsquery('simple', $5::text) AS q), "
+	    "  hit AS (SELECT d.session_id FROM search_docs d, q WHERE d.user_id = $1::uuid AND d.tsv @@ q.q "
+	    "          UNION SELECT t.id FROM chat_sessions t, q WHERE t.user_id = $1::uuid "
+	    "          AND search_doc_tsv(t.title) @@ q.q) "
+	    "SELECT " LIST_COLUMNS " FROM chat_sessions s WHERE s.user_id = $1::uuid "
+	    "  AND s.id IN (SELECT session_id FROM hit) "
+	    "  AND s.updated_at <= " CURSOR_TS("$3") " "
+	    "  AND (s.updated_at < " CURSOR_TS("$3") " OR s.id > $4::uuid) "
+	    "ORDER BY s.updated_at DESC, s.id LIMIT $2::int + 1",
+	/* The last $3 messages before message $4 (all when NULL), one more to
+	 * tell whether older ones exist; the seq bound is an index condition
+	 * of messages_session_seq. The second column says that $4 is not a
+	 * message of this session. */
 	[S_SESSION_GET] =
+	    "WITH b AS (SELECT m.seq FROM messages m WHERE m.id = $4::uuid AND m.session_id = $2::uuid), "
+	    "  page AS (SELECT m.id, m.role, m.content, m.status, m.model, m.created_at, m.seq "
+	    "           FROM messages m WHERE m.session_id = $2::uuid "
+	    "           AND m.seq < coalesce((SELECT seq FROM b), 9223372036854775807) "
+	    "           ORDER BY m.seq DESC LIMIT $3::int + 1) "
 	    "SELECT jsonb_build_object('id', s.id, 'user_id', s.user_id, 'title', s.title, "
 	    "  'created_at', iso_ts(s.created_at), 'updated_at', iso_ts(s.updated_at), "
-	    "  'messages', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', m.id, "
-	    "     'role', m.role, 'content', m.content, 'status', m.status, 'model', m.model, "
-	    "     'created_at', iso_ts(m.created_at)) ORDER BY m.seq), '[]') "
-	    "     FROM messages m WHERE m.session_id = s.id))::text "
-	    "FROM chat_sessions s WHERE s.id = $2 AND s.user_id IS NOT DISTINCT FROM $1",
+	    "  'messages', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', p.id, "
+	    "     'role', p.role, 'content', p.content, 'status', p.status, 'model', p.model, "
+	    "     'created_at', iso_ts(p.created_at)) ORDER BY p.seq), '[]') "
+	    "     FROM (SELECT * FROM page ORDER BY seq DESC LIMIT $3::int) p), "
+	    "  'has_more', (SELECT count(*) FROM page) > $3::int)::text, "
+	    "  ($4::uuid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM b))::int "
+	    "FROM chat_sessions s WHERE s.id = $2::uuid AND s.user_id = $1::uuid",
 	[S_SESSION_RENAME] =
 	    "UPDATE chat_sessions s SET title = $3, updated_at = now() "
 	    "WHERE s.id = $2 AND s.user_id IS NOT DISTINCT FROM $1 "
@@ -183,12 +226,22 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "  'voice', voice))::text",
 	[S_SESSION_OWNED] =
 	    "SELECT id::text FROM chat_sessions WHERE id = $2::uuid AND user_id IS NOT DISTINCT FROM $1::uuid",
-	/* Finds or creates the owner's session named by a client string. */
+	/* Finds or creates the owner's session named by a client string.
+	 * "user_id = $1" (and "IS NULL" below), not IS NOT DISTINCT FROM: both
+	 * columns of chat_sessions_external are then index conditions. */
 	[S_SESSION_EXTERNAL] =
-	    "WITH f AS (SELECT id FROM chat_sessions WHERE user_id IS NOT DISTINCT FROM $1::uuid "
+	    "WITH f AS (SELECT id FROM chat_sessions WHERE user_id = $1::uuid "
 	    "           AND external_id = $2::text), "
+	    "  i AS (INSERT INTO chat_sessions (user_id, title, external_id) "
+	    "        SELECT $1::uuid, $3::text, $2::text WHERE NOT EXISTS (SELECT 1 FROM f) "
+	    "        ON CONFLICT DO NOTHING RETURNING id) "
+	    "SELECT id::text FROM f UNION ALL SELECT id::text FROM i",
+	/* The same for anonymous callers ($1: "<address>/<name>", $3: the address). */
+	[S_SESSION_EXTERNAL_ANON] =
+	    "WITH f AS (SELECT id FROM chat_sessions WHERE user_id IS NULL "
+	    "           AND external_id = $1::text), "
 	    "  i AS (INSERT INTO chat_sessions (user_id, title, external_id, anon_scope) "
-	    "        SELECT $1::uuid, $3::text, $2::text, $4::text WHERE NOT EXISTS (SELECT 1 FROM f) "
+	    "        SELECT NULL, $2::text, $1::text, $3::text WHERE NOT EXISTS (SELECT 1 FROM f) "
 	    "        ON CONFLICT DO NOTHING RETURNING id) "
 	    "SELECT id::text FROM f UNION ALL SELECT id::text FROM i",
 	/* One atomic step per request: a new window, or one more hit. */
@@ -613,27 +666,28 @@ store_session_create(struct store *st, const char *user_id, const char *title,
 	return store_query_text(st, S_SESSION_CREATE, 3, p, session_json);
 }
 
-enum store_rc
-store_session_list(struct store *st, const char *user_id, int limit, int offset, char **list_json)
+/* Renders a page of session-list rows; the last row shown gives the cursor
+ * of the next page when there is one. */
+static enum store_rc
+store_list_json(const PGresult *res, const struct store_list_page *pg, char **list_json)
 {
-	char l[16], o[16];
-	const char *p[] = { user_id, l, o };
-	PGresult *res;
-	enum store_rc rc;
+	int rows = PQntuples(res), shown = rows < pg->limit ? rows : pg->limit;
+	bool more = rows > pg->limit, ok;
+	char cursor[STORE_CURSOR_MAX];
 	struct buf b;
-	int rows;
-	bool ok;
 
-	*list_json = NULL;
-	(void)snprintf(l, sizeof(l), "%d", limit);
-	(void)snprintf(o, sizeof(o), "%d", offset);
-	if ((rc = store_exec(st, S_SESSION_LIST, 3, p, &res)) != STORE_OK)
-		return rc;
-	rows = PQntuples(res);
 	buf_init(&b, 1 << 22);
-	ok = buf_printf(&b, "{\"limit\":%d,\"offset\":%d,\"has_more\":%s,\"sessions\":[",
-	    limit, offset, rows > limit ? "true" : "false");
-	for (int i = 0; ok && i < rows && i < limit; i++)
+	ok = buf_printf(&b, "{\"limit\":%d,\"offset\":%d,\"has_more\":%s,\"next_cursor\":",
+	    pg->limit, pg->offset, more ? "true" : "false");
+	if (ok && more && shown > 0) {
+		int n = snprintf(cursor, sizeof(cursor), "%s_%s", PQgetvalue(res, shown - 1, 5),
+		    PQgetvalue(res, shown - 1, 0));
+		ok = n > 0 && (size_t)n < sizeof(cursor) && json_put_stringz(&b, cursor);
+	} else {
+		ok = ok && buf_appendz(&b, "null");
+	}
+	ok = ok && buf_appendz(&b, ",\"sessions\":[");
+	for (int i = 0; ok && i < shown; i++)
 		ok = buf_appendz(&b, i ? ",{\"id\":" : "{\"id\":") &&
 		    json_put_stringz(&b, PQgetvalue(res, i, 0)) &&
 		    buf_appendz(&b, ",\"user_id\":") && json_put_stringz(&b, PQgetvalue(res, i, 1)) &&
@@ -642,7 +696,6 @@ store_session_list(struct store *st, const char *user_id, int limit, int offset,
 		    buf_appendz(&b, ",\"updated_at\":") && json_put_stringz(&b, PQgetvalue(res, i, 4)) &&
 		    buf_appendc(&b, '}');
 	ok = ok && buf_append(&b, "]}", 2);
-	PQclear(res);
 	if (!ok || (*list_json = buf_steal(&b)) == NULL) {
 		buf_free(&b);
 		return STORE_ERROR;
@@ -650,13 +703,75 @@ store_session_list(struct store *st, const char *user_id, int limit, int offset,
 	return STORE_OK;
 }
 
-enum store_rc
-store_session_get(struct store *st, const char *user_id, const char *session_id,
-    char **session_json)
+bool
+store_cursor_parse(const char *s, long long *us, char id[37])
 {
-	const char *p[] = { user_id, session_id };
+	const char *sep = strchr(s, '_');
+	char *end;
+	long long v;
 
-	return store_query_text(st, S_SESSION_GET, 2, p, session_json);
+	if (sep == NULL || sep == s || sep - s > 18 || strspn(s, "0123456789") != (size_t)(sep - s))
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end != sep || v < 0 || v > STORE_CURSOR_END_US || !auth_is_uuid(sep + 1))
+		return false;
+	*us = v;
+	memcpy(id, sep + 1, 36);
+	id[36] = '\0';
+	return true;
+}
+
+enum store_rc
+store_session_list(struct store *st, const char *user_id, const struct store_list_page *pg,
+    char **list_json)
+{
+	char l[16], o[16], us[24];
+	const char *after_id = pg->after_id != NULL ? pg->after_id : "00000000-0000-0000-0000-000000000000";
+	PGresult *res;
+	enum store_rc rc;
+
+	*list_json = NULL;
+	(void)snprintf(l, sizeof(l), "%d", pg->limit);
+	(void)snprintf(o, sizeof(o), "%d", pg->offset);
+	/* No cursor: from the end of time, which every row is before. */
+	(void)snprintf(us, sizeof(us), "%lld", pg->after_id != NULL ? pg->after_us : STORE_CURSOR_END_US);
+	if (pg->q != NULL) {
+		const char *p[] = { user_id, l, us, after_id, pg->q };
+		rc = store_exec(st, S_SESSION_SEARCH, 5, p, &res);
+	} else if (pg->after_id != NULL || pg->offset == 0) {
+		const char *p[] = { user_id, l, us, after_id };
+		rc = store_exec(st, S_SESSION_LIST_AFTER, 4, p, &res);
+	} else {
+		const char *p[] = { user_id, l, o };
+		rc = store_exec(st, S_SESSION_LIST, 3, p, &res);
+	}
+	if (rc != STORE_OK)
+		return rc;
+	rc = store_list_json(res, pg, list_json);
+	PQclear(res);
+	return rc;
+}
+
+enum store_rc
+store_session_get(struct store *st, const char *user_id, const char *session_id, int limit,
+    const char *before, char **session_json)
+{
+	char l[16];
+	const char *p[] = { user_id, session_id, l, before };
+	PGresult *res;
+	enum store_rc rc;
+
+	*session_json = NULL;
+	(void)snprintf(l, sizeof(l), "%d", limit);
+	if ((rc = store_exec(st, S_SESSION_GET, 4, p, &res)) != STORE_OK)
+		return rc;
+	if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 1), "1") == 0)
+		rc = STORE_INVALID;  /* before names no message of this session */
+	else
+		rc = store_dup(res, 0, 0, session_json);
+	PQclear(res);
+	return rc;
 }
 
 enum store_rc
@@ -1067,10 +1182,13 @@ store_session_resolve(struct store *st, const char *user_id, const char *ref, co
 			return STORE_INVALID;
 		ref = scoped;
 	}
-	const char *p[] = { user_id, ref, title, user_id == NULL ? anon_scope : NULL };
-	enum store_rc rc = store_query_text(st, S_SESSION_EXTERNAL, 4, p, session_id);
+	const char *pu[] = { user_id, ref, title };
+	const char *pa[] = { ref, title, anon_scope };
+	enum stmt s = user_id != NULL ? S_SESSION_EXTERNAL : S_SESSION_EXTERNAL_ANON;
+	const char *const *p = user_id != NULL ? pu : pa;
+	enum store_rc rc = store_query_text(st, s, 3, p, session_id);
 	if (rc == STORE_NOT_FOUND)  /* lost a creation race: it exists now */
-		rc = store_query_text(st, S_SESSION_EXTERNAL, 4, p, session_id);
+		rc = store_query_text(st, s, 3, p, session_id);
 	return rc;
 }
 
@@ -1104,7 +1222,6 @@ store_rate_hit(struct store *st, const char *key, int window_s, int *hits, int *
 	const char *p[] = { key, w };
 	PGresult *res;
 	enum store_rc rc;
-	static atomic_uint calls;
 
 	(void)snprintf(w, sizeof(w), "%d", window_s);
 	if ((rc = store_exec(st, S_RATE_HIT, 2, p, &res)) != STORE_OK)
@@ -1112,12 +1229,23 @@ store_rate_hit(struct store *st, const char *key, int window_s, int *hits, int *
 	*hits = atoi(PQgetvalue(res, 0, 0));
 	*reset_s = atoi(PQgetvalue(res, 0, 1));
 	PQclear(res);
-	/* Now and then, forget keys whose window ended long ago. */
-	if (atomic_fetch_add(&calls, 1) % 1000 == 999) {
-		const char *q[] = { w };
-		if (store_exec(st, S_RATE_SWEEP, 1, q, &res) == STORE_OK)
-			PQclear(res);
-	}
+	return STORE_OK;
+}
+
+enum store_rc
+store_rate_sweep(struct store *st, int window_s, long *deleted)
+{
+	char w[16];
+	const char *p[] = { w };
+	PGresult *res;
+	enum store_rc rc;
+
+	*deleted = 0;
+	(void)snprintf(w, sizeof(w), "%d", window_s);
+	if ((rc = store_exec(st, S_RATE_SWEEP, 1, p, &res)) != STORE_OK)
+		return rc;
+	*deleted = atol(PQcmdTuples(res));
+	PQclear(res);
 	return STORE_OK;
 }
 

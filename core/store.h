@@ -62,13 +62,34 @@ enum store_rc store_user_exists(struct store *st, const char *user_id);
 enum store_rc store_session_create(struct store *st, const char *user_id, const char *title,
     const char *initial_message, char **session_json);
 
-/* Newest first: {"sessions":[...],"limit","offset","has_more"}. */
-enum store_rc store_session_list(struct store *st, const char *user_id, int limit, int offset,
-    char **list_json);
+/* Which page of the session list (newest first, by updated_at then id). */
+struct store_list_page {
+	int         limit;
+	int         offset;     /* used only without after_id and q */
+	long long   after_us;   /* with after_id: the cursor's updated_at, µs since the epoch */
+	const char *after_id;   /* the last session of the previous page, or NULL */
+	const char *q;          /* words every listed session has (title or messages), or NULL */
+};
 
-/* The session with its messages in order. */
+/* A cursor is "<µs>_<uuid>" (opaque to clients); STORE_CURSOR_END_US is
+ * later than any row (year 10000). */
+#define STORE_CURSOR_MAX    64
+#define STORE_CURSOR_END_US 253402300800000000LL
+
+/* Reads a cursor that store_session_list made. False if it is not one. */
+bool store_cursor_parse(const char *s, long long *us, char id[37]);
+
+/* {"sessions":[...],"limit","offset","has_more","next_cursor"}:
+ * next_cursor (string, or null on the last page) continues after the last
+ * session shown, whether this page came by offset, cursor or search. */
+enum store_rc store_session_list(struct store *st, const char *user_id,
+    const struct store_list_page *pg, char **list_json);
+
+/* The session with its last limit messages before message before (the
+ * newest when NULL), oldest first, and has_more: whether older ones exist.
+ * STORE_INVALID: before is not a message of this session. */
 enum store_rc store_session_get(struct store *st, const char *user_id, const char *session_id,
-    char **session_json);
+    int limit, const char *before, char **session_json);
 
 enum store_rc store_session_rename(struct store *st, const char *user_id, const char *session_id,
     const char *title, char **session_json);
@@ -178,6 +199,10 @@ enum store_rc store_session_resolve(struct store *st, const char *user_id, const
 
 /* Counts one request against key in a fixed window of window_s seconds:
  * *hits in the current window (this one included), *reset_s until it ends. */
+/* Deletes the counters whose window ended more than window_s ago (the
+ * master's periodic sweep); *deleted: how many. */
+enum store_rc store_rate_sweep(struct store *st, int window_s, long *deleted);
+
 enum store_rc store_rate_hit(struct store *st, const char *key, int window_s, int *hits,
     int *reset_s);
 

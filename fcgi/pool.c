@@ -311,6 +311,17 @@ pool_reload(struct pool *p)
 	pool_signal_generation(p, true, SIGTERM, time(NULL) + p->cfg->drain_timeout);
 }
 
+/* Forgets rate-limit counters whose window ended (by time, whatever the
+ * traffic); a failure only leaves them for the next sweep. */
+static void
+pool_sweep_rate_limits(struct store *st, int window_s)
+{
+	long n;
+
+	if (store_rate_sweep(st, window_s, &n) == STORE_OK && n > 0)
+		log_debug("sweep: %ld stale rate-limit counters deleted", n);
+}
+
 /* Sweeps the replies of owners that are gone (core/sweep.h): at start-up,
  * every SWEEP_INTERVAL_S, and every second while the database refuses.
  * XXX: it runs on the master's thread, so an unreachable (not refusing)
@@ -328,6 +339,7 @@ pool_sweep(struct pool *p)
 	 * not inherit one. */
 	if ((st = store_new_named(p->cfg->database_url, 1, "chatd-sweep")) != NULL) {
 		n = sweep_run(st);
+		pool_sweep_rate_limits(st, p->cfg->ratelimit_window);
 		store_free(st);
 	}
 	if (n < 0 && !p->sweep_failing)

@@ -1,4 +1,5 @@
 /* api_sessions.c: seed 000's chat sessions and their stream (SPEC §3). */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 #include "engine.h"
 #include "handlers.h"
 #include "json_in.h"
+#include "json_out.h"
 #include "request.h"
 #include "resume_stream.h"
 #include "replay.h"
@@ -21,6 +23,12 @@
 #define TITLE_MAX    200
 #define LIST_DEFAULT 20
 #define LIST_MAX     100
+/* Past this offset, the list answers 400 and points to the cursor. */
+#define LIST_OFFSET_MAX 1000
+/* A session's messages per page (GET …/sessions/{id}?limit=). */
+#define MESSAGES_DEFAULT 50
+#define MESSAGES_MAX     200
+#define SEARCH_MAX       200
 
 static const char session_not_found[] = "Session not found";
 
@@ -91,15 +99,40 @@ query_int(struct request *r, const char *name, int def, int max, int *out)
 int
 api_sessions_list(struct request *r)
 {
+	struct store_list_page pg = { 0 };
+	char cursor[STORE_CURSOR_MAX], q[SEARCH_MAX + 1], after_id[37];
 	char *list = NULL;
 	enum store_rc rc;
-	int limit, offset;
 
-	if (!query_int(r, "limit", LIST_DEFAULT, LIST_MAX, &limit) || limit == 0)
+	if (!query_int(r, "limit", LIST_DEFAULT, LIST_MAX, &pg.limit) || pg.limit == 0)
 		return handler_bad_field(r, "limit", "must be an integer from 1 to 100");
-	if (!query_int(r, "offset", 0, 1000000, &offset))
+	if (!query_int(r, "offset", 0, INT_MAX, &pg.offset))
 		return handler_bad_field(r, "offset", "must be a non-negative integer");
-	rc = store_session_list(r->store, r->user_id, limit, offset, &list);
+	/* Deep offsets cost a scan of every row skipped: past the cap, the
+	 * cursor (next_cursor of the previous page) goes anywhere in O(limit). */
+	if (pg.offset > LIST_OFFSET_MAX)
+		return handler_bad_field(r, "offset",
+		    "must be at most 1000; page further with cursor (the next_cursor of the previous page)");
+	if (http_query_has(r->query, "cursor")) {
+		if (!http_query_get(r->query, "cursor", cursor, sizeof(cursor)) ||
+		    !store_cursor_parse(cursor, &pg.after_us, after_id))
+			return handler_bad_field(r, "cursor", "is not a next_cursor of this server");
+		if (pg.offset != 0)
+			return handler_bad_field(r, "offset", "cannot be combined with cursor");
+		pg.after_id = after_id;
+	}
+	if (http_query_has(r->query, "q")) {
+		if (!http_query_get(r->query, "q", q, sizeof(q)))
+			return handler_bad_field(r, "q", "must be at most 200 bytes");
+		if (!utf8_valid(q, strlen(q)))
+			return handler_bad_field(r, "q", "must be UTF-8");
+		if (strspn(q, " \t\r\n") == strlen(q))
+			return handler_bad_field(r, "q", "must hold a word");
+		if (pg.offset != 0)
+			return handler_bad_field(r, "offset", "cannot be combined with q (use cursor)");
+		pg.q = q;
+	}
+	rc = store_session_list(r->store, r->user_id, &pg, &list);
 	if (rc != STORE_OK)
 		return handler_store_error(r, rc, session_not_found);
 	return reply_owned_json(r, 200, list);
@@ -108,12 +141,24 @@ api_sessions_list(struct request *r)
 int
 api_sessions_get(struct request *r)
 {
+	char before[40];
+	const char *b = NULL;
 	char *session = NULL;
 	enum store_rc rc;
+	int limit;
 
 	if (!auth_is_uuid(r->path_id))
 		return http_error(r, 404, session_not_found);
-	rc = store_session_get(r->store, r->user_id, r->path_id, &session);
+	if (!query_int(r, "limit", MESSAGES_DEFAULT, MESSAGES_MAX, &limit) || limit == 0)
+		return handler_bad_field(r, "limit", "must be an integer from 1 to 200");
+	if (http_query_has(r->query, "before")) {
+		if (!http_query_get(r->query, "before", before, sizeof(before)) || !auth_is_uuid(before))
+			return handler_bad_field(r, "before", "must be a message id");
+		b = before;
+	}
+	rc = store_session_get(r->store, r->user_id, r->path_id, limit, b, &session);
+	if (rc == STORE_INVALID)
+		return handler_bad_field(r, "before", "is not a message of this session");
 	if (rc != STORE_OK)
 		return handler_store_error(r, rc, session_not_found);
 	return reply_owned_json(r, 200, session);
