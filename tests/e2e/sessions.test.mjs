@@ -215,9 +215,12 @@ describe('get, rename, delete', () => {
 		const r = await api('GET', `${SESSIONS}/${s.id}`, { token: carol.token });
 		assert.equal(r.status, 200, r.text);
 		assert.match(r.headers.get('content-type') ?? '', /^application\/json/);
-		const { messages, ...rest } = r.json;
+		// has_more: whether older messages exist than the page holds
+		// (pages.test.mjs).
+		const { messages, has_more: more, ...rest } = r.json;
 		assert.deepEqual(rest, s);
 		assert.deepEqual(messages, []);
+		assert.equal(more, false);
 	});
 
 	test('rename: 200 with the new title, updated_at moves, GET and list agree', async () => {
