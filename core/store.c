@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "chat_limits.h"
 #include "json_out.h"
+#include "list_cursor.h"
 #include "log.h"
 #include <json-c/json.h>
 
@@ -673,16 +674,15 @@ store_list_json(const PGresult *res, const struct store_list_page *pg, char **li
 {
 	int rows = PQntuples(res), shown = rows < pg->limit ? rows : pg->limit;
 	bool more = rows > pg->limit, ok;
-	char cursor[STORE_CURSOR_MAX];
+	char cursor[LIST_CURSOR_MAX];
 	struct buf b;
 
 	buf_init(&b, 1 << 22);
 	ok = buf_printf(&b, "{\"limit\":%d,\"offset\":%d,\"has_more\":%s,\"next_cursor\":",
 	    pg->limit, pg->offset, more ? "true" : "false");
 	if (ok && more && shown > 0) {
-		int n = snprintf(cursor, sizeof(cursor), "%s_%s", PQgetvalue(res, shown - 1, 5),
-		    PQgetvalue(res, shown - 1, 0));
-		ok = n > 0 && (size_t)n < sizeof(cursor) && json_put_stringz(&b, cursor);
+		ok = list_cursor_format(cursor, sizeof(cursor), atoll(PQgetvalue(res, shown - 1, 5)),
+		    PQgetvalue(res, shown - 1, 0)) && json_put_stringz(&b, cursor);
 	} else {
 		ok = ok && buf_appendz(&b, "null");
 	}
@@ -703,25 +703,6 @@ store_list_json(const PGresult *res, const struct store_list_page *pg, char **li
 	return STORE_OK;
 }
 
-bool
-store_cursor_parse(const char *s, long long *us, char id[37])
-{
-	const char *sep = strchr(s, '_');
-	char *end;
-	long long v;
-
-	if (sep == NULL || sep == s || sep - s > 18 || strspn(s, "0123456789") != (size_t)(sep - s))
-		return false;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || end != sep || v < 0 || v > STORE_CURSOR_END_US || !auth_is_uuid(sep + 1))
-		return false;
-	*us = v;
-	memcpy(id, sep + 1, 36);
-	id[36] = '\0';
-	return true;
-}
-
 enum store_rc
 store_session_list(struct store *st, const char *user_id, const struct store_list_page *pg,
     char **list_json)
@@ -735,7 +716,7 @@ store_session_list(struct store *st, const char *user_id, const struct store_lis
 	(void)snprintf(l, sizeof(l), "%d", pg->limit);
 	(void)snprintf(o, sizeof(o), "%d", pg->offset);
 	/* No cursor: from the end of time, which every row is before. */
-	(void)snprintf(us, sizeof(us), "%lld", pg->after_id != NULL ? pg->after_us : STORE_CURSOR_END_US);
+	(void)snprintf(us, sizeof(us), "%lld", pg->after_id != NULL ? pg->after_us : LIST_CURSOR_END_US);
 	if (pg->q != NULL) {
 		const char *p[] = { user_id, l, us, after_id, pg->q };
 		rc = store_exec(st, S_SESSION_SEARCH, 5, p, &res);

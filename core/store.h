@@ -66,18 +66,10 @@ enum store_rc store_session_create(struct store *st, const char *user_id, const 
 struct store_list_page {
 	int         limit;
 	int         offset;     /* used only without after_id and q */
-	long long   after_us;   /* with after_id: the cursor's updated_at, µs since the epoch */
+	long long   after_us;   /* with after_id: the cursor's updated_at, µs (list_cursor.h) */
 	const char *after_id;   /* the last session of the previous page, or NULL */
 	const char *q;          /* words every listed session has (title or messages), or NULL */
 };
-
-/* A cursor is "<µs>_<uuid>" (opaque to clients); STORE_CURSOR_END_US is
- * later than any row (year 10000). */
-#define STORE_CURSOR_MAX    64
-#define STORE_CURSOR_END_US 253402300800000000LL
-
-/* Reads a cursor that store_session_list made. False if it is not one. */
-bool store_cursor_parse(const char *s, long long *us, char id[37]);
 
 /* {"sessions":[...],"limit","offset","has_more","next_cursor"}:
  * next_cursor (string, or null on the last page) continues after the last

@@ -11,6 +11,7 @@
 #include "handlers.h"
 #include "json_in.h"
 #include "json_out.h"
+#include "list_cursor.h"
 #include "request.h"
 #include "resume_stream.h"
 #include "replay.h"
@@ -100,7 +101,7 @@ int
 api_sessions_list(struct request *r)
 {
 	struct store_list_page pg = { 0 };
-	char cursor[STORE_CURSOR_MAX], q[SEARCH_MAX + 1], after_id[37];
+	char cursor[LIST_CURSOR_MAX], q[SEARCH_MAX + 1], after_id[37];
 	char *list = NULL;
 	enum store_rc rc;
 
@@ -115,7 +116,7 @@ api_sessions_list(struct request *r)
 		    "must be at most 1000; page further with cursor (the next_cursor of the previous page)");
 	if (http_query_has(r->query, "cursor")) {
 		if (!http_query_get(r->query, "cursor", cursor, sizeof(cursor)) ||
-		    !store_cursor_parse(cursor, &pg.after_us, after_id))
+		    !list_cursor_parse(cursor, &pg.after_us, after_id))
 			return handler_bad_field(r, "cursor", "is not a next_cursor of this server");
 		if (pg.offset != 0)
 			return handler_bad_field(r, "offset", "cannot be combined with cursor");

@@ -1,11 +1,13 @@
 /* test_router.c: unit tests of router.h (method + path matching, {id}
- * capture, Allow lists) and http.h's http_query_get. */
+ * capture, Allow lists), http.h's http_query_get, and the session list's
+ * cursor (list_cursor.h), which comes in a query. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http.h"
+#include "list_cursor.h"
 #include "router.h"
 
 /* ---- a small local route table ------------------------------------------ */
@@ -439,6 +441,56 @@ START_TEST(query_percent_00_refused)
 }
 END_TEST
 
+/* ---- the session list's cursor ------------------------------------------ */
+
+START_TEST(cursor_round_trips)
+{
+	char c[LIST_CURSOR_MAX], id[37];
+	long long us = 0;
+
+	ck_assert(list_cursor_format(c, sizeof(c), 1733300000123456LL, UUID));
+	ck_assert_str_eq(c, "1733300000123456_" UUID);
+	ck_assert(list_cursor_parse(c, &us, id));
+	ck_assert_int_eq(us, 1733300000123456LL);
+	ck_assert_str_eq(id, UUID);
+	ck_assert(list_cursor_format(c, sizeof(c), 0, UUID));
+	ck_assert(list_cursor_parse(c, &us, id));
+	ck_assert_int_eq(us, 0);
+	ck_assert(list_cursor_format(c, sizeof(c), LIST_CURSOR_END_US, UUID));
+	ck_assert(list_cursor_parse(c, &us, id));
+	ck_assert_int_eq(us, LIST_CURSOR_END_US);
+}
+END_TEST
+
+START_TEST(cursor_refuses_what_it_did_not_make)
+{
+	static const char *const bad[] = {
+		"", "_", "123", "123_", "_" UUID, "-1_" UUID, "+1_" UUID, " 1_" UUID, "1 _" UUID,
+		"0x10_" UUID, "1_" UUID "x", "1_" UUID "_", "1_0b9e6c1e3f4a4c2d9e8f1a2b3c4d5e6f",
+		"253402300800000001_" UUID, "999999999999999999_" UUID,
+		"9999999999999999999999_" UUID, "1.5_" UUID, "1__" UUID,
+	};
+	char id[37] = "untouched";
+	long long us = 42;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(!list_cursor_parse(bad[i], &us, id), "accepted '%s'", bad[i]);
+		ck_assert_int_eq(us, 42);
+	}
+}
+END_TEST
+
+START_TEST(cursor_format_checks_its_parts_and_room)
+{
+	char c[LIST_CURSOR_MAX], small[20];
+
+	ck_assert(!list_cursor_format(c, sizeof(c), -1, UUID));
+	ck_assert(!list_cursor_format(c, sizeof(c), LIST_CURSOR_END_US + 1, UUID));
+	ck_assert(!list_cursor_format(c, sizeof(c), 1, "not-a-uuid"));
+	ck_assert(!list_cursor_format(small, sizeof(small), 1, UUID));
+}
+END_TEST
+
 /* ---- the suite ---------------------------------------------------------- */
 
 static Suite *
@@ -479,6 +531,12 @@ router_suite(void)
 	tcase_add_test(tq, query_value_too_long);
 	tcase_add_test(tq, query_percent_00_refused);
 	suite_add_tcase(s, tq);
+
+	TCase *tcur = tcase_create("cursor");
+	tcase_add_test(tcur, cursor_round_trips);
+	tcase_add_test(tcur, cursor_refuses_what_it_did_not_make);
+	tcase_add_test(tcur, cursor_format_checks_its_parts_and_room);
+	suite_add_tcase(s, tcur);
 	return s;
 }
 
