@@ -158,7 +158,11 @@ read_file(const char *path, size_t max, size_t *len_out)
 			char *bigger;
 
 			cap = cap == 0 ? 8192 : cap * 2;
-			if (cap > max + 1 || (bigger = realloc(data, cap + 1)) == NULL)
+			if (cap > max + 1) {
+				errno = EFBIG;
+				goto fail;
+			}
+			if ((bigger = realloc(data, cap + 1)) == NULL)
 				goto fail;
 			data = bigger;
 		}
@@ -175,8 +179,13 @@ read_file(const char *path, size_t max, size_t *len_out)
 	*len_out = len;
 	return data;
 fail:
-	(void)close(fd);
-	free(data);
+	{
+		int saved = errno;   /* what the caller reports, not close's */
+
+		(void)close(fd);
+		free(data);
+		errno = saved;
+	}
 	return NULL;
 }
 
