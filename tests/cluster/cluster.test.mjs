@@ -159,6 +159,12 @@ describe('two app hosts behind one nginx', () => {
 	});
 
 	test('each host beats under its own id; streams spread over both and complete', { timeout: 60000 }, async () => {
+		const { rows: hosts } = await db().query(
+			`SELECT host, workers::int, gateways::int, extract(epoch FROM silent_for)::float8 AS silent
+			   FROM hosts WHERE host LIKE 'app-%' ORDER BY host`);
+		assert.deepEqual(hosts.map((h) => [h.host, h.workers, h.gateways]), [['app-a', 2, 1], ['app-b', 2, 1]],
+			'one row per host in the hosts view');
+		for (const h of hosts) assert.ok(h.silent < 10, `${h.host} silent for ${h.silent} s`);
 		for (const host of Object.keys(HOSTS)) {
 			const rows = await beats(host);
 			assert.ok(rows.some((r) => r.kind === 'worker'), `${host} has worker heartbeats`);
@@ -455,6 +461,9 @@ describe('losing app-a', () => {
 			assert.ok(row.content.length > 0 && tokensText(400).startsWith(row.content), 'the stored part is kept');
 			assert.ok(ms > 10000, 'not before its heartbeat went stale');
 			for (const b of await beats('app-a')) assert.ok(b.age > 10, `${b.id} is silent`);
+			const { rows: [h] } = await db().query(
+				`SELECT extract(epoch FROM silent_for)::float8 AS silent FROM hosts WHERE host = 'app-a'`);
+			assert.ok(h === undefined || h.silent > 10, 'the hosts view shows app-a silent');
 			// Meanwhile nginx serves from app-b (app-a times out once, then rests).
 			const session = await createSession(user.token);
 			const r = await openStream(user.token, session.id, 'while cut [[tokens=5]]');
