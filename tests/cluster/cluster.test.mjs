@@ -352,20 +352,20 @@ describe('the database link', () => {
 	});
 
 	test('1 % loss (and 20 ms where netem exists) on the db link: streams complete, nothing acknowledged is lost', { timeout: 180000 }, async () => {
-		await cluster('impair', 'on');
+		console.log(`# ${(await cluster('impair', 'on')).trim().split('\n').at(-1)}`);
 		try {
 			const streams = [];
 			for (let i = 0; i < 6; i++)
-				streams.push(await startStream(user, `${nonce('lossy')} ${i} [[tokens=60]] [[delay=20]]`));
+				streams.push(await startStream(user, `${nonce('lossy')} ${i} [[tokens=150]] [[delay=20]]`));
 			const ends = await Promise.all(streams.map((s) => withTimeout(s.done, 60000, 'a stream to end')));
 			for (const [i, end] of ends.entries()) {
 				const last = end.events.at(-1)?.json;
 				assert.equal(last?.type, 'done', `stream ${i}: ${JSON.stringify(last)}`);
-				assert.equal(last.full_content, tokensText(60));
+				assert.equal(last.full_content, tokensText(150));
 				// The done event was sent once the reply was stored: it is there.
 				const row = await dbReply(streams[i].replyId);
 				assert.equal(row.status, 'complete');
-				assert.equal(row.content, tokensText(60));
+				assert.equal(row.content, tokensText(150));
 			}
 			// And every acknowledged user message of theirs is stored.
 			for (const s of streams) {
@@ -373,6 +373,7 @@ describe('the database link', () => {
 					`SELECT count(*)::int AS n FROM messages WHERE session_id = $1 AND role = 'user'`, [s.session.id]);
 				assert.equal(rows[0].n, 1);
 			}
+			console.log(`# ${(await cluster('impair', 'status')).trim()}`);
 		} finally {
 			await cluster('impair', 'off');
 		}
