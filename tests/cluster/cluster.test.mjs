@@ -159,12 +159,12 @@ describe('two app hosts behind one nginx', () => {
 	});
 
 	test('each host beats under its own id; streams spread over both and complete', { timeout: 60000 }, async () => {
-		const { rows: hosts } = await db().query(
+		const { rows: hostRows } = await db().query(
 			`SELECT host, workers::int, gateways::int, extract(epoch FROM silent_for)::float8 AS silent
 			   FROM hosts WHERE host LIKE 'app-%' ORDER BY host`);
-		assert.deepEqual(hosts.map((h) => [h.host, h.workers, h.gateways]), [['app-a', 2, 1], ['app-b', 2, 1]],
+		assert.deepEqual(hostRows.map((h) => [h.host, h.workers, h.gateways]), [['app-a', 2, 1], ['app-b', 2, 1]],
 			'one row per host in the hosts view');
-		for (const h of hosts) assert.ok(h.silent < 10, `${h.host} silent for ${h.silent} s`);
+		for (const h of hostRows) assert.ok(h.silent < 10, `${h.host} silent for ${h.silent} s`);
 		for (const host of Object.keys(HOSTS)) {
 			const rows = await beats(host);
 			assert.ok(rows.some((r) => r.kind === 'worker'), `${host} has worker heartbeats`);
