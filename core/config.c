@@ -42,6 +42,8 @@ static const struct option options[] = {
 	  "seconds in-flight streams may run on after SIGTERM or SIGHUP before workers are killed" },
 	{ "pid_file", "CHAT_PID_FILE", OPT_STR, O(pid_file), "", 0, 0, false,
 	  "file the master writes its pid to (empty: none)" },
+	{ "spool_dir", "CHAT_SPOOL_DIR", OPT_STR, O(spool_dir), "/var/lib/chatd/spool", 0, 0, false,
+	  "where a process that exits while PostgreSQL is down leaves its reply endings for the sweep" },
 	{ "log_file", "CHAT_LOG_FILE", OPT_STR, O(log_file), "", 0, 0, false,
 	  "log file (empty: stderr)" },
 	{ "log_level", "CHAT_LOG_LEVEL", OPT_STR, O(log_level), "info", 0, 0, false,

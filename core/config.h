@@ -18,6 +18,7 @@ struct config {
 	int     max_requests;           /* recycle a worker after this many requests (0: never) */
 	int     drain_timeout;          /* seconds to let streams finish on SIGTERM/SIGHUP */
 	char   *pid_file;
+	char   *spool_dir;              /* reply endings a process could not store before exit */
 	char   *log_file;
 	char   *log_level;
 	bool    dev_mode;               /* relaxes CORS '*' refusal; never in production */

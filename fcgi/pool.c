@@ -329,7 +329,7 @@ pool_sweep(struct pool *p)
 	/* A fresh connection each time: the master forks, and children must
 	 * not inherit one. */
 	if ((st = store_new_named(p->cfg->database_url, 1, "chatd-sweep")) != NULL) {
-		n = sweep_run(st);
+		n = sweep_run(st, p->cfg->spool_dir);
 		store_free(st);
 	}
 	if (n < 0 && !p->sweep_failing)

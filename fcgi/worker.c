@@ -557,7 +557,7 @@ worker_run(const struct config *cfg, int listen_fd, unsigned generation)
 		goto done;
 	}
 	/* Registered before any reply can name this process as its owner. */
-	if (!sweep_beat_start(cfg->database_url, w.worker_id, "worker", false))
+	if (!sweep_beat_start(cfg->database_url, w.worker_id, "worker", false, NULL))
 		goto done;
 	if (!loop_epoll_init() || upstream_loop_start(cfg) == NULL ||
 	    (w.workq = workq_new(WORKER_STORE_THREADS, loop_epoll_post)) == NULL)
@@ -599,7 +599,7 @@ done:
 	free(w.threads);
 	/* Nothing ends a reply any more: hand on the queued endings, then stop
 	 * every thread that uses the store before freeing it. */
-	reply_retry_stop(WORKER_RETRY_FLUSH_MS);
+	reply_retry_stop(WORKER_RETRY_FLUSH_MS, cfg->spool_dir);
 	sweep_beat_stop();
 	store_free(w.store);
 	upstream_global_cleanup();

@@ -176,7 +176,7 @@ main(int argc, char **argv)
 	/* Registered before any reply names this process; the first beat
 	 * sweeps the replies of owners that are gone (a gateway killed
 	 * before this one started, say), retrying until the database takes it. */
-	if (!sweep_beat_start(cfg.database_url, id, "gateway", true))
+	if (!sweep_beat_start(cfg.database_url, id, "gateway", true, cfg.spool_dir))
 		goto done;
 	struct server_settings ss = { &cfg, ping_interval, ping_timeout, MAX_PAYLOAD };
 	if ((context = server_create(&ss)) == NULL)
@@ -234,7 +234,7 @@ done:
 		lws_context_destroy(ctx);
 	}
 	session_reap();
-	reply_retry_stop(RETRY_FLUSH_MS);
+	reply_retry_stop(RETRY_FLUSH_MS, cfg.spool_dir);
 	sweep_beat_stop();
 	store_free(store);
 	if (curl_ready)
