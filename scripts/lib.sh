@@ -29,10 +29,11 @@ CHAT_BASE_PACKAGES=(
 )
 # Extra packages for scripts/test: a browser for the UI tests, valgrind,
 # clang with its runtime libraries (ASan, libFuzzer); PgBouncer, iproute2
-# and nftables for the cluster suite's hosts (scripts/cluster).
+# and iptables (NFQUEUE, for tests/cluster/netdelay) for the cluster
+# suite's hosts (scripts/cluster).
 # shellcheck disable=SC2034 # used by scripts/test
 CHAT_TEST_PACKAGES=(chromium fonts-liberation valgrind clang libclang-rt-14-dev
-	pgbouncer iproute2 nftables)
+	pgbouncer iproute2 iptables)
 
 # ---------------------------------------------------------------- output
 
