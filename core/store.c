@@ -313,6 +313,17 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "  $9::int, $10::int FROM async",
 };
 
+/* database_pooled: connections go through a transaction-mode pooler
+ * (PgBouncer < 1.21 keeps no prepared statement from one transaction to the
+ * next), so each query is sent with its text, as an unnamed statement. */
+static atomic_bool store_pooled;
+
+void
+store_set_pooled(bool pooled)
+{
+	atomic_store(&store_pooled, pooled);
+}
+
 struct store_conn {
 	PGconn *pg;        /* NULL until first used, or after a failure */
 };
@@ -416,7 +427,7 @@ store_connect(struct store *st, struct store_conn *c)
 		    c->pg != NULL ? PQerrorMessage(c->pg) : "out of memory");
 		goto failed;
 	}
-	for (int i = 0; i < S_COUNT; i++) {
+	for (int i = 0; !atomic_load(&store_pooled) && i < S_COUNT; i++) {
 		PGresult *res;
 		bool ok;
 
@@ -512,7 +523,9 @@ store_exec(struct store *st, enum stmt s, int n, const char *const *params, PGre
 	for (int attempt = 0; attempt < 2; attempt++) {
 		ExecStatusType es;
 
-		*res = PQexecPrepared(c->pg, name, n, params, NULL, NULL, 0);
+		*res = atomic_load(&store_pooled)
+		    ? PQexecParams(c->pg, stmt_sql[s], n, NULL, params, NULL, NULL, 0)
+		    : PQexecPrepared(c->pg, name, n, params, NULL, NULL, 0);
 		es = PQresultStatus(*res);
 		if (es == PGRES_TUPLES_OK || es == PGRES_COMMAND_OK) {
 			rc = STORE_OK;

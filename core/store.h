@@ -34,6 +34,12 @@ struct store *store_new(const char *conninfo, int size);
  * PostgreSQL, e.g. "chatd-sweep", instead of "chatd". */
 struct store *store_new_named(const char *conninfo, int size, const char *app_name);
 
+/* Process-wide (config database_pooled): true when conninfo reaches
+ * PostgreSQL through a transaction-mode pooler such as PgBouncer; statements
+ * are then sent with their text instead of prepared once per connection.
+ * Call before any store connects. */
+void store_set_pooled(bool pooled);
+
 /* Closes every connection and frees the pool. NULL-safe. */
 void store_free(struct store *st);
 

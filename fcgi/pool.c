@@ -302,6 +302,8 @@ pool_reload(struct pool *p)
 	}
 	if (strcmp(fresh.listen, p->cfg->listen) != 0)
 		log_warn("reload: a new listen address needs a restart; keeping %s", p->cfg->listen);
+	if (strcmp(fresh.host_id, p->cfg->host_id) != 0 || fresh.database_pooled != p->cfg->database_pooled)
+		log_warn("reload: a new host_id or database_pooled needs a restart; keeping the running ones");
 	/* Old workers keep their copy of the old configuration (fork). */
 	config_free(p->cfg);
 	*p->cfg = fresh;

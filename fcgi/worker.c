@@ -29,6 +29,7 @@
 #include "loop_epoll.h"
 #include "metrics.h"
 #include "log.h"
+#include "process.h"
 #include "reply_retry.h"
 #include "store.h"
 #include "sweep.h"
@@ -415,9 +416,7 @@ worker_id_format(char *out, size_t len, pid_t pid)
 	char host[256];
 	int n;
 
-	if (gethostname(host, sizeof(host)) != 0)
-		(void)snprintf(host, sizeof(host), "localhost");
-	host[sizeof(host) - 1] = '\0';
+	process_host(host, sizeof(host));
 	n = snprintf(out, len, "%s:%ld", host, (long)pid);
 	return n > 0 && (size_t)n < len;
 }

@@ -145,9 +145,9 @@ main(int argc, char **argv)
 	}
 	(void)log_open(cfg.log_file, level);
 	process_raise_fd_limit();
-	if (gethostname(host, sizeof(host)) != 0)
-		(void)snprintf(host, sizeof(host), "localhost");
-	host[sizeof(host) - 1] = '\0';
+	process_set_host(cfg.host_id);
+	store_set_pooled(cfg.database_pooled);
+	process_host(host, sizeof(host));
 	(void)snprintf(id, sizeof(id), "gw:%s:%ld", host, (long)getpid());
 
 	memset(&sa, 0, sizeof(sa));
@@ -184,7 +184,7 @@ main(int argc, char **argv)
 	if (!(relay_ready = relay_setup(id)) || !(chat_ready = chat_setup(&cfg, store, id)))
 		goto done;
 	struct rooms_pg_hooks hooks = { relay_on_notify, on_cancel, chat_claim_jobs };
-	if (!(pg_ready = rooms_pg_start(cfg.database_url, &hooks)))
+	if (!(pg_ready = rooms_pg_start(config_listen_url(&cfg), &hooks)))
 		goto done;
 	if ((tick = loop_timer_new(on_tick, &tick)) == NULL)
 		goto done;

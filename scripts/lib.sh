@@ -28,9 +28,12 @@ CHAT_BASE_PACKAGES=(
 	openssl curl ca-certificates
 )
 # Extra packages for scripts/test: a browser for the UI tests, valgrind,
-# clang with its runtime libraries (ASan, libFuzzer).
+# clang with its runtime libraries (ASan, libFuzzer); PgBouncer, iproute2
+# and iptables (NFQUEUE, for tests/cluster/netdelay) for the cluster
+# suite's hosts (scripts/cluster).
 # shellcheck disable=SC2034 # used by scripts/test
-CHAT_TEST_PACKAGES=(chromium fonts-liberation valgrind clang libclang-rt-14-dev)
+CHAT_TEST_PACKAGES=(chromium fonts-liberation valgrind clang libclang-rt-14-dev
+	pgbouncer iproute2 iptables)
 
 # ---------------------------------------------------------------- output
 
