@@ -3,6 +3,7 @@
  * that chatd's /v1/models shows its filtering. */
 #include "http.h"
 #include "models.h"
+#include "stats.h"
 
 #define MODEL(id, created) "{\"id\":\"" id "\",\"object\":\"model\",\"created\":" #created ",\"owned_by\":\"fake\"}"
 
@@ -15,5 +16,6 @@ models_handle(struct conn *c)
 	    MODEL("gpt-4.1-mini", 1744318173) ","
 	    MODEL("fake-internal", 1700000000) "]}";
 
+	stats.model_lists++;
 	return http_respond(c, 200, "application/json", NULL, body, sizeof(body) - 1);
 }
