@@ -287,7 +287,7 @@ export class MessageView {
 		this.frame = 0;
 		this.editing = false;
 		this.badge = h('span', { className: 'badge', hidden: true });
-		this.version = h('span', { className: 'badge badge-earlier', hidden: true, text: 'Earlier version' });
+		this.version = h('span', { className: 'version-tag', hidden: true, text: 'Earlier version' });
 		this.body = h('div', { className: entry.role === 'user' ? 'message-body plain' : 'message-body md' });
 		this.errorEl = h('p', { className: 'message-error', hidden: true });
 		const who = ROLE_LABEL[entry.role] ?? entry.role;
