@@ -45,9 +45,9 @@ test('copy buttons put the message and the code block on the clipboard', async (
 	await waitReplyDone(page);
 
 	// The code block's own button: exactly the code.
-	const codeCopy = lastReply(page).getByRole('button', { name: 'Copy the python code' });
+	const codeCopy = lastReply(page).getByRole('button', { name: 'Copy code (python)', exact: true });
 	await codeCopy.click();
-	await lastReply(page).getByRole('button', { name: 'Copy the python code' }).filter({ hasText: 'Copied' }).waitFor();
+	await lastReply(page).locator('.code-copy', { hasText: 'Copied' }).waitFor();
 	assert.equal(await clipboard(page), CODE);
 
 	// The reply's button: its Markdown source.
@@ -208,8 +208,8 @@ test('titles drop directives, are shortened at a word, and are named by the mode
 	const request = (await asked).postDataJSON();
 	assert.match(request.messages[0].content, /^Write a title/);
 	assert.equal(request.max_tokens, 24);
-	await page.locator('#chat-title', { hasText: 'Please explain how the rotation of' }).waitFor();
-	assert.equal(await page.locator('#chat-title').textContent(), 'Please explain how the rotation of');
+	await page.waitForFunction(() => document.getElementById('chat-title').textContent === 'Please explain how the rotation of');
+	await page.locator('#session-list .session-title', { hasText: /^Please explain how the rotation of$/ }).waitFor();
 
 	// Turned off in System: the title is the first message, without directives, cut at a word.
 	await page.getByRole('link', { name: 'System' }).click();
@@ -261,7 +261,7 @@ test('the voice panel shows only when the server reports voice (GET /api/config)
 	await other.locator('#message-input').waitFor();
 	await other.waitForResponse((r) => r.url().endsWith('/api/config')).catch(() => {});
 	await other.waitForFunction(() => document.getElementById('voice-panel').hidden);
-	assert.equal(await other.getByText('Voice', { exact: true }).isVisible(), false);
+	assert.equal(await other.locator('#voice-heading').isVisible(), false);
 	assert.equal(await other.getByRole('button', { name: 'Connect' }).count(), 0);
 	await screenshot(other, 'feature-no-voice-375');
 	await other.context().close();

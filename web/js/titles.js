@@ -26,10 +26,13 @@ export function cleanTitle(text) {
 
 /** Asks the model for a title of a chat from its first message; resolves with it or ''. */
 export async function summaryTitle({ model, message, signal }) {
+	// The words only: steering directives are no part of what the chat is about.
+	const words = message.replace(/\[\[[^\]\n]*\]\]/g, ' ').replace(/[ \t]+/g, ' ').trim();
+	if (!words) return '';
 	const body = {
 		messages: [
 			{ role: 'system', content: PROMPT },
-			{ role: 'user', content: message.slice(0, EXCERPT) },
+			{ role: 'user', content: words.slice(0, EXCERPT) },
 		],
 		max_tokens: 24,
 		temperature: 0.2,

@@ -494,9 +494,13 @@ function decorateCodeBlocks(root) {
 			type: 'button',
 			className: 'code-copy',
 			text: 'Copy code',
-			attrs: { 'aria-label': lang ? `Copy the ${lang} code` : 'Copy the code' },
+			// The visible words first in the name (WCAG 2.5.3).
+			attrs: { 'aria-label': lang ? `Copy code (${lang})` : 'Copy code' },
 			onclick: () => copyWithFeedback(copy, code?.textContent ?? ''),
 		});
+		// A block that scrolls sideways must be reachable by the keyboard.
+		pre.tabIndex = 0;
+		if (lang) pre.setAttribute('aria-label', `${lang} code`);
 		const frame = h('div', { className: 'code-block' });
 		pre.replaceWith(frame);
 		frame.append(h('div', { className: 'code-bar' }, h('span', { className: 'code-lang', text: lang || 'code' }), copy), pre);
