@@ -77,7 +77,7 @@ test('chats are grouped by date: Today, Yesterday, Previous 7 days, Previous 30 
 		'Older',
 	]);
 	// The group is a labelled section of the list, its chats a list.
-	assert.equal(await page.getByRole('region', { name: 'Today' }).getByRole('listitem').count(), 1);
+	assert.equal(await page.getByRole('region', { name: 'Today', exact: true }).getByRole('listitem').count(), 1);
 	assertNoProblems(page);
 	await page.context().close();
 });

@@ -27,7 +27,7 @@ export const deleteSession = (id) => request('DELETE', `${BASE}/${encodeURICompo
  */
 export function titleFrom(text) {
 	const oneLine = String(text ?? '')
-		.replace(/\[\[[^\]\n]*\]\]/g, ' ')
+		.replace(/\[\[[\s\S]*?\]\]/g, ' ')
 		.replace(/\s+/g, ' ')
 		.trim();
 	return shorten(oneLine) || DEFAULT_TITLE;

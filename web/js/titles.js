@@ -19,7 +19,8 @@ export function cleanTitle(text) {
 		line
 			.replace(/^(?:title|chat title)\s*:\s*/i, '')
 			.replace(/^["'“”‘’«»*_#`]+|["'“”‘’«»*_`]+$/g, '')
-			.replace(/[.。]+$/, ''),
+			.replace(/[.。]+$/, '')
+			.replace(/\*\*|__|`/g, ''),
 	);
 	return t === DEFAULT_TITLE ? '' : shorten(t, 60);
 }
@@ -27,7 +28,7 @@ export function cleanTitle(text) {
 /** Asks the model for a title of a chat from its first message; resolves with it or ''. */
 export async function summaryTitle({ model, message, signal }) {
 	// The words only: steering directives are no part of what the chat is about.
-	const words = message.replace(/\[\[[^\]\n]*\]\]/g, ' ').replace(/[ \t]+/g, ' ').trim();
+	const words = message.replace(/\[\[[\s\S]*?\]\]/g, ' ').replace(/[ \t]+/g, ' ').trim();
 	if (!words) return '';
 	const body = {
 		messages: [
