@@ -1,5 +1,5 @@
 // sessions.js: the user's chat sessions: the API calls and the sidebar list.
-import { request } from './api.js';
+import { errorMessage, request } from './api.js';
 import { h, icon, timeElement } from './dom.js';
 
 const BASE = '/api/chat/realtime/sessions';
@@ -137,7 +137,10 @@ export class SessionList {
 		try {
 			await this.load();
 		} catch (err) {
-			if (err?.name !== 'AbortError') throw err;
+			if (err?.name === 'AbortError') return;
+			// Said where the results would be; the list is left as it was.
+			this.emptyEl.hidden = false;
+			this.emptyEl.textContent = `The search failed: ${errorMessage(err)}`;
 		}
 	}
 
