@@ -71,6 +71,10 @@ for (const scheme of ['light', 'dark']) {
 			await waitReplyDone(page);
 			await send(page, 'This one fails [[error-after=2]]');
 			await waitReplyDone(page);
+			// Regenerated: an earlier version on screen too.
+			await page.getByRole('button', { name: 'Regenerate the reply' }).click();
+			await page.locator('#transcript .message.superseded').first().waitFor();
+			await waitReplyDone(page);
 			await page.locator('#transcript pre code.hljs').waitFor();
 			found.chat = await audit(page);
 			await screenshot(page, `a11y-chat-${suffix}`);
