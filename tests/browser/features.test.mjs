@@ -357,3 +357,47 @@ for (const [scheme, viewport] of [
 		await page.context().close();
 	});
 }
+
+test('the title rules: directives dropped, whitespace folded, cut at a word; a model\'s answer cleaned', async () => {
+	const { page } = await loggedInPage(browser);
+	const out = await page.evaluate(async () => {
+		const { titleFrom } = await import('/js/sessions.js');
+		const { cleanTitle } = await import('/js/titles.js');
+		const { reasonText } = await import('/js/reasons.js');
+		return {
+			titles: [
+				titleFrom('  Hello\n\n  world [[tokens=5]] [[raw=multi\nline]]  '),
+				titleFrom('[[tokens=5]]'),
+				titleFrom('A'.repeat(80)),
+				titleFrom('word '.repeat(20)),
+			],
+			cleaned: [
+				cleanTitle('Title: "Lisbon Weekend Plan."'),
+				cleanTitle('\n**Sorting lists in Python**\nmore text'),
+				cleanTitle('   '),
+			],
+			reasons: [
+				reasonText('error', 'upstream_stream_error'),
+				reasonText('interrupted', 'worker_died'),
+				reasonText('error', 'something_new'),
+				reasonText('complete', null),
+				reasonText('cancelled', 'cancelled'),
+			],
+		};
+	});
+	assert.deepEqual(out.titles, [
+		'Hello world',
+		'New chat',
+		`${'A'.repeat(47)}…`,
+		'word word word word word word word word word…',
+	]);
+	assert.deepEqual(out.cleaned, ['Lisbon Weekend Plan', 'Sorting lists in Python', '']);
+	assert.deepEqual(out.reasons, [
+		'The AI service reported an error',
+		'The server generating the reply stopped',
+		'The reply failed',
+		'',
+		'',
+	]);
+	await page.context().close();
+});

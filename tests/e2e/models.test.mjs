@@ -3,8 +3,7 @@
 // configured models the upstream lists, with the upstream's created and
 // owned_by; the configured ones it does not list, and the ones it lists
 // but the configuration does not allow (the fake's fake-internal), are
-// left out; an unknown model is a 404 in OpenAI's error shape; GET
-// /api/config reports the voice capability.
+// left out; an unknown model is a 404 in OpenAI's error shape.
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 
@@ -100,14 +99,5 @@ describe('GET /v1/models/{model}', () => {
 		const r = await api('POST', '/v1/models/gpt-4o', { token: user.token, body: {} });
 		assert.equal(r.status, 405);
 		assert.equal(r.headers.get('allow'), 'GET');
-	});
-});
-
-describe('GET /api/config', () => {
-	test('reports voice as configured on the test instance (realtime_api is not off)', async () => {
-		const r = await api('GET', '/api/config', { token: user.token });
-		assert.equal(r.status, 200);
-		assert.deepEqual(r.json, { voice: true });
-		assert.equal((await api('GET', '/api/config')).status, 401);
 	});
 });
