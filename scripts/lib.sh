@@ -245,9 +245,13 @@ web_vendor() {
 		log "installing the web UI's pinned assets (npm ci in web-deps/)"
 		# scripts/test points NODE_EXTRA_CA_CERTS at its own certificate;
 		# npm keeps the machine's (NPM_EXTRA_CA_CERTS, as scripts/test saved it).
-		(export NODE_EXTRA_CA_CERTS=${NPM_EXTRA_CA_CERTS-${NODE_EXTRA_CA_CERTS:-}}
-			[ -n "$NODE_EXTRA_CA_CERTS" ] || unset NODE_EXTRA_CA_CERTS
-			npm ci --prefix "$dir" --no-audit --no-fund >&2) ||
+		local ca=${NPM_EXTRA_CA_CERTS-${NODE_EXTRA_CA_CERTS:-}} ok=1
+		if [ -n "$ca" ]; then
+			NODE_EXTRA_CA_CERTS=$ca npm ci --prefix "$dir" --no-audit --no-fund >&2 || ok=
+		else
+			env -u NODE_EXTRA_CA_CERTS npm ci --prefix "$dir" --no-audit --no-fund >&2 || ok=
+		fi
+		[ -n "$ok" ] ||
 			{ warn "npm ci in web-deps/ failed: the web UI goes without syntax highlighting"; return 0; }
 	fi
 	mkdir -p "$out" || die "cannot create $out"
