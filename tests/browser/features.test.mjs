@@ -270,11 +270,9 @@ test('the voice panel shows only when the server reports voice (GET /api/config)
 /** WCAG contrast of the text of every visible, enabled button while hovered. */
 async function hoverContrasts(page) {
 	const results = [];
-	const buttons = page.locator('button:visible');
-	const n = await buttons.count();
-	for (let i = 0; i < n; i += 1) {
-		const b = buttons.nth(i);
-		if (!(await b.isEnabled()) || !(await b.isVisible())) continue;
+	// Handles, not nth(): a list re-rendered meanwhile must not shift them.
+	for (const b of await page.locator('button:visible').elementHandles()) {
+		if (!(await b.isVisible().catch(() => false)) || !(await b.isEnabled().catch(() => false))) continue;
 		await b.hover({ timeout: 2000 }).catch(() => {});
 		// Past the transition, if any.
 		await page.waitForTimeout(50);
@@ -318,10 +316,10 @@ async function hoverContrasts(page) {
 				};
 				const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
 				return { name: el.getAttribute('aria-label') || el.textContent.trim() || el.id, ratio: (hi + 0.05) / (lo + 0.05) };
-			}),
+			}).catch(() => null), // gone meanwhile (re-rendered)
 		);
 	}
-	return results;
+	return results.filter(Boolean);
 }
 
 for (const [scheme, viewport] of [
