@@ -185,3 +185,87 @@ test('a chat opens whole on a server that sends every message (no has_more)', as
 	assertNoProblems(page);
 	await page.context().close();
 });
+
+// The same UI paths against paging done here, in front of a server without
+// it: they are covered now, whatever the server does.
+
+/** Serves GET …/sessions/{id}?limit=&before= from the full answer, as a paging server would. */
+async function pageMessages(page, id) {
+	await page.route(`**${SESSIONS}/${id}?*`, async (route) => {
+		const url = new URL(route.request().url());
+		const response = await route.fetch();
+		const body = await response.json();
+		const limit = Number(url.searchParams.get('limit') ?? 50);
+		const before = url.searchParams.get('before');
+		const end = before ? body.messages.findIndex((m) => m.id === before) : body.messages.length;
+		const start = Math.max(0, end - limit);
+		await route.fulfill({ response, json: { ...body, messages: body.messages.slice(start, end), has_more: start > 0 } });
+	});
+}
+
+test('(simulated paging) older messages load above when scrolled to the top, the view kept in place', async () => {
+	const { page } = await loggedInPage(browser);
+	const s = await chatWith(
+		page,
+		'Long chat',
+		Array.from({ length: 30 }, (_, i) => `message ${i} [[tokens=1]]`),
+	);
+	await pageMessages(page, s.id);
+	await page.goto(`${BASE_URL}/#/chat/${s.id}`);
+	await page.waitForFunction(() => document.querySelectorAll('#transcript .message').length === 50);
+	assert.equal(await page.locator('#older-status').isVisible(), true);
+	const anchor = page.locator('#transcript .message.user', { hasText: 'message 5 ' });
+	await page.locator('#transcript-scroller').evaluate((el) => {
+		el.scrollTop = 0;
+	});
+	await page.waitForFunction(() => document.querySelectorAll('#transcript .message').length === 60);
+	assert.equal(await page.locator('#transcript .message.user .message-body').first().textContent(), 'message 0 [[tokens=1]]');
+	const box = await anchor.boundingBox();
+	assert.ok(box && box.y >= 0, 'what was on screen did not jump away');
+	assert.equal(await page.locator('#older-status').isVisible(), false);
+	// An export has every message, not only those on screen.
+	const ids = await page.locator('#transcript .message').evaluateAll((els) => els.map((e) => e.dataset.id));
+	assert.equal(new Set(ids).size, 60, 'no message twice');
+	assertNoProblems(page);
+	await page.context().close();
+});
+
+test('(simulated paging) the chat list follows next_cursor and searches with q=', async () => {
+	const { page } = await loggedInPage(browser);
+	for (let i = 0; i < 33; i += 1) await api(page, 'POST', SESSIONS, { title: `Chat ${i}` });
+	const seen = [];
+	await page.route(`**${SESSIONS}?*`, async (route) => {
+		const url = new URL(route.request().url());
+		seen.push(url.search);
+		// The whole list from the server, then paged and filtered here.
+		const all = new URL(url);
+		all.searchParams.set('limit', '100');
+		all.searchParams.set('offset', '0');
+		all.searchParams.delete('cursor');
+		const response = await route.fetch({ url: all.toString() });
+		const body = await response.json();
+		const q = url.searchParams.get('q');
+		const list = q ? body.sessions.filter((x) => x.title.includes(q)) : body.sessions;
+		const from = Number(url.searchParams.get('cursor')?.replace('c', '') ?? 0);
+		const limit = Number(url.searchParams.get('limit'));
+		const sessions = list.slice(from, from + limit);
+		const more = from + limit < list.length;
+		await route.fulfill({
+			response,
+			json: { sessions, limit, offset: from, has_more: more, next_cursor: more ? `c${from + limit}` : null },
+		});
+	});
+	await page.reload();
+	await page.locator('#session-list .session').nth(29).waitFor();
+	await page.locator('#sessions-more').scrollIntoViewIfNeeded();
+	await page.waitForFunction(() => document.querySelectorAll('#session-list .session').length === 33);
+	assert.ok(seen.some((q) => q.includes('cursor=c30')), `the second page by its cursor: ${seen}`);
+	assert.equal(await page.locator('#sessions-more').isHidden(), true);
+
+	await page.getByRole('searchbox', { name: 'Search chats' }).fill('Chat 3');
+	// "Chat 3" and "Chat 30".."Chat 32"
+	await page.waitForFunction(() => document.querySelectorAll('#session-list .session').length === 4);
+	assert.ok(seen.some((q) => new URLSearchParams(q).get('q') === 'Chat 3'));
+	assertNoProblems(page);
+	await page.context().close();
+});
