@@ -123,7 +123,7 @@ static const struct option options[] = {
 	{ "voice", "CHAT_VOICE", OPT_STR, O(voice), "marin", 0, 0, false,
 	  "default voice for voice sessions" },
 	{ "realtime_api", "CHAT_REALTIME_API", OPT_STR, O(realtime_api), "client_secrets", 0, 0, false,
-	  "client_secrets (current OpenAI API) or sessions (retired beta, for compatible servers)" },
+	  "client_secrets (current OpenAI API), sessions (retired beta, for compatible servers), or off: no voice (the UI hides it, /api/session answers 503)" },
 	{ "upstream_connect_timeout", "CHAT_UPSTREAM_CONNECT_TIMEOUT", OPT_INT, O(upstream_connect_timeout), "10", 1, 600, false,
 	  "seconds to connect to the upstream" },
 	{ "upstream_first_token_timeout", "CHAT_UPSTREAM_FIRST_TOKEN_TIMEOUT", OPT_INT, O(upstream_first_token_timeout), "60", 1, 3600, false,
@@ -364,8 +364,8 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 		goto failed;
 	}
 	if (strcmp(cfg->realtime_api, "client_secrets") != 0 &&
-	    strcmp(cfg->realtime_api, "sessions") != 0) {
-		config_error(err, errlen, "realtime_api: expected client_secrets or sessions");
+	    strcmp(cfg->realtime_api, "sessions") != 0 && strcmp(cfg->realtime_api, "off") != 0) {
+		config_error(err, errlen, "realtime_api: expected client_secrets, sessions or off");
 		goto failed;
 	}
 	if (strcmp(cfg->registration, "open") != 0 && strcmp(cfg->registration, "closed") != 0) {

@@ -62,7 +62,7 @@ struct config {
 	char   *system_prompt;
 	char   *realtime_model;
 	char   *voice;
-	char   *realtime_api;           /* "client_secrets" (current) or "sessions" (beta) */
+	char   *realtime_api;           /* "client_secrets" (current), "sessions" (beta) or "off" */
 	int     upstream_connect_timeout;     /* seconds */
 	int     upstream_first_token_timeout; /* seconds */
 	int     upstream_idle_timeout;        /* seconds between tokens */

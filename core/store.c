@@ -98,7 +98,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "  'created_at', iso_ts(s.created_at), 'updated_at', iso_ts(s.updated_at), "
 	    "  'messages', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', m.id, "
 	    "     'role', m.role, 'content', m.content, 'status', m.status, 'model', m.model, "
-	    "     'created_at', iso_ts(m.created_at)) ORDER BY m.seq), '[]') "
+	    "     'error', m.error, 'created_at', iso_ts(m.created_at)) ORDER BY m.seq), '[]') "
 	    "     FROM messages m WHERE m.session_id = s.id))::text "
 	    "FROM chat_sessions s WHERE s.id = $2 AND s.user_id IS NOT DISTINCT FROM $1",
 	[S_SESSION_RENAME] =

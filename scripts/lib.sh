@@ -234,6 +234,40 @@ configure_in() {
 	(cd "$dir" && "$src/configure" "$@") || die "configure failed (details in $dir/config.log)"
 }
 
+# web_vendor: the web UI's third-party assets (highlight.js and its two
+# GitHub themes), pinned in web-deps/package-lock.json, installed there with
+# npm ci when missing or stale and copied to web/vendor/ (git-ignored), from
+# where nginx serves them under the strict CSP. Without npm the UI still
+# works, with plain code blocks.
+web_vendor() {
+	local dir=$CHAT_REPO/web-deps out=$CHAT_REPO/web/vendor/highlight
+	local pkg=$dir/node_modules/@highlightjs/cdn-assets
+	local marker=$dir/node_modules/.package-lock.json
+	if [ ! -f "$marker" ] || [ "$dir/package-lock.json" -nt "$marker" ]; then
+		if ! command -v npm >/dev/null; then
+			warn "npm is missing: the web UI goes without syntax highlighting (apt-get install npm)"
+			return 0
+		fi
+		log "installing the web UI's pinned assets (npm ci in web-deps/)"
+		# scripts/test points NODE_EXTRA_CA_CERTS at its own certificate;
+		# npm keeps the machine's (NPM_EXTRA_CA_CERTS, as scripts/test saved it).
+		local ca=${NPM_EXTRA_CA_CERTS-${NODE_EXTRA_CA_CERTS:-}} ok=1
+		if [ -n "$ca" ]; then
+			NODE_EXTRA_CA_CERTS=$ca npm ci --prefix "$dir" --no-audit --no-fund >&2 || ok=
+		else
+			env -u NODE_EXTRA_CA_CERTS npm ci --prefix "$dir" --no-audit --no-fund >&2 || ok=
+		fi
+		[ -n "$ok" ] ||
+			{ warn "npm ci in web-deps/ failed: the web UI goes without syntax highlighting"; return 0; }
+	fi
+	mkdir -p "$out" || die "cannot create $out"
+	local f
+	for f in es/highlight.min.js styles/github.min.css styles/github-dark.min.css LICENSE; do
+		cmp -s "$pkg/$f" "$out/${f##*/}" || cp "$pkg/$f" "$out/${f##*/}" ||
+			die "copying $f into web/vendor/ failed"
+	done
+}
+
 # build_loadtest: tests/load/loadtest alone (for scripts/loadtest and
 # scripts/bench), quietly, its output on stderr (scripts/loadtest's stdout
 # may carry JSON). CHAT_NO_BUILD=1: it only has to be there.

@@ -559,6 +559,9 @@ START_TEST(realtime_api_accepts_the_two_modes)
 	load_ok("realtime_api = sessions\n");
 	ck_assert_str_eq(cfg.realtime_api, "sessions");
 	config_free(&cfg);
+	load_ok("realtime_api = off\n");
+	ck_assert_str_eq(cfg.realtime_api, "off");
+	config_free(&cfg);
 }
 END_TEST
 
