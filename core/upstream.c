@@ -412,7 +412,8 @@ backoff_ms(const struct upstream *u, int attempt)
 	if (wait_ms > BACKOFF_MAX_MS)
 		wait_ms = BACKOFF_MAX_MS;
 	/* Full jitter on the upper half spreads a herd of retries. */
-	(void)getrandom(&jitter, sizeof(jitter), GRND_NONBLOCK);
+	if (getrandom(&jitter, sizeof(jitter), GRND_NONBLOCK) != (ssize_t)sizeof(jitter))
+		jitter = 0;  /* no entropy yet: no jitter this time */
 	return wait_ms / 2 + (int64_t)(jitter % (uint32_t)(wait_ms / 2 + 1));
 }
 

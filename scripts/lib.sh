@@ -28,9 +28,10 @@ CHAT_BASE_PACKAGES=(
 	openssl curl ca-certificates
 )
 # Extra packages for scripts/test: a browser for the UI tests, valgrind,
-# clang with its runtime libraries (ASan, libFuzzer).
+# clang with its runtime libraries (ASan, libFuzzer), and what builds the
+# Debian package (the package suite).
 # shellcheck disable=SC2034 # used by scripts/test
-CHAT_TEST_PACKAGES=(chromium fonts-liberation valgrind clang libclang-rt-14-dev)
+CHAT_TEST_PACKAGES=(chromium fonts-liberation valgrind clang libclang-rt-14-dev debhelper dpkg-dev)
 
 # ---------------------------------------------------------------- output
 
