@@ -211,12 +211,13 @@ missing_packages() {
 	command -v npm >/dev/null || printf '%s\n' npm
 }
 
-# dpkg_lock_holder: "PID (NAME)" of the process holding dpkg's lock, if
-# any. apt and dpkg take POSIX (fcntl) locks, listed in /proc/locks by
-# device and inode.
+# dpkg_lock_holder [FILE...]: "PID (NAME)" of the process holding dpkg's
+# lock (or FILE's), if any. apt and dpkg take POSIX (fcntl) locks, listed
+# in /proc/locks by device and inode.
 dpkg_lock_holder() {
 	local file inode pid
-	for file in /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock; do
+	(($# > 0)) || set -- /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock
+	for file in "$@"; do
 		inode=$(stat -c %i -- "$file" 2>/dev/null) || continue
 		pid=$(awk -v ino="$inode" '$2 == "POSIX" { n = split($6, a, ":"); if (a[n] == ino) { print $5; exit } }' \
 			/proc/locks 2>/dev/null)
