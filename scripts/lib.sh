@@ -96,10 +96,10 @@ step() {
 	if ((STEP_TOTAL > 0)); then printf '[%d/%d] %s…\n' "$STEP_N" "$STEP_TOTAL" "$1"; else log "$1"; fi
 }
 
-# step_done [NOTE]: the step's line again, with its time.
+# step_done: the step's line again, with its time.
 step_done() {
 	((STEP_TOTAL > 0)) || return 0
-	printf '[%d/%d] %s… %d s%s\n' "$STEP_N" "$STEP_TOTAL" "$STEP_LABEL" $((SECONDS - STEP_T0)) "${1:+ ($1)}"
+	printf '[%d/%d] %s… %d s\n' "$STEP_N" "$STEP_TOTAL" "$STEP_LABEL" $((SECONDS - STEP_T0))
 }
 
 # quietly LOGFILE LABEL CMD...: runs CMD with its output appended to
@@ -306,6 +306,7 @@ configure_in() {
 			-path "$src/build*" -prune -o \( -name '*.am' -o -name '*.mk' \) \
 			-newer "$src/Makefile.in" -print -quit)" ]; then
 		log "generating configure (autoreconf)"
+		# shellcheck disable=SC2016 # expanded by the inner bash
 		quietly "$LOG_DIR/build.log" autoreconf bash -c 'cd "$1" && autoreconf -fi' autoreconf "$src" ||
 			die "autoreconf failed"
 		regen=1
@@ -313,6 +314,7 @@ configure_in() {
 	[ -n "$regen" ] || [ ! -f "$dir/Makefile" ] || return 0
 	log "configuring in $dir ($*)"
 	mkdir -p "$dir"
+	# shellcheck disable=SC2016 # expanded by the inner bash
 	quietly "$LOG_DIR/build.log" configure bash -c 'cd "$1" && shift && "$@"' configure "$dir" "$src/configure" "$@" ||
 		die "configure failed (details in $dir/config.log)"
 }
