@@ -175,6 +175,9 @@ main(int argc, char **argv)
 		free(cfg);
 		return 1;
 	}
+	/* Process-wide, inherited by the workers; a reload keeps them. */
+	process_set_host(cfg->host_id);
+	store_set_pooled(cfg->database_pooled);
 	if (!log_level_parse(cfg->log_level, &level)) {
 		fprintf(stderr, "chatd: log_level: expected error, warn, info or debug\n");
 		return 1;

@@ -28,10 +28,13 @@ CHAT_BASE_PACKAGES=(
 	openssl curl ca-certificates
 )
 # Extra packages for scripts/test: a browser for the UI tests, valgrind,
-# clang with its runtime libraries (ASan, libFuzzer), and what builds the
-# Debian package (the package suite).
+# clang with its runtime libraries (ASan, libFuzzer); PgBouncer, iproute2
+# and iptables (NFQUEUE, for tests/cluster/netdelay) for the cluster
+# suite's hosts (scripts/cluster); what builds the Debian package (the
+# package suite).
 # shellcheck disable=SC2034 # used by scripts/test
-CHAT_TEST_PACKAGES=(chromium fonts-liberation valgrind clang libclang-rt-14-dev debhelper dpkg-dev)
+CHAT_TEST_PACKAGES=(chromium fonts-liberation valgrind clang libclang-rt-14-dev
+	pgbouncer iproute2 iptables debhelper dpkg-dev)
 
 # ---------------------------------------------------------------- output
 
@@ -163,6 +166,9 @@ chat_init() {
 	TLS_CERT=$TLS_DIR/cert.pem
 	TLS_KEY=$TLS_DIR/key.pem
 	JWT_FILE=$CHAT_VAR/jwt_secret
+	# Reply endings of processes that exited while PostgreSQL was down: kept
+	# across restarts (not under run/), stored by the next sweep.
+	SPOOL_DIR=$CHAT_VAR/spool
 	FCGI_SOCKET=$RUN_DIR/chatd.sock
 	# The binaries can be swapped, e.g. for a sanitizer build in build-asan/.
 	CHATD_BIN=${CHAT_CHATD_BIN:-$CHAT_BUILD/fcgi/chatd}
@@ -765,6 +771,7 @@ with_app_env() {
 	(
 		export CHAT_LISTEN=$FCGI_SOCKET
 		export CHAT_PID_FILE=$CHATD_PID
+		export CHAT_SPOOL_DIR=$SPOOL_DIR
 		export DATABASE_URL OPENAI_BASE_URL
 		export CHAT_DEV_MODE=${CHAT_DEV_MODE:-1}
 		if [ -n "${OPENAI_API_KEY:-}" ]; then export OPENAI_API_KEY; fi
