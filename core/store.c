@@ -123,9 +123,12 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "         AND ($3::text IS NOT NULL OR (SELECT role FROM last) = 'user')), "
 	    "  u AS (INSERT INTO messages (session_id, role, content) "
 	    "        SELECT id, 'user', $3::text FROM ok WHERE $3::text IS NOT NULL RETURNING id), "
-	    /* Reading u makes the user's row take its seq before the reply's. */
-	    "  a AS (INSERT INTO messages (session_id, role, status, idempotency_key, worker) "
-	    "        SELECT ok.id, 'assistant', 'streaming', $5::text, $6::text "
+	    /* Reading u makes the user's row take its seq before the reply's.
+	     * The reply is created after the message it answers: at least 1 ms
+	     * later, so the two never show one created_at (milliseconds). */
+	    "  a AS (INSERT INTO messages (session_id, role, status, idempotency_key, worker, created_at) "
+	    "        SELECT ok.id, 'assistant', 'streaming', $5::text, $6::text, "
+	    "               greatest(clock_timestamp(), now() + interval '1 millisecond') "
 	    "        FROM ok LEFT JOIN u ON true RETURNING id), "
 	    "  h AS (SELECT role, content, seq FROM messages "
 	    "        WHERE session_id = (SELECT id FROM ok) AND content <> '' AND status <> 'error' "

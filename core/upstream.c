@@ -412,13 +412,21 @@ backoff_ms(const struct upstream *u, int attempt)
 	if (wait_ms > BACKOFF_MAX_MS)
 		wait_ms = BACKOFF_MAX_MS;
 	/* Full jitter on the upper half spreads a herd of retries. */
-	(void)getrandom(&jitter, sizeof(jitter), GRND_NONBLOCK);
+	if (getrandom(&jitter, sizeof(jitter), GRND_NONBLOCK) != (ssize_t)sizeof(jitter))
+		jitter = 0;  /* no entropy yet: no jitter this time */
 	return wait_ms / 2 + (int64_t)(jitter % (uint32_t)(wait_ms / 2 + 1));
 }
 
 static void
 upstream_log_failure(struct upstream *u, CURLcode rc, int attempt)
 {
+	/* A transfer we stopped ourselves (the user's Stop, a client that
+	 * left) is no failure: libcurl's text for it, "Failed writing received
+	 * data", would read like one. */
+	if (u->res->error == UPSTREAM_ABORTED) {
+		log_info("upstream transfer cancelled on attempt %d", attempt + 1);
+		return;
+	}
 	/* Only the status and libcurl's text: the upstream body may echo
 	 * fragments of the key in its message. */
 	log_warn("upstream attempt %d failed: status=%d curl=\"%s\" error=%s", attempt + 1,

@@ -12,6 +12,7 @@
 #include "account.h"
 #include "auth.h"
 #include "config.h"
+#include "json_out.h"
 #include "log.h"
 #include "process.h"
 #include "metrics.h"
@@ -131,6 +132,7 @@ create_user(const struct config *cfg, const char *username)
 	else if (rc != STORE_OK)
 		fprintf(stderr, "chatd: the user was not created\n");
 	else {
+		(void)json_compact(user, strlen(user));  /* like the API's answer */
 		printf("%s\n", user);
 		status = fflush(stdout) == 0 ? 0 : 1;
 	}
