@@ -35,6 +35,7 @@ enum stmt {
 	S_TURN_BEGIN,
 	S_REPLY_APPEND,
 	S_REPLY_FINISH,
+	S_REPLY_END,
 	S_METRIC_INSERT,
 	S_CANCEL,
 	S_REPLY_READ,
@@ -131,7 +132,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	 * message of this session. */
 	[S_SESSION_GET] =
 	    "WITH b AS (SELECT m.seq FROM messages m WHERE m.id = $4::uuid AND m.session_id = $2::uuid), "
-	    "  page AS (SELECT m.id, m.role, m.content, m.status, m.model, m.created_at, m.seq "
+	    "  page AS (SELECT m.id, m.role, m.content, m.status, m.model, m.error, m.created_at, m.seq "
 	    "           FROM messages m WHERE m.session_id = $2::uuid "
 	    "           AND m.seq < coalesce((SELECT seq FROM b), 9223372036854775807) "
 	    "           ORDER BY m.seq DESC LIMIT $3::int + 1) "
@@ -139,7 +140,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "  'created_at', iso_ts(s.created_at), 'updated_at', iso_ts(s.updated_at), "
 	    "  'messages', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', p.id, "
 	    "     'role', p.role, 'content', p.content, 'status', p.status, 'model', p.model, "
-	    "     'created_at', iso_ts(p.created_at)) ORDER BY p.seq), '[]') "
+	    "     'error', p.error, 'created_at', iso_ts(p.created_at)) ORDER BY p.seq), '[]') "
 	    "     FROM (SELECT * FROM page ORDER BY seq DESC LIMIT $3::int) p), "
 	    "  'has_more', (SELECT count(*) FROM page) > $3::int)::text, "
 	    "  ($4::uuid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM b))::int "
@@ -166,9 +167,12 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "         AND ($3::text IS NOT NULL OR (SELECT role FROM last) = 'user')), "
 	    "  u AS (INSERT INTO messages (session_id, role, content) "
 	    "        SELECT id, 'user', $3::text FROM ok WHERE $3::text IS NOT NULL RETURNING id), "
-	    /* Reading u makes the user's row take its seq before the reply's. */
-	    "  a AS (INSERT INTO messages (session_id, role, status, idempotency_key, worker) "
-	    "        SELECT ok.id, 'assistant', 'streaming', $5::text, $6::text "
+	    /* Reading u makes the user's row take its seq before the reply's.
+	     * The reply is created after the message it answers: at least 1 ms
+	     * later, so the two never show one created_at (milliseconds). */
+	    "  a AS (INSERT INTO messages (session_id, role, status, idempotency_key, worker, created_at) "
+	    "        SELECT ok.id, 'assistant', 'streaming', $5::text, $6::text, "
+	    "               greatest(clock_timestamp(), now() + interval '1 millisecond') "
 	    "        FROM ok LEFT JOIN u ON true RETURNING id), "
 	    "  h AS (SELECT role, content, seq FROM messages "
 	    "        WHERE session_id = (SELECT id FROM ok) AND content <> '' AND status <> 'error' "
@@ -186,6 +190,10 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "UPDATE messages SET status = $2, model = $3, prompt_tokens = $4, "
 	    "  completion_tokens = $5, error = $6, updated_at = now() "
 	    "WHERE id = $1 AND status = 'streaming'",
+	[S_REPLY_END] =
+	    "UPDATE messages SET content = content || $2, chunk_ends = chunk_ends || $3::int[], "
+	    "  status = $4, model = $5, prompt_tokens = $6, completion_tokens = $7, error = $8, "
+	    "  updated_at = now() WHERE id = $1 AND status = 'streaming'",
 	/* Marks the session's reply in flight and tells every process. */
 	[S_CANCEL] =
 	    "WITH r AS (UPDATE messages m SET cancel_requested = true FROM chat_sessions s "
@@ -362,6 +370,17 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "  $9::int, $10::int FROM async",
 };
 
+/* database_pooled: connections go through a transaction-mode pooler
+ * (PgBouncer < 1.21 keeps no prepared statement from one transaction to the
+ * next), so each query is sent with its text, as an unnamed statement. */
+static atomic_bool store_pooled;
+
+void
+store_set_pooled(bool pooled)
+{
+	atomic_store(&store_pooled, pooled);
+}
+
 struct store_conn {
 	PGconn *pg;        /* NULL until first used, or after a failure */
 };
@@ -465,7 +484,7 @@ store_connect(struct store *st, struct store_conn *c)
 		    c->pg != NULL ? PQerrorMessage(c->pg) : "out of memory");
 		goto failed;
 	}
-	for (int i = 0; i < S_COUNT; i++) {
+	for (int i = 0; !atomic_load(&store_pooled) && i < S_COUNT; i++) {
 		PGresult *res;
 		bool ok;
 
@@ -561,7 +580,9 @@ store_exec(struct store *st, enum stmt s, int n, const char *const *params, PGre
 	for (int attempt = 0; attempt < 2; attempt++) {
 		ExecStatusType es;
 
-		*res = PQexecPrepared(c->pg, name, n, params, NULL, NULL, 0);
+		*res = atomic_load(&store_pooled)
+		    ? PQexecParams(c->pg, stmt_sql[s], n, NULL, params, NULL, NULL, 0)
+		    : PQexecPrepared(c->pg, name, n, params, NULL, NULL, 0);
 		es = PQresultStatus(*res);
 		if (es == PGRES_TUPLES_OK || es == PGRES_COMMAND_OK) {
 			rc = STORE_OK;
@@ -902,6 +923,27 @@ store_reply_finish(struct store *st, const char *reply_id, enum reply_status sta
 	(void)snprintf(ct, sizeof(ct), "%ld", completion_tokens);
 	rc = store_exec(st, S_REPLY_FINISH, 6, p, &res);
 	PQclear(res);
+	return rc;
+}
+
+enum store_rc
+store_reply_end(struct store *st, const struct reply_end *end)
+{
+	char pt[24], ct[24], *text;
+	PGresult *res;
+	enum store_rc rc;
+
+	/* Text parameters are NUL-terminated; the engine's text holds no NUL. */
+	if ((text = strndup(end->text != NULL ? end->text : "", end->text != NULL ? end->len : 0)) == NULL)
+		return STORE_ERROR;
+	(void)snprintf(pt, sizeof(pt), "%ld", end->prompt_tokens);
+	(void)snprintf(ct, sizeof(ct), "%ld", end->completion_tokens);
+	const char *p[] = { end->reply_id, text, end->text != NULL ? end->chunk_ends : "{}",
+		reply_status_name(end->status), end->model, end->prompt_tokens >= 0 ? pt : NULL,
+		end->completion_tokens >= 0 ? ct : NULL, end->error_code };
+	rc = store_exec(st, S_REPLY_END, 8, p, &res);
+	PQclear(res);
+	free(text);
 	return rc;
 }
 
