@@ -193,7 +193,12 @@ test('a chat opens whole on a server that sends every message (no has_more)', as
 async function pageMessages(page, id) {
 	await page.route(`**${SESSIONS}/${id}?*`, async (route) => {
 		const url = new URL(route.request().url());
-		const response = await route.fetch();
+		// The whole chat from the server, which may page itself (200: its
+		// largest page, more than these tests make).
+		const all = new URL(url);
+		all.searchParams.set('limit', '200');
+		all.searchParams.delete('before');
+		const response = await route.fetch({ url: all.toString() });
 		const body = await response.json();
 		const limit = Number(url.searchParams.get('limit') ?? 50);
 		const before = url.searchParams.get('before');
@@ -242,6 +247,7 @@ test('(simulated paging) the chat list follows next_cursor and searches with q='
 		all.searchParams.set('limit', '100');
 		all.searchParams.set('offset', '0');
 		all.searchParams.delete('cursor');
+		all.searchParams.delete('q');
 		const response = await route.fetch({ url: all.toString() });
 		const body = await response.json();
 		const q = url.searchParams.get('q');

@@ -59,7 +59,7 @@ describe('GET a session: its messages in pages', () => {
 		assert.deepEqual(r.json.messages.map((m) => m.role), ['user', 'assistant']);
 		assert.equal(r.json.messages[0].content, 'hello there');
 		for (const m of r.json.messages)
-			assert.deepEqual(Object.keys(m).sort(), ['content', 'created_at', 'id', 'model', 'role', 'status']);
+			assert.deepEqual(Object.keys(m).sort(), ['content', 'created_at', 'error', 'id', 'model', 'role', 'status']);
 	});
 
 	test('by default the newest 50, oldest first', async () => {
