@@ -80,6 +80,8 @@ static const struct option options[] = {
 	  "libpq connection string or URI" },
 	{ "db_pool_size", "CHAT_DB_POOL_SIZE", OPT_INT, O(db_pool_size), "8", 1, 256, false,
 	  "PostgreSQL connections per worker process" },
+	{ "metrics_retention_days", "CHAT_METRICS_RETENTION_DAYS", OPT_INT, O(metrics_retention_days), "30", 1, 36500, false,
+	  "days of stream_metrics rows kept (whole UTC days; the master drops older daily partitions hourly; usage_by_user keeps its daily totals)" },
 	{ "jwt_secret", "JWT_SECRET", OPT_STR, O(jwt_secret), "", 0, 0, true,
 	  "HS256 secret for access tokens (at least 32 bytes); prefer jwt_secret_file" },
 	{ "jwt_secret_file", "JWT_SECRET_FILE", OPT_STR, O(jwt_secret_file), "", 0, 0, false,

@@ -39,6 +39,7 @@ struct config {
 	/* storage and auth */
 	char   *database_url;
 	int     db_pool_size;           /* connections per worker process */
+	int     metrics_retention_days; /* stream_metrics kept (daily partitions) */
 	char   *jwt_secret;             /* secret: never logged */
 	char   *jwt_secret_file;
 	char   *jwt_issuer;

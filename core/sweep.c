@@ -69,6 +69,19 @@ sweep_run(struct store *st)
 	return count;
 }
 
+long
+sweep_metrics(struct store *st, int retention_days)
+{
+	long dropped;
+
+	if (store_metrics_maintain(st, retention_days, &dropped) != STORE_OK)
+		return -1;
+	if (dropped > 0)
+		log_info("metrics retention: %ld daily partitions older than %d days dropped",
+		    dropped, retention_days);
+	return dropped;
+}
+
 /* The heartbeat thread's state: one per process. */
 static struct {
 	pthread_mutex_t  mu;

@@ -221,6 +221,8 @@ DECLARE
     part record;
     dropped integer := 0;
 BEGIN
+    -- One run at a time, whichever host's master calls it.
+    PERFORM pg_advisory_xact_lock(hashtext('stream_metrics_maintain'));
     FOR d IN 0 .. p_ahead LOOP
         PERFORM stream_metrics_partition_create(today + d);
     END LOOP;
