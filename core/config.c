@@ -42,6 +42,8 @@ static const struct option options[] = {
 	  "seconds in-flight streams may run on after SIGTERM or SIGHUP before workers are killed" },
 	{ "pid_file", "CHAT_PID_FILE", OPT_STR, O(pid_file), "", 0, 0, false,
 	  "file the master writes its pid to (empty: none)" },
+	{ "spool_dir", "CHAT_SPOOL_DIR", OPT_STR, O(spool_dir), "/var/lib/chatd/spool", 0, 0, false,
+	  "where a process that exits while PostgreSQL is down leaves its reply endings for the sweep" },
 	{ "log_file", "CHAT_LOG_FILE", OPT_STR, O(log_file), "", 0, 0, false,
 	  "log file (empty: stderr)" },
 	{ "log_level", "CHAT_LOG_LEVEL", OPT_STR, O(log_level), "info", 0, 0, false,
@@ -82,6 +84,12 @@ static const struct option options[] = {
 	  "PostgreSQL connections per worker process" },
 	{ "metrics_retention_days", "CHAT_METRICS_RETENTION_DAYS", OPT_INT, O(metrics_retention_days), "30", 1, 36500, false,
 	  "days of stream_metrics rows kept (whole UTC days; the master drops older daily partitions hourly; usage_by_user keeps its daily totals)" },
+	{ "database_pooled", "CHAT_DATABASE_POOLED", OPT_BOOL, O(database_pooled), "0", 0, 0, false,
+	  "database_url goes through a pooler in transaction mode (PgBouncer): statements are not prepared across transactions" },
+	{ "listen_database_url", "CHAT_LISTEN_DATABASE_URL", OPT_STR, O(listen_database_url), "", 0, 0, false,
+	  "direct PostgreSQL connection for LISTEN (cancel, resume, rooms); needed when database_url is pooled (empty: database_url)" },
+	{ "host_id", "CHAT_HOST_ID", OPT_STR, O(host_id), "", 0, 0, false,
+	  "this host's name in reply owners (host:pid) and heartbeats; unique per host (empty: the system host name)" },
 	{ "jwt_secret", "JWT_SECRET", OPT_STR, O(jwt_secret), "", 0, 0, true,
 	  "HS256 secret for access tokens (at least 32 bytes); prefer jwt_secret_file" },
 	{ "jwt_secret_file", "JWT_SECRET_FILE", OPT_STR, O(jwt_secret_file), "", 0, 0, false,
@@ -117,7 +125,7 @@ static const struct option options[] = {
 	{ "voice", "CHAT_VOICE", OPT_STR, O(voice), "marin", 0, 0, false,
 	  "default voice for voice sessions" },
 	{ "realtime_api", "CHAT_REALTIME_API", OPT_STR, O(realtime_api), "client_secrets", 0, 0, false,
-	  "client_secrets (current OpenAI API) or sessions (retired beta, for compatible servers)" },
+	  "client_secrets (current OpenAI API), sessions (retired beta, for compatible servers), or off: no voice (the UI hides it, /api/session answers 503)" },
 	{ "upstream_connect_timeout", "CHAT_UPSTREAM_CONNECT_TIMEOUT", OPT_INT, O(upstream_connect_timeout), "10", 1, 600, false,
 	  "seconds to connect to the upstream" },
 	{ "upstream_first_token_timeout", "CHAT_UPSTREAM_FIRST_TOKEN_TIMEOUT", OPT_INT, O(upstream_first_token_timeout), "60", 1, 3600, false,
@@ -314,6 +322,21 @@ config_read_secret(const char *path, char **out, char *err, size_t errlen)
 	return true;
 }
 
+/* A host id goes into owner ids ("host:pid", "gw:host:pid"), parsed back at
+ * the last colons: none allowed, and nothing a log line could be fooled by. */
+static bool
+config_host_id_valid(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n > 63)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)id[i]) && id[i] != '.' && id[i] != '-' && id[i] != '_')
+			return false;
+	return true;
+}
+
 bool
 config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
@@ -343,8 +366,8 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 		goto failed;
 	}
 	if (strcmp(cfg->realtime_api, "client_secrets") != 0 &&
-	    strcmp(cfg->realtime_api, "sessions") != 0) {
-		config_error(err, errlen, "realtime_api: expected client_secrets or sessions");
+	    strcmp(cfg->realtime_api, "sessions") != 0 && strcmp(cfg->realtime_api, "off") != 0) {
+		config_error(err, errlen, "realtime_api: expected client_secrets, sessions or off");
 		goto failed;
 	}
 	if (strcmp(cfg->registration, "open") != 0 && strcmp(cfg->registration, "closed") != 0) {
@@ -354,6 +377,10 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	if (cfg->max_tokens > cfg->max_tokens_ceiling) {
 		config_error(err, errlen, "max_tokens: %d is above max_tokens_ceiling (%d)",
 		    cfg->max_tokens, cfg->max_tokens_ceiling);
+		goto failed;
+	}
+	if (!config_host_id_valid(cfg->host_id)) {
+		config_error(err, errlen, "host_id: up to 63 letters, digits, '.', '-' or '_'");
 		goto failed;
 	}
 	if (!spend_models_valid(cfg->allowed_models, &problem)) {
@@ -439,4 +466,10 @@ config_list_has(const char *list, const char *item)
 		p = end;
 	}
 	return false;
+}
+
+const char *
+config_listen_url(const struct config *cfg)
+{
+	return cfg->listen_database_url[0] != '\0' ? cfg->listen_database_url : cfg->database_url;
 }

@@ -18,6 +18,7 @@ struct config {
 	int     max_requests;           /* recycle a worker after this many requests (0: never) */
 	int     drain_timeout;          /* seconds to let streams finish on SIGTERM/SIGHUP */
 	char   *pid_file;
+	char   *spool_dir;              /* reply endings a process could not store before exit */
 	char   *log_file;
 	char   *log_level;
 	bool    dev_mode;               /* relaxes CORS '*' refusal; never in production */
@@ -40,6 +41,9 @@ struct config {
 	char   *database_url;
 	int     db_pool_size;           /* connections per worker process */
 	int     metrics_retention_days; /* stream_metrics kept (daily partitions) */
+	bool    database_pooled;        /* database_url is a transaction-mode pooler */
+	char   *listen_database_url;    /* direct connection for LISTEN (empty: database_url) */
+	char   *host_id;                /* this host in owner ids (empty: gethostname) */
 	char   *jwt_secret;             /* secret: never logged */
 	char   *jwt_secret_file;
 	char   *jwt_issuer;
@@ -59,7 +63,7 @@ struct config {
 	char   *system_prompt;
 	char   *realtime_model;
 	char   *voice;
-	char   *realtime_api;           /* "client_secrets" (current) or "sessions" (beta) */
+	char   *realtime_api;           /* "client_secrets" (current), "sessions" (beta) or "off" */
 	int     upstream_connect_timeout;     /* seconds */
 	int     upstream_first_token_timeout; /* seconds */
 	int     upstream_idle_timeout;        /* seconds between tokens */
@@ -77,6 +81,9 @@ struct config {
  * reads jwt_secret_file if jwt_secret is empty. On failure returns false and
  * writes a message naming the file, line and key into err. On success the
  * caller owns cfg and releases it with config_free(). */
+/* The connection string for LISTEN: listen_database_url, else database_url. */
+const char *config_listen_url(const struct config *cfg);
+
 bool config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 
 /* Releases every string of cfg. NULL-safe. */

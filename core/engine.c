@@ -516,7 +516,7 @@ turn_store_end(struct chat_turn_state *ts, const struct chat_outcome *out)
 static bool
 turn_retry_end(struct chat_turn_state *ts, const struct chat_outcome *out)
 {
-	struct reply_retry_end end = {
+	struct reply_end end = {
 		.reply_id = ts->st.reply_id,
 		.status = out->status,
 		.model = ts->info.model,

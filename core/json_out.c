@@ -162,3 +162,31 @@ json_put_key(struct buf *b, const char *key)
 {
 	return buf_appendc(b, '"') && buf_appendz(b, key) && buf_append(b, "\":", 2);
 }
+
+size_t
+json_compact(char *s, size_t n)
+{
+	size_t in, out = 0;
+	bool in_string = false, escaped = false;
+
+	for (in = 0; in < n; in++) {
+		char c = s[in];
+
+		if (in_string) {
+			if (escaped)
+				escaped = false;
+			else if (c == '\\')
+				escaped = true;
+			else if (c == '"')
+				in_string = false;
+		} else if (c == '"') {
+			in_string = true;
+		} else if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+			continue;
+		}
+		s[out++] = c;
+	}
+	if (out < n)
+		s[out] = '\0';
+	return out;
+}

@@ -32,4 +32,10 @@ bool utf8_sanitize(struct buf *b, const char *p, size_t n);
 /* True if p[0..n) is well-formed UTF-8 without NUL bytes. */
 bool utf8_valid(const char *p, size_t n);
 
+/* Removes the whitespace between the tokens of the JSON text s[0..n), in
+ * place (strings are left as they are), and returns the new length. For
+ * JSON that PostgreSQL built (jsonb prints `{"a": 1, "b": 2}`), so that
+ * every answer is compact like the ones json-c writes. */
+size_t json_compact(char *s, size_t n);
+
 #endif

@@ -119,7 +119,7 @@ live_listener_main(void *arg)
 	static const char *const channels[] = { "chat_cancel", "chat_follow", "chat_user_gone",
 		"chat_reply", NULL };
 
-	store_listen_loop(cfg->database_url, channels, live_on_notify, NULL, &listener_stop);
+	store_listen_loop(config_listen_url(cfg), channels, live_on_notify, NULL, &listener_stop);
 	return NULL;
 }
 

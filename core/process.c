@@ -66,10 +66,21 @@ process_alive(pid_t pid)
 	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
 }
 
+/* Set once at start-up (host_id), before any thread; read-only after. */
+static char host_id[64];
+
+void
+process_set_host(const char *id)
+{
+	(void)snprintf(host_id, sizeof(host_id), "%s", id != NULL ? id : "");
+}
+
 void
 process_host(char *out, size_t len)
 {
-	if (gethostname(out, len) != 0)
+	if (host_id[0] != '\0')
+		(void)snprintf(out, len, "%s", host_id);
+	else if (gethostname(out, len) != 0)
 		(void)snprintf(out, len, "localhost");
 	out[len - 1] = '\0';
 }

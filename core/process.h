@@ -18,8 +18,13 @@ bool process_start_time(pid_t pid, long long *out);
 /* True if a process pid exists on this host (even one we may not signal). */
 bool process_alive(pid_t pid);
 
-/* This host's name as chatd writes it in "host:pid" ids; out holds len
- * bytes. */
+/* This host's name as chatd writes it in "host:pid" ids: the one set by
+ * process_set_host, else the system host name; out holds len bytes. */
 void process_host(char *out, size_t len);
+
+/* Names this host (config host_id; empty: the system host name). Hosts
+ * sharing one database need distinct names: the sweep judges owners on its
+ * own host by pid and the others by heartbeat. Call before any thread. */
+void process_set_host(const char *id);
 
 #endif

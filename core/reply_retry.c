@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "spool.h"
 #include "store.h"
 
 #define REPLY_RETRY_S 600   /* how long ends are retried: past that a stale
@@ -36,6 +37,7 @@ static pthread_once_t pending_once = PTHREAD_ONCE_INIT;
 static bool pending_thread_ok;
 static pthread_t pending_tid;
 static bool pending_stop;           /* under pending_mu: reply_retry_stop was called */
+static char *pending_spool_dir;     /* set before the stop is announced */
 static int64_t pending_flush_until; /* under pending_mu: when stopping, the last try */
 
 static void
@@ -60,18 +62,23 @@ pending_push(struct pending *p)
 	pthread_mutex_unlock(&pending_mu);
 }
 
+static struct reply_end
+pending_end(const struct pending *p)
+{
+	return (struct reply_end){
+		.reply_id = p->reply_id, .text = p->text, .len = p->len, .chunk_ends = p->chunk_ends,
+		.status = p->status, .model = p->model, .error_code = p->error_code,
+		.prompt_tokens = p->prompt_tokens, .completion_tokens = p->completion_tokens,
+	};
+}
+
 /* Tries once; true when the reply is stored whole. */
 static bool
 pending_try(struct pending *p)
 {
-	if (p->text != NULL) {
-		if (store_reply_append(p->store, p->reply_id, p->text, p->len, p->chunk_ends) != STORE_OK)
-			return false;
-		free(p->text);
-		p->text = NULL;
-	}
-	return store_reply_finish(p->store, p->reply_id, p->status, p->model, p->prompt_tokens,
-	    p->completion_tokens, p->error_code) == STORE_OK;
+	struct reply_end end = pending_end(p);
+
+	return store_reply_end(p->store, &end) == STORE_OK;
 }
 
 /* Waits until the queue holds something, then a second more (the database
@@ -130,14 +137,20 @@ pending_main(void *arg)
 			pthread_mutex_lock(&pending_mu);
 		}
 	}
-	/* What the database still refuses stays 'streaming' with the text it
-	 * holds; the sweep interrupts it once this process is gone. */
+	/* What the database still refuses goes to the spool, which the sweep
+	 * stores once it can; failing that, the reply stays 'streaming' with
+	 * the text stored so far, and the sweep interrupts it. */
 	while (pending_head != NULL) {
 		struct pending *p = pending_head;
+		struct reply_end end = pending_end(p);
 
 		pending_head = p->next;
-		log_error("reply %s: final status %s not stored before exit: left to the sweep",
-		    p->reply_id, reply_status_name(p->status));
+		if (spool_put(pending_spool_dir, &end))
+			log_warn("reply %s: final status %s spooled: the sweep stores it once the database is back",
+			    p->reply_id, reply_status_name(p->status));
+		else
+			log_error("reply %s: final status %s lost: left to the sweep with the text stored so far",
+			    p->reply_id, reply_status_name(p->status));
 		pending_free(p);
 	}
 	pthread_mutex_unlock(&pending_mu);
@@ -154,11 +167,13 @@ pending_start(void)
 }
 
 void
-reply_retry_stop(int flush_ms)
+reply_retry_stop(int flush_ms, const char *spool_dir)
 {
 	bool started;
 
 	pthread_mutex_lock(&pending_mu);
+	free(pending_spool_dir);
+	pending_spool_dir = spool_dir != NULL ? strdup(spool_dir) : NULL;
 	started = pending_thread_ok;
 	pending_stop = true;
 	pending_flush_until = clock_now_us() + (int64_t)flush_ms * 1000;
@@ -166,6 +181,10 @@ reply_retry_stop(int flush_ms)
 	pthread_mutex_unlock(&pending_mu);
 	if (started && pthread_join(pending_tid, NULL) != 0)
 		log_error("joining the reply retry thread failed");
+	pthread_mutex_lock(&pending_mu);
+	free(pending_spool_dir);
+	pending_spool_dir = NULL;
+	pthread_mutex_unlock(&pending_mu);
 }
 
 static char *
@@ -175,7 +194,7 @@ dup_or_null(const char *s)
 }
 
 bool
-reply_retry_enqueue(struct store *store, const struct reply_retry_end *end)
+reply_retry_enqueue(struct store *store, const struct reply_end *end)
 {
 	struct pending *p;
 

@@ -6,43 +6,32 @@
  * they are in, or REPLY_RETRY_S passed, so neither the request's thread nor
  * its client waits for the database. A stopping process stops and joins the
  * thread (reply_retry_stop) before it frees the store: endings still queued
- * then get a last short chance; those the database still refuses stay
- * 'streaming' with the text stored so far, and the sweep (core/sweep.c)
- * marks them interrupted once this process is gone. */
+ * then get a last short chance; those the database still refuses are
+ * written to the spool (spool.h), whence the sweep stores them once it
+ * can. Only an ending that cannot be spooled either is lost: its reply
+ * stays 'streaming' with the text stored so far until the sweep
+ * (core/sweep.c) marks it interrupted, this process being gone. */
 #ifndef CHAT_REPLY_RETRY_H
 #define CHAT_REPLY_RETRY_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "reply_status.h"
+#include "reply_end.h"
 
 struct store;
 
-/* The end of one reply; every pointer is borrowed for the call only. */
-struct reply_retry_end {
-	const char        *reply_id;
-	const char        *text;          /* content not stored yet; NULL when none */
-	size_t             len;
-	const char        *chunk_ends;    /* "{3,9}": where text's chunks end; set with text */
-	enum reply_status  status;
-	const char        *model;         /* may be NULL */
-	const char        *error_code;    /* may be NULL */
-	long               prompt_tokens;      /* -1 if unknown */
-	long               completion_tokens;
-};
-
-/* Queues end for the retry thread, copying everything it needs; store is
+/* Queues end (its pointers borrowed for the call only) for the retry thread, copying everything it needs; store is
  * borrowed and must outlive the process's use of it (the workers keep theirs
  * until exit). False when it cannot (no memory, no thread): the reply's end
  * is then lost, and the caller logs it. Thread-safe. */
-bool reply_retry_enqueue(struct store *store, const struct reply_retry_end *end);
+bool reply_retry_enqueue(struct store *store, const struct reply_end *end);
 
 /* Stops the retry thread: queued endings are tried until the database takes
- * them or flush_ms passed, the rest dropped (logged, left to the sweep), and
+ * them or flush_ms passed, the rest written to spool_dir (spool.h), and
  * the thread joined. After it returns nothing uses a store given to
  * reply_retry_enqueue, and enqueue refuses. Call once, at exit, from the
  * thread that frees the store; a no-op if the thread never started. */
-void reply_retry_stop(int flush_ms);
+void reply_retry_stop(int flush_ms, const char *spool_dir);
 
 #endif

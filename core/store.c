@@ -34,6 +34,7 @@ enum stmt {
 	S_TURN_BEGIN,
 	S_REPLY_APPEND,
 	S_REPLY_FINISH,
+	S_REPLY_END,
 	S_METRIC_INSERT,
 	S_CANCEL,
 	S_REPLY_READ,
@@ -99,7 +100,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "  'messages', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', m.id, "
 	    "     'role', m.role, 'content', reply_text(m.id, m.status, m.content), "
 	    "     'status', m.status, 'model', m.model, "
-	    "     'created_at', iso_ts(m.created_at)) ORDER BY m.seq), '[]') "
+	    "     'error', m.error, 'created_at', iso_ts(m.created_at)) ORDER BY m.seq), '[]') "
 	    "     FROM messages m WHERE m.session_id = s.id))::text "
 	    "FROM chat_sessions s WHERE s.id = $2 AND s.user_id IS NOT DISTINCT FROM $1",
 	[S_SESSION_RENAME] =
@@ -124,9 +125,12 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "         AND ($3::text IS NOT NULL OR (SELECT role FROM last) = 'user')), "
 	    "  u AS (INSERT INTO messages (session_id, role, content) "
 	    "        SELECT id, 'user', $3::text FROM ok WHERE $3::text IS NOT NULL RETURNING id), "
-	    /* Reading u makes the user's row take its seq before the reply's. */
-	    "  a AS (INSERT INTO messages (session_id, role, status, idempotency_key, worker) "
-	    "        SELECT ok.id, 'assistant', 'streaming', $5::text, $6::text "
+	    /* Reading u makes the user's row take its seq before the reply's.
+	     * The reply is created after the message it answers: at least 1 ms
+	     * later, so the two never show one created_at (milliseconds). */
+	    "  a AS (INSERT INTO messages (session_id, role, status, idempotency_key, worker, created_at) "
+	    "        SELECT ok.id, 'assistant', 'streaming', $5::text, $6::text, "
+	    "               greatest(clock_timestamp(), now() + interval '1 millisecond') "
 	    "        FROM ok LEFT JOIN u ON true RETURNING id), "
 	    "  h AS (SELECT role, content, seq FROM (SELECT role, seq, "
 	    "          reply_text(id, status, content) AS content FROM messages "
@@ -150,6 +154,10 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "UPDATE messages SET status = $2, model = $3, prompt_tokens = $4, "
 	    "  completion_tokens = $5, error = $6, updated_at = now() "
 	    "WHERE id = $1 AND status = 'streaming'",
+	[S_REPLY_END] =
+	    "UPDATE messages SET content = content || $2, chunk_ends = chunk_ends || $3::int[], "
+	    "  status = $4, model = $5, prompt_tokens = $6, completion_tokens = $7, error = $8, "
+	    "  updated_at = now() WHERE id = $1 AND status = 'streaming'",
 	/* Marks the session's reply in flight and tells every process. */
 	[S_CANCEL] =
 	    "WITH r AS (UPDATE messages m SET cancel_requested = true FROM chat_sessions s "
@@ -323,6 +331,17 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "  $9::int, $10::int FROM async",
 };
 
+/* database_pooled: connections go through a transaction-mode pooler
+ * (PgBouncer < 1.21 keeps no prepared statement from one transaction to the
+ * next), so each query is sent with its text, as an unnamed statement. */
+static atomic_bool store_pooled;
+
+void
+store_set_pooled(bool pooled)
+{
+	atomic_store(&store_pooled, pooled);
+}
+
 struct store_conn {
 	PGconn *pg;        /* NULL until first used, or after a failure */
 };
@@ -426,7 +445,7 @@ store_connect(struct store *st, struct store_conn *c)
 		    c->pg != NULL ? PQerrorMessage(c->pg) : "out of memory");
 		goto failed;
 	}
-	for (int i = 0; i < S_COUNT; i++) {
+	for (int i = 0; !atomic_load(&store_pooled) && i < S_COUNT; i++) {
 		PGresult *res;
 		bool ok;
 
@@ -522,7 +541,9 @@ store_exec(struct store *st, enum stmt s, int n, const char *const *params, PGre
 	for (int attempt = 0; attempt < 2; attempt++) {
 		ExecStatusType es;
 
-		*res = PQexecPrepared(c->pg, name, n, params, NULL, NULL, 0);
+		*res = atomic_load(&store_pooled)
+		    ? PQexecParams(c->pg, stmt_sql[s], n, NULL, params, NULL, NULL, 0)
+		    : PQexecPrepared(c->pg, name, n, params, NULL, NULL, 0);
 		es = PQresultStatus(*res);
 		if (es == PGRES_TUPLES_OK || es == PGRES_COMMAND_OK) {
 			rc = STORE_OK;
@@ -821,6 +842,27 @@ store_reply_finish(struct store *st, const char *reply_id, enum reply_status sta
 	(void)snprintf(ct, sizeof(ct), "%ld", completion_tokens);
 	rc = store_exec(st, S_REPLY_FINISH, 6, p, &res);
 	PQclear(res);
+	return rc;
+}
+
+enum store_rc
+store_reply_end(struct store *st, const struct reply_end *end)
+{
+	char pt[24], ct[24], *text;
+	PGresult *res;
+	enum store_rc rc;
+
+	/* Text parameters are NUL-terminated; the engine's text holds no NUL. */
+	if ((text = strndup(end->text != NULL ? end->text : "", end->text != NULL ? end->len : 0)) == NULL)
+		return STORE_ERROR;
+	(void)snprintf(pt, sizeof(pt), "%ld", end->prompt_tokens);
+	(void)snprintf(ct, sizeof(ct), "%ld", end->completion_tokens);
+	const char *p[] = { end->reply_id, text, end->text != NULL ? end->chunk_ends : "{}",
+		reply_status_name(end->status), end->model, end->prompt_tokens >= 0 ? pt : NULL,
+		end->completion_tokens >= 0 ? ct : NULL, end->error_code };
+	rc = store_exec(st, S_REPLY_END, 8, p, &res);
+	PQclear(res);
+	free(text);
 	return rc;
 }
 

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "reply_end.h"
 #include "reply_status.h"
 
 enum store_rc {
@@ -32,6 +33,12 @@ struct store *store_new(const char *conninfo, int size);
 /* store_new whose connections say app_name (a static string) to
  * PostgreSQL, e.g. "chatd-sweep", instead of "chatd". */
 struct store *store_new_named(const char *conninfo, int size, const char *app_name);
+
+/* Process-wide (config database_pooled): true when conninfo reaches
+ * PostgreSQL through a transaction-mode pooler such as PgBouncer; statements
+ * are then sent with their text instead of prepared once per connection.
+ * Call before any store connects. */
+void store_set_pooled(bool pooled);
 
 /* Closes every connection and frees the pool. NULL-safe. */
 void store_free(struct store *st);
@@ -106,7 +113,6 @@ void store_turn_free(struct store_turn *turn);
 enum store_rc store_reply_append(struct store *st, const char *reply_id, const char *text,
     size_t len, const char *chunk_ends);
 
-/* Records the end of a reply: status complete|cancelled|interrupted|error. */
 /* One reply's batch for store_reply_append_many: text (len bytes, no NUL)
  * and its chunk ends "{3,9}", all borrowed for the call. */
 struct store_reply_batch {
@@ -121,8 +127,14 @@ struct store_reply_batch {
 enum store_rc store_reply_append_many(struct store *st, size_t n,
     const struct store_reply_batch *batches);
 
+/* Records the end of a reply: status complete|cancelled|interrupted|error. */
 enum store_rc store_reply_finish(struct store *st, const char *reply_id, enum reply_status status,
     const char *model, long prompt_tokens, long completion_tokens, const char *error);
+
+/* Appends end's unstored text (if any) and records its ending, in one
+ * statement: applied twice, the second does nothing (the reply is no
+ * longer streaming), so a retried or spooled ending never doubles text. */
+enum store_rc store_reply_end(struct store *st, const struct reply_end *end);
 
 struct store_stream_metric {
 	const char *route, *user_id, *session_id, *message_id;

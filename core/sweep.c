@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "process.h"
+#include "spool.h"
 #include "store.h"
 
 bool
@@ -42,14 +43,18 @@ sweep_owner_dead(const struct store_owner *o, const char *host)
 }
 
 long
-sweep_run(struct store *st)
+sweep_run(struct store *st, const char *spool_dir)
 {
 	struct store_owner *owners = NULL;
 	const char **dead = NULL;
 	char host[256];
 	size_t n = 0, ndead = 0;
-	long count = 0;
+	long count = 0, spooled;
 
+	/* Spooled endings first: their owners are gone, and the replies must
+	 * end as the clients saw them, not interrupted by the step below. */
+	if ((spooled = spool_apply(spool_dir, st)) < 0)
+		return -1;
 	if (store_owners_list(st, SWEEP_STALE_S, &owners, &n) != STORE_OK)
 		return -1;
 	if (n > 0 && (dead = calloc(n, sizeof(*dead))) == NULL) {
@@ -66,7 +71,7 @@ sweep_run(struct store *st)
 		log_warn("sweep: %ld replies of %zu gone owners marked interrupted", count, ndead);
 	free(dead);
 	store_owners_free(owners, n);
-	return count;
+	return count < 0 ? -1 : count + spooled;
 }
 
 long
@@ -96,6 +101,7 @@ static struct {
 	long long        proc_start;
 	double           started_s;
 	bool             sweep_first;
+	char            *spool_dir;    /* for the start-up sweep; may be NULL */
 } beat = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 /* Waits s seconds or until stopped; true if stopped. */
@@ -126,11 +132,11 @@ beat_main(void *arg)
 		    beat.proc_start, beat.started_s) == STORE_OK;
 
 		if (ok && !swept) {
-			long n = sweep_run(beat.store);
+			long n = sweep_run(beat.store, beat.spool_dir);
 
 			swept = n >= 0;
 			if (n > 0)
-				log_info("start-up sweep: %ld replies interrupted", n);
+				log_info("start-up sweep: %ld replies ended", n);
 		}
 		if (ok != up)
 			log_info("process %s: heartbeat %s", beat.id, ok ? "back" : "failing, retrying");
@@ -140,7 +146,8 @@ beat_main(void *arg)
 }
 
 bool
-sweep_beat_start(const char *conninfo, const char *id, const char *kind, bool sweep_first)
+sweep_beat_start(const char *conninfo, const char *id, const char *kind, bool sweep_first,
+    const char *spool_dir)
 {
 	struct timespec now;
 
@@ -157,6 +164,7 @@ sweep_beat_start(const char *conninfo, const char *id, const char *kind, bool sw
 	beat.sweep_first = sweep_first;
 	beat.stop = false;
 	if ((beat.id = strdup(id)) == NULL ||
+	    (spool_dir != NULL && (beat.spool_dir = strdup(spool_dir)) == NULL) ||
 	    (beat.store = store_new_named(conninfo, 1, "chatd-sweep")) == NULL)
 		goto failed;
 	if (pthread_create(&beat.tid, NULL, beat_main, NULL) != 0) {
@@ -170,6 +178,8 @@ failed:
 	beat.store = NULL;
 	free(beat.id);
 	beat.id = NULL;
+	free(beat.spool_dir);
+	beat.spool_dir = NULL;
 	return false;
 }
 
@@ -189,5 +199,7 @@ sweep_beat_stop(void)
 	beat.store = NULL;
 	free(beat.id);
 	beat.id = NULL;
+	free(beat.spool_dir);
+	beat.spool_dir = NULL;
 	beat.started = false;
 }

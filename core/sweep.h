@@ -26,10 +26,11 @@ struct store_owner;
  * host's name. Reads /proc: call it where o's host could run it. */
 bool sweep_owner_dead(const struct store_owner *o, const char *host);
 
-/* One sweep over every owner of a reply in flight. Returns the replies
- * interrupted, or -1 if the database did not take it (call again later).
- * st is borrowed. */
-long sweep_run(struct store *st);
+/* One sweep: first the endings spooled in spool_dir by processes that
+ * exited while PostgreSQL was down (spool.h), then every owner of a reply
+ * still in flight. Returns the replies ended, or -1 if the database did not
+ * take it (call again later). st is borrowed. */
+long sweep_run(struct store *st, const char *spool_dir);
 
 #define SWEEP_METRICS_S   3600 /* how often the master applies metrics retention */
 
@@ -42,10 +43,11 @@ long sweep_metrics(struct store *st, int retention_days);
  * "host:pid", kind "worker" or "gateway") is written now and every
  * SWEEP_BEAT_S, retried every second while PostgreSQL is away. With
  * sweep_first, the thread also sweeps once, retrying until the database
- * takes it (a gateway's start-up sweep). Call after fork, before the
- * process begins any reply; conninfo and id are copied. False if the
+ * takes it (a gateway's start-up sweep, with spool_dir). Call after fork,
+ * before the process begins any reply; conninfo, id and spool_dir are copied. False if the
  * thread cannot start. One per process. */
-bool sweep_beat_start(const char *conninfo, const char *id, const char *kind, bool sweep_first);
+bool sweep_beat_start(const char *conninfo, const char *id, const char *kind, bool sweep_first,
+    const char *spool_dir);
 
 /* Stops and joins the heartbeat thread and removes this process's row
  * (once, if the database answers: otherwise the sweep finds the pid dead).

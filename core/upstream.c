@@ -412,13 +412,21 @@ backoff_ms(const struct upstream *u, int attempt)
 	if (wait_ms > BACKOFF_MAX_MS)
 		wait_ms = BACKOFF_MAX_MS;
 	/* Full jitter on the upper half spreads a herd of retries. */
-	(void)getrandom(&jitter, sizeof(jitter), GRND_NONBLOCK);
+	if (getrandom(&jitter, sizeof(jitter), GRND_NONBLOCK) != (ssize_t)sizeof(jitter))
+		jitter = 0;  /* no entropy yet: no jitter this time */
 	return wait_ms / 2 + (int64_t)(jitter % (uint32_t)(wait_ms / 2 + 1));
 }
 
 static void
 upstream_log_failure(struct upstream *u, CURLcode rc, int attempt)
 {
+	/* A transfer we stopped ourselves (the user's Stop, a client that
+	 * left) is no failure: libcurl's text for it, "Failed writing received
+	 * data", would read like one. */
+	if (u->res->error == UPSTREAM_ABORTED) {
+		log_info("upstream transfer cancelled on attempt %d", attempt + 1);
+		return;
+	}
 	/* Only the status and libcurl's text: the upstream body may echo
 	 * fragments of the key in its message. */
 	log_warn("upstream attempt %d failed: status=%d curl=\"%s\" error=%s", attempt + 1,
@@ -582,16 +590,19 @@ upstream_post(struct upstream *u, const char *path, const char *content_type, co
 	u->collect = NULL;
 }
 
+/* GET's body: kept up to out's bound (NULL: discarded). */
 static size_t
-upstream_discard(char *p, size_t size, size_t n, void *ctx)
+upstream_get_body(char *p, size_t size, size_t n, void *ctx)
 {
-	(void)p;
-	(void)ctx;
+	struct buf *out = ctx;
+
+	if (out != NULL && !buf_append(out, p, size * n))
+		return CURL_WRITEFUNC_ERROR;
 	return size * n;
 }
 
 bool
-upstream_probe(struct upstream *u)
+upstream_get(struct upstream *u, const char *path, long timeout_ms, struct buf *out)
 {
 	char url[2048];
 	struct curl_slist *h = NULL;
@@ -599,7 +610,7 @@ upstream_probe(struct upstream *u)
 	CURLcode rc;
 	int n;
 
-	n = snprintf(url, sizeof(url), "%s/models", u->cfg->openai_base_url);
+	n = snprintf(url, sizeof(url), "%s%s", u->cfg->openai_base_url, path);
 	if (n < 0 || (size_t)n >= sizeof(url))
 		return false;
 	curl_easy_reset(u->easy);
@@ -608,8 +619,9 @@ upstream_probe(struct upstream *u)
 	if (curl_easy_setopt(u->easy, CURLOPT_URL, url) != CURLE_OK ||
 	    curl_easy_setopt(u->easy, CURLOPT_HTTPHEADER, h) != CURLE_OK ||
 	    curl_easy_setopt(u->easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-	    curl_easy_setopt(u->easy, CURLOPT_WRITEFUNCTION, upstream_discard) != CURLE_OK ||
-	    curl_easy_setopt(u->easy, CURLOPT_TIMEOUT_MS, 2000L) != CURLE_OK) {
+	    curl_easy_setopt(u->easy, CURLOPT_WRITEFUNCTION, upstream_get_body) != CURLE_OK ||
+	    curl_easy_setopt(u->easy, CURLOPT_WRITEDATA, (void *)out) != CURLE_OK ||
+	    curl_easy_setopt(u->easy, CURLOPT_TIMEOUT_MS, timeout_ms) != CURLE_OK) {
 		curl_slist_free_all(h);
 		return false;
 	}
@@ -618,4 +630,10 @@ upstream_probe(struct upstream *u)
 		(void)curl_easy_getinfo(u->easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_slist_free_all(h);
 	return rc == CURLE_OK && status >= 200 && status < 300;
+}
+
+bool
+upstream_probe(struct upstream *u)
+{
+	return upstream_get(u, "/models", 2000L, NULL);
 }

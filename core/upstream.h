@@ -97,6 +97,10 @@ void upstream_post(struct upstream *u, const char *path, const char *content_typ
 /* Makes a waiting upstream_stream() call its on_tick soon. Thread-safe. */
 void upstream_wakeup(struct upstream *u);
 
+/* GETs base_url + path within timeout_ms, the body into out (bounded by
+ * its max; NULL: discarded). True if it answered 2xx in full. */
+bool upstream_get(struct upstream *u, const char *path, long timeout_ms, struct buf *out);
+
 /* Probes base_url + "/models" with a short timeout: true if it answers 2xx. */
 bool upstream_probe(struct upstream *u);
 

@@ -12,6 +12,7 @@
 #include "account.h"
 #include "auth.h"
 #include "config.h"
+#include "json_out.h"
 #include "log.h"
 #include "process.h"
 #include "metrics.h"
@@ -131,6 +132,7 @@ create_user(const struct config *cfg, const char *username)
 	else if (rc != STORE_OK)
 		fprintf(stderr, "chatd: the user was not created\n");
 	else {
+		(void)json_compact(user, strlen(user));  /* like the API's answer */
 		printf("%s\n", user);
 		status = fflush(stdout) == 0 ? 0 : 1;
 	}
@@ -173,6 +175,9 @@ main(int argc, char **argv)
 		free(cfg);
 		return 1;
 	}
+	/* Process-wide, inherited by the workers; a reload keeps them. */
+	process_set_host(cfg->host_id);
+	store_set_pooled(cfg->database_pooled);
 	if (!log_level_parse(cfg->log_level, &level)) {
 		fprintf(stderr, "chatd: log_level: expected error, warn, info or debug\n");
 		return 1;

@@ -303,6 +303,8 @@ pool_reload(struct pool *p)
 	}
 	if (strcmp(fresh.listen, p->cfg->listen) != 0)
 		log_warn("reload: a new listen address needs a restart; keeping %s", p->cfg->listen);
+	if (strcmp(fresh.host_id, p->cfg->host_id) != 0 || fresh.database_pooled != p->cfg->database_pooled)
+		log_warn("reload: a new host_id or database_pooled needs a restart; keeping the running ones");
 	/* Old workers keep their copy of the old configuration (fork). */
 	config_free(p->cfg);
 	*p->cfg = fresh;
@@ -329,7 +331,7 @@ pool_sweep(struct pool *p)
 	/* A fresh connection each time: the master forks, and children must
 	 * not inherit one. */
 	if ((st = store_new_named(p->cfg->database_url, 1, "chatd-sweep")) != NULL) {
-		n = sweep_run(st);
+		n = sweep_run(st, p->cfg->spool_dir);
 		/* Hourly (a day partition is made a week ahead), and at once
 		 * after a start or a reload, which may change the retention. */
 		if (n >= 0 && now >= p->metrics_at)

@@ -29,6 +29,7 @@
 #include "loop_epoll.h"
 #include "metrics.h"
 #include "log.h"
+#include "process.h"
 #include "reply_retry.h"
 #include "store.h"
 #include "sweep.h"
@@ -415,9 +416,7 @@ worker_id_format(char *out, size_t len, pid_t pid)
 	char host[256];
 	int n;
 
-	if (gethostname(host, sizeof(host)) != 0)
-		(void)snprintf(host, sizeof(host), "localhost");
-	host[sizeof(host) - 1] = '\0';
+	process_host(host, sizeof(host));
 	n = snprintf(out, len, "%s:%ld", host, (long)pid);
 	return n > 0 && (size_t)n < len;
 }
@@ -558,7 +557,7 @@ worker_run(const struct config *cfg, int listen_fd, unsigned generation)
 		goto done;
 	}
 	/* Registered before any reply can name this process as its owner. */
-	if (!sweep_beat_start(cfg->database_url, w.worker_id, "worker", false))
+	if (!sweep_beat_start(cfg->database_url, w.worker_id, "worker", false, NULL))
 		goto done;
 	if (!loop_epoll_init() || upstream_loop_start(cfg) == NULL ||
 	    (w.workq = workq_new(WORKER_STORE_THREADS, loop_epoll_post)) == NULL)
@@ -600,7 +599,7 @@ done:
 	free(w.threads);
 	/* Nothing ends a reply any more: hand on the queued endings, then stop
 	 * every thread that uses the store before freeing it. */
-	reply_retry_stop(WORKER_RETRY_FLUSH_MS);
+	reply_retry_stop(WORKER_RETRY_FLUSH_MS, cfg->spool_dir);
 	sweep_beat_stop();
 	store_free(w.store);
 	upstream_global_cleanup();

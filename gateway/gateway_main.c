@@ -145,9 +145,9 @@ main(int argc, char **argv)
 	}
 	(void)log_open(cfg.log_file, level);
 	process_raise_fd_limit();
-	if (gethostname(host, sizeof(host)) != 0)
-		(void)snprintf(host, sizeof(host), "localhost");
-	host[sizeof(host) - 1] = '\0';
+	process_set_host(cfg.host_id);
+	store_set_pooled(cfg.database_pooled);
+	process_host(host, sizeof(host));
 	(void)snprintf(id, sizeof(id), "gw:%s:%ld", host, (long)getpid());
 
 	memset(&sa, 0, sizeof(sa));
@@ -176,7 +176,7 @@ main(int argc, char **argv)
 	/* Registered before any reply names this process; the first beat
 	 * sweeps the replies of owners that are gone (a gateway killed
 	 * before this one started, say), retrying until the database takes it. */
-	if (!sweep_beat_start(cfg.database_url, id, "gateway", true))
+	if (!sweep_beat_start(cfg.database_url, id, "gateway", true, cfg.spool_dir))
 		goto done;
 	struct server_settings ss = { &cfg, ping_interval, ping_timeout, MAX_PAYLOAD };
 	if ((context = server_create(&ss)) == NULL)
@@ -184,7 +184,7 @@ main(int argc, char **argv)
 	if (!(relay_ready = relay_setup(id)) || !(chat_ready = chat_setup(&cfg, store, id)))
 		goto done;
 	struct rooms_pg_hooks hooks = { relay_on_notify, on_cancel, chat_claim_jobs };
-	if (!(pg_ready = rooms_pg_start(cfg.database_url, &hooks)))
+	if (!(pg_ready = rooms_pg_start(config_listen_url(&cfg), &hooks)))
 		goto done;
 	if ((tick = loop_timer_new(on_tick, &tick)) == NULL)
 		goto done;
@@ -234,7 +234,7 @@ done:
 		lws_context_destroy(ctx);
 	}
 	session_reap();
-	reply_retry_stop(RETRY_FLUSH_MS);
+	reply_retry_stop(RETRY_FLUSH_MS, cfg.spool_dir);
 	sweep_beat_stop();
 	store_free(store);
 	if (curl_ready)

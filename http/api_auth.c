@@ -58,7 +58,7 @@ api_auth_register(struct request *r)
 	else if (rc != STORE_OK)
 		status = handler_store_error(r, rc, "Not found");
 	else
-		status = http_reply_raw(r, 201, "application/json", user, strlen(user));
+		status = http_reply_json_text(r, 201, user);
 done:
 	free(user);
 	json_object_put(body);
@@ -135,7 +135,7 @@ api_auth_me(struct request *r)
 		return http_error(r, 401, "Unauthorized");
 	if (rc != STORE_OK)
 		return handler_store_error(r, rc, "Not found");
-	status = http_reply_raw(r, 200, "application/json", user, strlen(user));
+	status = http_reply_json_text(r, 200, user);
 	free(user);
 	return status;
 }

@@ -27,7 +27,7 @@ static const char session_not_found[] = "Session not found";
 static int
 reply_owned_json(struct request *r, int status, char *json)
 {
-	status = http_reply_raw(r, status, "application/json", json, strlen(json));
+	status = http_reply_json_text(r, status, json);
 	free(json);
 	return status;
 }

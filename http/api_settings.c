@@ -1,4 +1,5 @@
 /* api_settings.c: seed 004's per-user settings, with the server defaults. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,7 +45,11 @@ settings_effective(const struct config *cfg, const char *overrides_json)
 		return NULL;
 	json_object_object_add(o, "system_prompt", json_object_new_string(cfg->system_prompt));
 	json_object_object_add(o, "model", json_object_new_string(cfg->model));
-	json_object_object_add(o, "temperature", json_object_new_double(cfg->temperature));
+	/* As configured (a setting has few digits): 0.7, not json-c's
+	 * default 0.69999999999999996. */
+	char temp[32];
+	(void)snprintf(temp, sizeof(temp), "%.15g", cfg->temperature);
+	json_object_object_add(o, "temperature", json_object_new_double_s(cfg->temperature, temp));
 	json_object_object_add(o, "realtime_model", json_object_new_string(cfg->realtime_model));
 	json_object_object_add(o, "voice", json_object_new_string(cfg->voice));
 	if (overrides_json != NULL && (over = json_tokener_parse(overrides_json)) != NULL)

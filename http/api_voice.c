@@ -84,6 +84,8 @@ api_realtime_session(struct request *r)
 	bool beta = strcmp(cfg->realtime_api, "sessions") == 0;
 	int status;
 
+	if (strcmp(cfg->realtime_api, "off") == 0)
+		return http_error(r, 503, "Voice is not configured on this server");
 	buf_init(&answer, LIMIT_UPSTREAM_ANSWER_BYTES);
 	enum store_rc rc = store_settings_get(r->store, r->user_id, &over);
 	if (rc != STORE_OK && rc != STORE_NOT_FOUND) {

@@ -52,6 +52,9 @@ static const struct route routes[] = {
 	{ "POST",   "/openai/chatCompletion/stream/start", api_gateway_stream_start, ROUTE_AUTH_REQUIRED, C_CHAT, "seed001_stream_start" },
 	{ "POST",   "/api/livekit/token",      api_livekit_token,  ROUTE_AUTH_REQUIRED, C_API, "livekit_token" },
 	{ "POST",   "/v1/chat/completions",    api_v1_chat_completions, ROUTE_AUTH_REQUIRED, C_CHAT, "v1_chat_completions" },
+	{ "GET",    "/v1/models",              api_v1_models_list, ROUTE_AUTH_REQUIRED, C_API, "v1_models" },
+	{ "GET",    "/v1/models/{model}",      api_v1_models_get,  ROUTE_AUTH_REQUIRED, C_API, "v1_model" },
+	{ "GET",    "/api/config",             api_config_get,     ROUTE_AUTH_REQUIRED, C_API, "config" },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -72,6 +72,13 @@ int api_livekit_token(struct request *r);
 /* api_gateway.c (seed 001: generations handed to the Socket.IO gateways) */
 int api_gateway_stream_start(struct request *r);
 
+/* api_models.c (OpenAI-compatible) */
+int api_v1_models_list(struct request *r);
+int api_v1_models_get(struct request *r);
+
+/* api_config.c: the server's capabilities for the web UI */
+int api_config_get(struct request *r);
+
 /* api_health.c */
 int api_healthz(struct request *r);
 int api_readyz(struct request *r);

@@ -137,6 +137,14 @@ http_reply_json(struct request *r, int status, json_object *obj)
 }
 
 int
+http_reply_json_text(struct request *r, int status, char *json)
+{
+	size_t n = json_compact(json, strlen(json));
+
+	return http_reply_raw(r, status, "application/json", json, n);
+}
+
+int
 http_error(struct request *r, int status, const char *msg)
 {
 	struct buf b;

@@ -114,6 +114,8 @@ bool http_header(struct request *r, const char *name, const char *value);
 int http_reply_raw(struct request *r, int status, const char *content_type,
     const char *body, size_t n);
 int http_reply_json(struct request *r, int status, json_object *obj);
+/* Sends JSON text that PostgreSQL built, made compact first (in place). */
+int http_reply_json_text(struct request *r, int status, char *json);
 
 /* Sends {"error": msg} with status. */
 int http_error(struct request *r, int status, const char *msg);

@@ -1,4 +1,5 @@
-/* router.c: segment-wise path matching with one `{id}` capture. */
+/* router.c: segment-wise path matching with one `{id}` capture, or one
+ * `{model}` capture (a model name: visible ASCII but '/', such as gpt-4.1). */
 #include "router.h"
 
 #include <stdbool.h>
@@ -11,6 +12,12 @@ id_char(char c)
 	    c == '-' || c == '_';
 }
 
+static bool
+model_char(char c)
+{
+	return c > 0x20 && c < 0x7f && c != '/';
+}
+
 int
 router_path_matches(const char *pattern, const char *path, char *id, size_t idlen)
 {
@@ -19,10 +26,12 @@ router_path_matches(const char *pattern, const char *path, char *id, size_t idle
 	if (id != NULL && idlen > 0)
 		id[0] = '\0';
 	while (*p != '\0') {
-		if (strncmp(p, "{id}", 4) == 0) {
+		bool is_id = strncmp(p, "{id}", 4) == 0, is_model = strncmp(p, "{model}", 7) == 0;
+
+		if (is_id || is_model) {
 			size_t n = 0;
 
-			while (id_char(s[n]))
+			while (is_id ? id_char(s[n]) : model_char(s[n]))
 				n++;
 			if (n == 0 || n >= 64 || (s[n] != '/' && s[n] != '\0'))
 				return 0;
@@ -33,7 +42,7 @@ router_path_matches(const char *pattern, const char *path, char *id, size_t idle
 				id[n] = '\0';
 			}
 			s += n;
-			p += 4;
+			p += is_id ? 4 : 7;
 			continue;
 		}
 		if (*p != *s)

@@ -1,8 +1,9 @@
 /* router.h: matching a method and path against a table of routes.
  *
  * Patterns are literal paths in which a segment `{id}` matches one path
- * segment of 1..63 characters from [A-Za-z0-9_-]. The captured segment is
- * copied into the caller's buffer. */
+ * segment of 1..63 characters from [A-Za-z0-9_-], and `{model}` one of
+ * 1..63 visible ASCII characters but '/' (model names: gpt-4.1, org:name).
+ * The captured segment is copied into the caller's buffer. */
 #ifndef CHAT_ROUTER_H
 #define CHAT_ROUTER_H
 

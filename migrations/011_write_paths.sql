@@ -55,15 +55,25 @@ CREATE TRIGGER messages_reply_registered AFTER INSERT ON messages
 -- and stores nothing. A reply that ends as 'error' gives back its
 -- Idempotency-Key: a retry generates anew (the unique index below no
 -- longer names status, which kept the end of every reply off HOT).
+-- The statement that ends a reply may append its last text itself
+-- (store_reply_end: content = content || tail): the chunks go before it.
+-- One that replaces the text outright keeps its text.
 CREATE FUNCTION reply_fold() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    n_old integer := coalesce(array_length(OLD.chunk_ends, 1), 0);
 BEGIN
-    NEW.content := NEW.content || coalesce(
-        (SELECT string_agg(c.content, '' ORDER BY c.seq) FROM reply_chunks c
-         WHERE c.message_id = OLD.id), '');
-    NEW.chunk_ends := NEW.chunk_ends || ARRAY(
-        SELECT e.v FROM reply_chunks c, unnest(c.chunk_ends) WITH ORDINALITY AS e(v, n)
-        WHERE c.message_id = OLD.id ORDER BY c.seq, e.n);
+    IF starts_with(NEW.content, OLD.content)
+       AND NEW.chunk_ends[1:n_old] IS NOT DISTINCT FROM OLD.chunk_ends THEN
+        NEW.content := OLD.content || coalesce(
+            (SELECT string_agg(c.content, '' ORDER BY c.seq) FROM reply_chunks c
+             WHERE c.message_id = OLD.id), '')
+            || substr(NEW.content, length(OLD.content) + 1);
+        NEW.chunk_ends := OLD.chunk_ends || ARRAY(
+            SELECT e.v FROM reply_chunks c, unnest(c.chunk_ends) WITH ORDINALITY AS e(v, n)
+            WHERE c.message_id = OLD.id ORDER BY c.seq, e.n)
+            || coalesce(NEW.chunk_ends[n_old + 1:], '{}');
+    END IF;
     DELETE FROM reply_chunks WHERE message_id = OLD.id;
     DELETE FROM replies_in_flight WHERE message_id = OLD.id;
     IF NEW.status = 'error' THEN

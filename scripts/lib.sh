@@ -28,9 +28,13 @@ CHAT_BASE_PACKAGES=(
 	openssl curl ca-certificates
 )
 # Extra packages for scripts/test: a browser for the UI tests, valgrind,
-# clang with its runtime libraries (ASan, libFuzzer).
+# clang with its runtime libraries (ASan, libFuzzer); PgBouncer, iproute2
+# and iptables (NFQUEUE, for tests/cluster/netdelay) for the cluster
+# suite's hosts (scripts/cluster); what builds the Debian package (the
+# package suite).
 # shellcheck disable=SC2034 # used by scripts/test
-CHAT_TEST_PACKAGES=(chromium fonts-liberation valgrind clang libclang-rt-14-dev)
+CHAT_TEST_PACKAGES=(chromium fonts-liberation valgrind clang libclang-rt-14-dev
+	pgbouncer iproute2 iptables debhelper dpkg-dev)
 
 # ---------------------------------------------------------------- output
 
@@ -76,6 +80,60 @@ die_with_log() {
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
 
+# ------------------------------------------------------------------- steps
+#
+# scripts/up shows its work as numbered steps with their time, e.g.
+# "[2/6] building… 14 s". The long quiet ones (packages, the build) send
+# their output to a log under var/log/, shown only when they fail; on a
+# terminal their line counts the seconds meanwhile, so a long first run
+# never looks hung.
+
+STEP_N=0 STEP_TOTAL=0 STEP_LABEL='' STEP_T0=0
+
+# steps TOTAL: the number of steps to come.
+steps() { STEP_TOTAL=$1 STEP_N=0; }
+
+# step LABEL: the next step begins.
+step() {
+	STEP_N=$((STEP_N + 1)) STEP_LABEL=$1 STEP_T0=$SECONDS
+	if ((STEP_TOTAL > 0)); then printf '[%d/%d] %s…\n' "$STEP_N" "$STEP_TOTAL" "$1"; else log "$1"; fi
+}
+
+# step_done: the step's line again, with its time.
+step_done() {
+	((STEP_TOTAL > 0)) || return 0
+	printf '[%d/%d] %s… %d s\n' "$STEP_N" "$STEP_TOTAL" "$STEP_LABEL" $((SECONDS - STEP_T0))
+}
+
+# quietly LOGFILE LABEL CMD...: runs CMD with its output appended to
+# LOGFILE. On a terminal, "LABEL… N s" counts the seconds on one line
+# meanwhile. When CMD fails: the last lines of LOGFILE and its path, and
+# CMD's status is returned.
+quietly() {
+	local file=$1 label=$2 rc=0 ticker=''
+	shift 2
+	mkdir -p "$(dirname -- "$file")"
+	printf '\n---- %s: %s\n' "$(date -Is)" "$*" >>"$file"
+	if [ -t 1 ]; then
+		(
+			t0=$SECONDS
+			while sleep 1; do printf '\r    %s… %d s ' "$label" $((SECONDS - t0)); done
+		) &
+		ticker=$!
+	fi
+	"$@" >>"$file" 2>&1 </dev/null || rc=$?
+	if [ -n "$ticker" ]; then
+		kill "$ticker" 2>/dev/null || true
+		wait "$ticker" 2>/dev/null || true
+		printf '\r\033[K'
+	fi
+	if ((rc != 0)); then
+		show_log "$file" 30
+		warn "$label failed (status $rc); the whole output is in $file"
+	fi
+	return "$rc"
+}
+
 # ------------------------------------------------------------ paths, ports
 
 # chat_init: fills in the defaults and derived paths. Callers may set
@@ -108,6 +166,9 @@ chat_init() {
 	TLS_CERT=$TLS_DIR/cert.pem
 	TLS_KEY=$TLS_DIR/key.pem
 	JWT_FILE=$CHAT_VAR/jwt_secret
+	# Reply endings of processes that exited while PostgreSQL was down: kept
+	# across restarts (not under run/), stored by the next sweep.
+	SPOOL_DIR=$CHAT_VAR/spool
 	FCGI_SOCKET=$RUN_DIR/chatd.sock
 	# The binaries can be swapped, e.g. for a sanitizer build in build-asan/.
 	CHATD_BIN=${CHAT_CHATD_BIN:-$CHAT_BUILD/fcgi/chatd}
@@ -156,8 +217,40 @@ missing_packages() {
 	command -v npm >/dev/null || printf '%s\n' npm
 }
 
+# dpkg_lock_holder [FILE...]: "PID (NAME)" of the process holding dpkg's
+# lock (or FILE's), if any. apt and dpkg take POSIX (fcntl) locks, listed
+# in /proc/locks by device and inode.
+dpkg_lock_holder() {
+	local file inode pid
+	(($# > 0)) || set -- /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock
+	for file in "$@"; do
+		inode=$(stat -c %i -- "$file" 2>/dev/null) || continue
+		pid=$(awk -v ino="$inode" '$2 == "POSIX" { n = split($6, a, ":"); if (a[n] == ino) { print $5; exit } }' \
+			/proc/locks 2>/dev/null)
+		if [ -n "$pid" ]; then
+			printf '%s (%s)\n' "$pid" "$(cat "/proc/$pid/comm" 2>/dev/null || echo '?')"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# DPkg::Lock::Timeout: apt waits this long for another apt or dpkg (an
+# unattended upgrade, say) instead of failing at once.
+APT_LOCK_WAIT=${CHAT_APT_LOCK_WAIT:-600}
+
+# apt_get ARGS...: apt-get that waits for the dpkg lock, saying so.
+apt_get() {
+	local holder
+	if holder=$(dpkg_lock_holder); then
+		log "another package manager holds the dpkg lock: pid $holder; waiting for it (up to $APT_LOCK_WAIT s)"
+	fi
+	apt-get -o DPkg::Lock::Timeout="$APT_LOCK_WAIT" "$@"
+}
+
 # install_deps [EXTRA...]: installs whatever is missing, with one apt-get
-# update at most. Not root: lists what is missing and fails.
+# update at most, apt's output in $LOG_DIR/apt.log. Not root: lists what
+# is missing and fails.
 install_deps() {
 	local missing
 	mapfile -t missing < <(missing_packages "$@")
@@ -165,10 +258,11 @@ install_deps() {
 	if ! is_root; then
 		die "missing Debian packages (run as root, or: sudo apt-get install ${missing[*]})"
 	fi
-	log "installing: ${missing[*]}"
+	log "installing ${#missing[@]} Debian packages: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+	quietly "$LOG_DIR/apt.log" "apt-get update" apt_get update -q || die "apt-get update failed"
+	quietly "$LOG_DIR/apt.log" "apt-get install (${#missing[@]} packages)" \
+		apt_get install -y -q --no-install-recommends "${missing[@]}" || die "apt-get install failed"
 	# Debian starts the system nginx on port 80 right after installing it;
 	# we run our own, so stop that one. The system PostgreSQL cluster is
 	# left alone (we never use it).
@@ -195,8 +289,7 @@ build() {
 	fi
 	# shellcheck disable=SC2086 # flags is a word list on purpose
 	configure_in "$CHAT_BUILD" ${CHAT_CONFIGURE_FLAGS:---enable-werror}
-	log "building"
-	make -C "$CHAT_BUILD" -j"$(nproc)" || die "the build failed (see above)"
+	quietly "$LOG_DIR/build.log" make make -C "$CHAT_BUILD" -j"$(nproc)" || die "the build failed"
 }
 
 # configure_in DIR FLAGS...: configures a build in DIR with FLAGS when it
@@ -219,13 +312,51 @@ configure_in() {
 			-path "$src/build*" -prune -o \( -name '*.am' -o -name '*.mk' \) \
 			-newer "$src/Makefile.in" -print -quit)" ]; then
 		log "generating configure (autoreconf)"
-		(cd "$src" && autoreconf -fi) || die "autoreconf failed"
+		# shellcheck disable=SC2016 # expanded by the inner bash
+		quietly "$LOG_DIR/build.log" autoreconf bash -c 'cd "$1" && autoreconf -fi' autoreconf "$src" ||
+			die "autoreconf failed"
 		regen=1
 	fi
 	[ -n "$regen" ] || [ ! -f "$dir/Makefile" ] || return 0
 	log "configuring in $dir ($*)"
 	mkdir -p "$dir"
-	(cd "$dir" && "$src/configure" "$@") || die "configure failed (details in $dir/config.log)"
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	quietly "$LOG_DIR/build.log" configure bash -c 'cd "$1" && shift && "$@"' configure "$dir" "$src/configure" "$@" ||
+		die "configure failed (details in $dir/config.log)"
+}
+
+# web_vendor: the web UI's third-party assets (highlight.js and its two
+# GitHub themes), pinned in web-deps/package-lock.json, installed there with
+# npm ci when missing or stale and copied to web/vendor/ (git-ignored), from
+# where nginx serves them under the strict CSP. Without npm the UI still
+# works, with plain code blocks.
+web_vendor() {
+	local dir=$CHAT_REPO/web-deps out=$CHAT_REPO/web/vendor/highlight
+	local pkg=$dir/node_modules/@highlightjs/cdn-assets
+	local marker=$dir/node_modules/.package-lock.json
+	if [ ! -f "$marker" ] || [ "$dir/package-lock.json" -nt "$marker" ]; then
+		if ! command -v npm >/dev/null; then
+			warn "npm is missing: the web UI goes without syntax highlighting (apt-get install npm)"
+			return 0
+		fi
+		log "installing the web UI's pinned assets (npm ci in web-deps/)"
+		# scripts/test points NODE_EXTRA_CA_CERTS at its own certificate;
+		# npm keeps the machine's (NPM_EXTRA_CA_CERTS, as scripts/test saved it).
+		local ca=${NPM_EXTRA_CA_CERTS-${NODE_EXTRA_CA_CERTS:-}} ok=1
+		if [ -n "$ca" ]; then
+			NODE_EXTRA_CA_CERTS=$ca npm ci --prefix "$dir" --no-audit --no-fund >&2 || ok=
+		else
+			env -u NODE_EXTRA_CA_CERTS npm ci --prefix "$dir" --no-audit --no-fund >&2 || ok=
+		fi
+		[ -n "$ok" ] ||
+			{ warn "npm ci in web-deps/ failed: the web UI goes without syntax highlighting"; return 0; }
+	fi
+	mkdir -p "$out" || die "cannot create $out"
+	local f
+	for f in es/highlight.min.js styles/github.min.css styles/github-dark.min.css LICENSE; do
+		cmp -s "$pkg/$f" "$out/${f##*/}" || cp "$pkg/$f" "$out/${f##*/}" ||
+			die "copying $f into web/vendor/ failed"
+	done
 }
 
 # build_loadtest: tests/load/loadtest alone (for scripts/loadtest and
@@ -674,6 +805,7 @@ with_app_env() {
 	(
 		export CHAT_LISTEN=$FCGI_SOCKET
 		export CHAT_PID_FILE=$CHATD_PID
+		export CHAT_SPOOL_DIR=$SPOOL_DIR
 		export DATABASE_URL OPENAI_BASE_URL
 		export CHAT_DEV_MODE=${CHAT_DEV_MODE:-1}
 		if [ -n "${OPENAI_API_KEY:-}" ]; then export OPENAI_API_KEY; fi

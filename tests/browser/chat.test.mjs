@@ -169,7 +169,8 @@ test('sessions: new, switch, rename, delete', async () => {
 	assert.equal(await replyBody(page).textContent(), 't0 t1');
 
 	// Rename it through the dialog.
-	await page.getByRole('button', { name: 'Rename chat “first chat [[tokens=2]]”' }).click();
+	// The title is the first message without its [[directives]].
+	await page.getByRole('button', { name: 'Rename chat “first chat”' }).click();
 	const dialog = page.getByRole('dialog', { name: 'Rename chat' });
 	await dialog.waitFor();
 	await screenshot(page, 'chat-rename-dialog');
@@ -261,15 +262,26 @@ test('a dropped connection mid-reply resumes from the last event id', async () =
 	await page.context().close();
 });
 
-test('upstream failures show a clear error on the reply', async () => {
-	const { page } = await loggedInPage(browser);
-	// Mid-stream: the partial text stays, the error is shown under it.
+test('upstream failures show a clear error on the reply, once, and still after a reload', async () => {
+	const { page, user } = await loggedInPage(browser);
+	// Mid-stream: the partial text stays, the error is shown under it...
 	await send(page, 'break later [[error-after=3]]');
 	await waitReplyDone(page);
 	assert.equal(await replyBody(page).textContent(), 'You said: break');
 	assert.equal(await lastReply(page).locator('.badge').textContent(), 'Error');
-	assert.match(await lastReply(page).locator('.message-error').textContent(), /AI service/);
-	assert.match(await page.locator('#chat-status').textContent(), /AI service/);
+	const shown = await lastReply(page).locator('.message-error').textContent();
+	assert.match(shown, /AI service/);
+	// ...and only there: not again under the composer.
+	assert.doesNotMatch(await page.locator('#chat-status').textContent(), /AI service/);
+	assert.equal(await page.getByText(shown, { exact: true }).count(), 1);
+
+	// After a reload the reply keeps its text and its error (stored with it).
+	await page.reload();
+	await loginIfNeeded(page, user);
+	await page.locator('#transcript .message.assistant .message-error').waitFor();
+	assert.equal(await replyBody(page).textContent(), 'You said: break');
+	assert.equal(await lastReply(page).locator('.badge').textContent(), 'Error');
+	assert.equal(await lastReply(page).locator('.message-error').textContent(), shown);
 
 	// Before the first token: the HTTP error's message, at once (no retries).
 	const started = Date.now();

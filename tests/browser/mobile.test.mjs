@@ -37,11 +37,17 @@ test('at 375 px the sidebar is a drawer and the chat fits the screen', async () 
 	await send(page, '[[raw=```\nconst aVeryLongLineOfCode = "that must scroll inside its own box and not widen the page";\n```\n\n| a | b | c | d |\n|---|---|---|---|\n| long cell text | more long text | and more | still more |]]');
 	await waitReplyDone(page);
 	assert.ok((await overflowX(page)) <= 0, 'no sideways scrolling of the page');
-	for (const id of ['send', 'message-input', 'copy-transcript', 'download-transcript', 'voice-connect']) {
+	// The voice panel is one line until opened (it used to take a third of the screen).
+	const voice = page.locator('#voice-heading');
+	await voice.waitFor();
+	assert.ok((await page.locator('#voice-panel').boundingBox()).height < 60, 'the closed voice panel is one line');
+	await screenshot(page, 'phone-chat');
+	await voice.click();
+	for (const id of ['send', 'message-input', 'model-picker', 'copy-transcript', 'download-transcript', 'voice-connect']) {
 		const box = await page.locator(`#${id}`).boundingBox();
 		assert.ok(box && box.x >= 0 && box.x + box.width <= PHONE.width + 0.5, `#${id} is on screen`);
 	}
-	await screenshot(page, 'phone-chat');
+	await voice.click();
 
 	// Open the drawer: focus moves in, Escape closes it and returns focus.
 	await toggle.click();

@@ -74,14 +74,15 @@ test('the System page saves the settings, and the next reply uses the new system
 
 test('Copy and Download give the plain-text transcript with timestamps', async () => {
 	const { page } = await loggedInPage(browser, { permissions: ['clipboard-read', 'clipboard-write'] });
-	assert.equal(await page.getByRole('button', { name: 'Copy' }).isDisabled(), true, 'nothing to copy yet');
+	const copyAll = page.getByRole('button', { name: 'Copy', exact: true });
+	assert.equal(await copyAll.isDisabled(), true, 'nothing to copy yet');
 	await send(page, 'First question [[tokens=3]]');
 	await waitReplyDone(page);
 	await send(page, 'Second question [[raw=**Bold** answer\nwith two lines]]');
 	await waitReplyDone(page);
 	assert.equal(await replyBody(page).locator('strong').textContent(), 'Bold');
 
-	await page.getByRole('button', { name: 'Copy' }).click();
+	await copyAll.click();
 	await page.locator('#chat-status', { hasText: 'copied' }).waitFor();
 	const copied = await page.evaluate(() => navigator.clipboard.readText());
 	for (const text of [copied]) {
@@ -94,9 +95,10 @@ test('Copy and Download give the plain-text transcript with timestamps', async (
 		assert.doesNotMatch(text, /<strong>/);
 	}
 
+	await page.getByRole('button', { name: 'Download' }).click();
 	const [download] = await Promise.all([
 		page.waitForEvent('download'),
-		page.getByRole('button', { name: 'Download' }).click(),
+		page.getByRole('button', { name: 'Text (.txt)' }).click(),
 	]);
 	assert.match(download.suggestedFilename(), /^transcript-first-question-.*\.txt$/);
 	const file = await readFile(await download.path(), 'utf8');

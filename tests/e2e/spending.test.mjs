@@ -282,6 +282,7 @@ describe('a chatd with registration closed, two models, a ceiling of 1,000 and a
 		const made = await chatdCommand(['--create-user', username], `${password}\n`, { CHAT_REGISTRATION: 'closed' });
 		assert.equal(made.code, 0, made.stderr);
 		const user = JSON.parse(made.stdout);
+		assert.equal(made.stdout, `${JSON.stringify(user)}\n`, 'compact JSON, like the API');
 		assert.equal(user.username, username);
 		assert.match(user.id, /^[0-9a-f-]{36}$/);
 		assert.ok(!made.stdout.includes(password) && !made.stderr.includes(password), 'the password is never echoed');

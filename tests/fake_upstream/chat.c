@@ -151,6 +151,39 @@ chat_free(struct chat *ch)
 	memset(ch, 0, sizeof(*ch));
 }
 
+/* True if the request's first message is a system message asking for a
+ * chat title (the web UI's naming of new chats). */
+static bool
+asks_for_title(json_object *messages)
+{
+	json_object *msg = json_object_array_get_idx(messages, 0), *content;
+
+	if (msg == NULL || !message_has_role(msg, "system") ||
+	    !json_object_object_get_ex(msg, "content", &content) ||
+	    !json_object_is_type(content, json_type_string))
+		return false;
+	return strncmp(json_object_get_string(content), "Write a title", 13) == 0;
+}
+
+/* A title as a model would write it: the message's first six words. */
+static bool
+title_append(struct buf *b, const char *text, size_t len)
+{
+	size_t i = 0, words = 0;
+
+	while (i < len && words < 6) {
+		while (i < len && (text[i] == ' ' || text[i] == '\n' || text[i] == '\t'))
+			i++;
+		size_t start = i;
+		while (i < len && text[i] != ' ' && text[i] != '\n' && text[i] != '\t')
+			i++;
+		if (i > start && ((words > 0 && !BUF_LIT(b, " ")) || !buf_append(b, text + start, i - start)))
+			return false;
+		words += i > start;
+	}
+	return true;
+}
+
 /* Builds ch->reply from the request and directives, then its tokens. */
 static bool
 chat_build_reply(struct chat *ch, json_object *messages)
@@ -180,6 +213,8 @@ chat_build_reply(struct chat *ch, json_object *messages)
 			ok = buf_appendf(&b, t == 0 ? "t%ld" : " t%ld", t);
 	} else if (ch->d.raw.p) {
 		ok = buf_append(&b, ch->d.raw.p, ch->d.raw.n);
+	} else if (asks_for_title(messages)) {
+		ok = title_append(&b, ch->text, ch->text_len);
 	} else {
 		ok = BUF_LIT(&b, "You said: ") && buf_append(&b, ch->text, ch->text_len);
 	}

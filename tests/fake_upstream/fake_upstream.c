@@ -36,6 +36,10 @@
  *   [[comments]]            ": ping" comments before the role chunk and tokens
  *   [[no-usage]]            never send the usage chunk
  *
+ * A request whose first message is a system message starting "Write a
+ * title" (the web UI naming a new chat) is answered with the first six
+ * words of the last user message, as a model would write a title.
+ *
  * Layout, one concern per file: server (process, epoll loop), timer (the
  * deadline heap), conn (connections), http_parse and http_respond (HTTP/1.x),
  * route (the route table), chat, stream and sse (chat completions),

@@ -1,4 +1,4 @@
-/* models.h: GET /v1/models: the one model this fake serves. */
+/* models.h: GET /v1/models: the models this fake lists. */
 #ifndef FAKE_UPSTREAM_MODELS_H
 #define FAKE_UPSTREAM_MODELS_H
 

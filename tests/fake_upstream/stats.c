@@ -20,11 +20,12 @@ stats_handle(struct conn *c)
 	    "\"chat_requests\":%" PRIu64 ",\"streams_active\":%" PRIu64 ","
 	    "\"streams_completed\":%" PRIu64 ",\"streams_aborted_by_client\":%" PRIu64
 	    ",\"streams_errored\":%" PRIu64 ",\"streams_dropped\":%" PRIu64 ","
-	    "\"realtime_secrets\":%" PRIu64 ",\"sdp_answers\":%" PRIu64 "}",
+	    "\"realtime_secrets\":%" PRIu64 ",\"sdp_answers\":%" PRIu64 ","
+	    "\"model_lists\":%" PRIu64 "}",
 	    stats.requests, stats.chat_requests, stats.streams_active,
 	    stats.streams_completed, stats.streams_aborted_by_client,
 	    stats.streams_errored, stats.streams_dropped,
-	    stats.realtime_secrets, stats.sdp_answers);
+	    stats.realtime_secrets, stats.sdp_answers, stats.model_lists);
 	if (n < 0 || (size_t)n >= sizeof(body))
 		return false;
 	return http_respond(c, 200, "application/json", NULL, body, (size_t)n);

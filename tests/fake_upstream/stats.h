@@ -15,6 +15,7 @@ struct stats {
 	uint64_t	streams_aborted_by_client;
 	uint64_t	realtime_secrets;
 	uint64_t	sdp_answers;
+	uint64_t	model_lists;	/* GET /v1/models answered */
 };
 
 /* The counters since start or the last reset; any module may count. */

@@ -7,11 +7,15 @@
 // - cancel of a reply whose owner is gone: 409, and the row is ended;
 // - a gateway killed with SIGKILL mid-reply;
 // - a worker killed with SIGKILL while PostgreSQL is down;
-// - a SIGHUP reload and a max_requests recycle while PostgreSQL is down.
+// - a SIGHUP reload, a max_requests recycle and a gateway's SIGTERM while
+//   PostgreSQL is down: the exiting processes spool the endings the database refused (spool_dir), and
+//   the sweep stores them once it is back.
 // After recovery each reply is complete with its whole text, or interrupted
 // holding a prefix of it, within a bounded time.
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import {
@@ -47,6 +51,12 @@ const EXTERNAL = Boolean(process.env.CHAT_TEST_DATABASE_URL);
 // The master sweeps every 5 s (and every second while PostgreSQL refuses):
 // a reply of a dead owner ends within this, counted from recovery.
 const SWEPT_MS = 12000;
+
+/** The endings waiting in the test instance's spool (scripts/lib.sh SPOOL_DIR). */
+function spoolFiles() {
+	const dir = join(process.env.CHAT_VAR, 'spool');
+	return existsSync(dir) ? readdirSync(dir).filter((f) => !f.startsWith('.')) : [];
+}
 
 let user;
 before(async () => {
@@ -233,14 +243,59 @@ describe('with PostgreSQL down', { skip: EXTERNAL && 'CHAT_TEST_DATABASE_URL: no
 		return rows;
 	}
 
-	test('a SIGHUP reload: every reply ends, complete or interrupted', async (t) => {
+	// The clients got these replies whole; their workers exit while the
+	// database is down, spool the endings (spool_dir), and the sweep
+	// stores them once it is back: complete and whole, not cut short.
+	const assertStoredWhole = (rows, what) => {
+		for (const row of rows) assert.equal(row.status, 'complete', `${what}: reply ${row.id} (${row.error})`);
+	};
+
+	test('a SIGHUP reload: every reply is stored whole once the database is back (spooled endings)', async () => {
 		const rows = await streamsThen('reload', 4, async () => {
 			process.kill(chatdMasterPid(), 'SIGHUP');
 		});
-		t.diagnostic(rows.map((r) => r.status).join(' '));
+		assertStoredWhole(rows, 'reload');
+		await waitFor(() => spoolFiles().length === 0, { what: `an empty spool (${spoolFiles()})` });
 	});
 
-	test('a max_requests recycle: every reply ends, complete or interrupted', async (t) => {
+	test('a gateway stopped (SIGTERM): its reply, sent whole, is stored whole once the database is back (spooled)',
+		{ skip: !process.env.CHAT_GATEWAY_BIN && 'no gateway' }, async () => {
+			const { connect, startGateway, until } = await import('../gateway/lib.mjs');
+			// The chatd master's spool: its sweep stores what the gateway leaves.
+			const gw = await startGateway({ CHAT_SPOOL_DIR: join(process.env.CHAT_VAR, 'spool') });
+			const TOKENS = 60;
+			let socket;
+			try {
+				socket = await connect({ url: gw.url, transports: ['websocket'] });
+				const first = new Promise((resolve) => socket.once('ai:stream', resolve));
+				const complete = new Promise((resolve) => socket.once('ai:complete', resolve));
+				socket.emit('ai:chat', { message: `${nonce('gws')} [[tokens=${TOKENS}]] [[delay=50]]`, token: user.token });
+				await withTimeout(first, 10000, 'the first ai:stream');
+				const worker = `gw:${hostname()}:${gw.proc.pid}`; // gateway/gateway_main.c
+				const row = await until(async () => {
+					const { rows } = await db().query(
+						`SELECT id::text FROM messages WHERE worker = $1 AND status = 'streaming'`, [worker]);
+					return rows[0];
+				}, { what: 'the gateway\'s reply row' });
+				await stackCtl('pg_stop');
+				try {
+					const done = await withTimeout(complete, 15000, 'ai:complete');
+					assert.equal(done.response, tokensText(TOKENS), 'the client got the reply whole');
+					assert.equal(await withTimeout(gw.stop(), 15000, 'the gateway exit'), 0, gw.log());
+					assert.match(gw.log(), /spooled/, 'the gateway spooled the ending');
+				} finally {
+					await stackCtl('pg_start');
+				}
+				const end = await waitReplyEnd(row.id, SWEPT_MS);
+				assert.equal(end.status, 'complete');
+				assert.equal(end.content, tokensText(TOKENS));
+			} finally {
+				socket?.close();
+				if (gw.proc.exitCode === null && gw.proc.signalCode === null) gw.proc.kill('SIGKILL');
+			}
+		});
+
+	test('a max_requests recycle: every reply is stored whole once the database is back (spooled endings)', async () => {
 		const MAX = 40;
 		await restartChatd({ CHAT_MAX_REQUESTS: String(MAX) });
 		try {
@@ -251,7 +306,7 @@ describe('with PostgreSQL down', { skip: EXTERNAL && 'CHAT_TEST_DATABASE_URL: no
 					await mapConcurrent(Array.from({ length: MAX * CHATD.workers }), 8, () =>
 						rawRequest('GET', `${HTTP_URL}/healthz`, { timeout: 5000 }).catch(() => null));
 			});
-			t.diagnostic(rows.map((r) => r.status).join(' '));
+			assertStoredWhole(rows, 'recycle');
 		} finally {
 			await restartChatd();
 		}

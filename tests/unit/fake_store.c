@@ -385,6 +385,27 @@ store_notify_follow(struct store *st, const char *reply_id)
 }
 
 /* One statement in the real store; here each batch as its own append. */
+/* Both steps or neither, as the real statement: a failure configured for
+ * either one fails the whole ending. */
+enum store_rc
+store_reply_end(struct store *st, const struct reply_end *end)
+{
+	enum store_rc rc;
+
+	pthread_mutex_lock(&mu);
+	rc = fake_store.append_rc != STORE_OK && end->text != NULL ? fake_store.append_rc : fake_store.finish_rc;
+	if (rc != STORE_OK && end->text != NULL && fake_store.append_rc != STORE_OK)
+		fake_store.append_failures++;
+	pthread_mutex_unlock(&mu);
+	if (rc != STORE_OK)
+		return rc;
+	if (end->text != NULL && (rc = store_reply_append(st, end->reply_id, end->text, end->len,
+	    end->chunk_ends)) != STORE_OK)
+		return rc;
+	return store_reply_finish(st, end->reply_id, end->status, end->model, end->prompt_tokens,
+	    end->completion_tokens, end->error_code);
+}
+
 enum store_rc
 store_reply_append_many(struct store *st, size_t n, const struct store_reply_batch *batches)
 {

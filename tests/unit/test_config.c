@@ -559,6 +559,9 @@ START_TEST(realtime_api_accepts_the_two_modes)
 	load_ok("realtime_api = sessions\n");
 	ck_assert_str_eq(cfg.realtime_api, "sessions");
 	config_free(&cfg);
+	load_ok("realtime_api = off\n");
+	ck_assert_str_eq(cfg.realtime_api, "off");
+	config_free(&cfg);
 }
 END_TEST
 
@@ -577,6 +580,40 @@ START_TEST(realtime_api_other_values_are_errors)
 	setenv("CHAT_REALTIME_API", "calls", 1);
 	ck_assert(!config_load(&cfg, NULL, err, sizeof(err)));
 	assert_err_contains("realtime_api");
+}
+END_TEST
+
+START_TEST(host_id_names_a_host_or_is_empty)
+{
+	static const char *const good[] = { "host_id = app-a\n", "host_id = db1.example_2\n", "host_id =\n" };
+	static const char *const bad[] = {
+		"host_id = app:a\n", "host_id = app a\n", "host_id = gw/1\n",
+		"host_id = a234567890123456789012345678901234567890123456789012345678901234\n",
+	};
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		load_ok(good[i]);
+		config_free(&cfg);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		load_fails(bad[i]);
+		assert_err_contains("host_id");
+		teardown();
+	}
+}
+END_TEST
+
+START_TEST(listen_url_falls_back_to_database_url)
+{
+	load_ok("database_url = postgresql://pool:6432/chat\n");
+	ck_assert_str_eq(config_listen_url(&cfg), "postgresql://pool:6432/chat");
+	ck_assert(!cfg.database_pooled);
+	config_free(&cfg);
+	load_ok("database_url = postgresql://pool:6432/chat\ndatabase_pooled = 1\n"
+	    "listen_database_url = postgresql://db:5432/chat\n");
+	ck_assert_str_eq(config_listen_url(&cfg), "postgresql://db:5432/chat");
+	ck_assert(cfg.database_pooled);
+	config_free(&cfg);
 }
 END_TEST
 
@@ -721,6 +758,8 @@ config_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, defaults_with_null_path);
+	tcase_add_test(tc, host_id_names_a_host_or_is_empty);
+	tcase_add_test(tc, listen_url_falls_back_to_database_url);
 	tcase_add_test(tc, defaults_match_the_table);
 	tcase_add_test(tc, describe_lists_unique_documented_settings);
 	tcase_add_test(tc, file_with_comments_blank_lines_and_quotes);

@@ -316,6 +316,34 @@ START_TEST(buf_steal_of_empty_buffer_returns_empty_string)
 }
 END_TEST
 
+/* ---- json_compact --------------------------------------------------------- */
+
+static void
+check_compact(const char *in, const char *want)
+{
+	char s[256];
+	size_t n;
+
+	ck_assert_uint_lt(strlen(in), sizeof(s));
+	strcpy(s, in);
+	n = json_compact(s, strlen(s));
+	ck_assert_uint_eq(n, strlen(want));
+	ck_assert_str_eq(s, want);
+}
+
+START_TEST(json_compact_removes_spaces_between_tokens_only)
+{
+	/* What jsonb prints, and what must not change inside strings. */
+	check_compact("{\"id\": 1, \"title\": \"a, b: c\", \"m\": [{\"x\": null}, true]}",
+	    "{\"id\":1,\"title\":\"a, b: c\",\"m\":[{\"x\":null},true]}");
+	check_compact("{\"q\": \"say \\\"hi\\\" \\\\\", \"n\": -1.5e3}",
+	    "{\"q\":\"say \\\"hi\\\" \\\\\",\"n\":-1.5e3}");
+	check_compact(" \n{ }\t\r\n", "{}");
+	check_compact("{\"a\":\"\"}", "{\"a\":\"\"}");
+	check_compact("", "");
+}
+END_TEST
+
 /* ---- json_put_string ------------------------------------------------------ */
 
 START_TEST(json_put_plain_ascii)
@@ -1036,6 +1064,7 @@ json_suite(void)
 	tcase_add_test(tc, buf_steal_transfers_storage);
 	tcase_add_test(tc, buf_steal_of_empty_buffer_returns_empty_string);
 
+	tcase_add_test(tc, json_compact_removes_spaces_between_tokens_only);
 	tcase_add_test(tc, json_put_plain_ascii);
 	tcase_add_test(tc, json_put_escapes_quotes_and_backslashes);
 	tcase_add_test(tc, json_put_escapes_newline_cr_tab);

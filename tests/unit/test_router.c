@@ -272,6 +272,23 @@ END_TEST
 
 /* ---- router_path_matches ------------------------------------------------------ */
 
+START_TEST(model_captures_dots_and_colons)
+{
+	char id[64];
+
+	ck_assert_int_ne(router_path_matches("/v1/models/{model}", "/v1/models/gpt-4.1", id, sizeof(id)), 0);
+	ck_assert_str_eq(id, "gpt-4.1");
+	ck_assert_int_ne(router_path_matches("/v1/models/{model}", "/v1/models/ft:gpt-4o:org", id, sizeof(id)), 0);
+	ck_assert_str_eq(id, "ft:gpt-4o:org");
+	ck_assert_int_eq(router_path_matches("/v1/models/{model}", "/v1/models/a/b", id, sizeof(id)), 0);
+	ck_assert_int_eq(router_path_matches("/v1/models/{model}", "/v1/models/", id, sizeof(id)), 0);
+	ck_assert_int_eq(router_path_matches("/v1/models/{model}", "/v1/models/a b", id, sizeof(id)), 0);
+	/* the {id} rule is unchanged: no dots */
+	ck_assert_int_eq(router_path_matches("/v1/models/{id}", "/v1/models/gpt-4.1", id, sizeof(id)), 0);
+}
+END_TEST
+
+
 START_TEST(path_matches_without_id_buffer)
 {
 	ck_assert_int_ne(router_path_matches("/a/{id}/b", "/a/x1/b", NULL, 0), 0);
@@ -449,6 +466,7 @@ router_suite(void)
 	TCase *tq = tcase_create("query");
 
 	tcase_add_test(tc, literal_paths_match);
+	tcase_add_test(tc, model_captures_dots_and_colons);
 	tcase_add_test(tc, found_route_points_into_the_table);
 	tcase_add_test(tc, id_captures_a_uuid);
 	tcase_add_test(tc, id_allows_letters_digits_hyphen_underscore);

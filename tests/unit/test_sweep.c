@@ -119,6 +119,35 @@ START_TEST(another_host_by_heartbeat)
 }
 END_TEST
 
+/* host_id: the sweep's "this host" is the configured name, so two hosts
+ * with one system host name (containers, namespaces) judge each other by
+ * heartbeat, never by pid. */
+START_TEST(host_id_is_this_host)
+{
+	struct store_owner o;
+	char id[300], sysname[256];
+	pid_t child = fork();
+
+	ck_assert_int_ge(child, 0);
+	if (child == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(child, NULL, 0), child);   /* a pid surely dead */
+	process_host(sysname, sizeof(sysname));
+	process_set_host("app-a");
+	process_host(host, sizeof(host));
+	ck_assert_str_eq(host, "app-a");
+	owner_init(&o, id, sizeof(id), "app-a", (long)child);
+	o.beating = true;
+	ck_assert(sweep_owner_dead(&o, host));     /* ours: the pid says it */
+	owner_init(&o, id, sizeof(id), sysname, (long)child);
+	o.beating = true;
+	ck_assert(!sweep_owner_dead(&o, host));    /* another host's: it beats */
+	process_set_host("");
+	process_host(host, sizeof(host));
+	ck_assert_str_eq(host, sysname);
+}
+END_TEST
+
 START_TEST(start_time_of_a_missing_pid)
 {
 	long long t;
@@ -142,6 +171,7 @@ sweep_suite(void)
 	tcase_add_test(t, alive_unregistered_waits_for_silence);
 	tcase_add_test(t, a_gateway_of_this_host_alive);
 	tcase_add_test(t, another_host_by_heartbeat);
+	tcase_add_test(t, host_id_is_this_host);
 	tcase_add_test(t, start_time_of_a_missing_pid);
 	suite_add_tcase(s, t);
 	return s;

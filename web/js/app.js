@@ -1,9 +1,10 @@
 // app.js: starts the UI and wires the parts together: the login screen,
 // the pages (#/chat, #/chat/<id>, #/system), the sidebar (a drawer on
 // small screens), and the rename/delete dialog.
-import { configureApi, errorMessage } from './api.js';
+import { configureApi, errorMessage, request } from './api.js';
 import * as auth from './auth.js';
 import { ChatPage } from './chat.js';
+import { setTitleSummaries, titleSummaries } from './prefs.js';
 import { DEFAULT_TITLE, SessionList, deleteSession, renameSession } from './sessions.js';
 import { SettingsPage } from './settings.js';
 import { VoiceControls } from './voice.js';
@@ -77,6 +78,7 @@ const sessions = new SessionList({
 	list: $('session-list'),
 	empty: $('sessions-empty'),
 	more: $('sessions-more'),
+	search: $('session-search'),
 	onRename: (session) => askRename(session),
 	onDelete: (session) => askDelete(session),
 });
@@ -94,6 +96,9 @@ const chat = new ChatPage({
 		stop: $('stop'),
 		copy: $('copy-transcript'),
 		download: $('download-transcript'),
+		downloadMenu: $('download-menu'),
+		modelPicker: $('model-picker'),
+		older: $('older-status'),
 		status: $('chat-status'),
 	},
 	sessions,
@@ -103,7 +108,15 @@ const chat = new ChatPage({
 	},
 });
 
-const settings = new SettingsPage({ form: $('settings-form'), status: $('settings-status') });
+const settings = new SettingsPage({
+	form: $('settings-form'),
+	status: $('settings-status'),
+	onSaved: (saved) => chat.settingsChanged(saved),
+});
+
+const summaries = $('title-summaries');
+summaries.checked = titleSummaries();
+summaries.addEventListener('change', () => setTitleSummaries(summaries.checked));
 
 const voice = new VoiceControls({
 	connect: $('voice-connect'),
@@ -131,8 +144,25 @@ async function startApp() {
 	} catch (err) {
 		chat.say(`Could not load your chats: ${errorMessage(err)}`, true);
 	}
+	showCapabilities(); // the voice panel, when the server has voice
+	chat.loadModels().then((ids) => settings.offerModels(ids));
 	await route();
 	if (!location.hash.startsWith('#/system')) $('message-input').focus();
+}
+
+/** Shows what the server offers (GET /api/config): the voice panel only when voice is configured. */
+async function showCapabilities() {
+	const panel = $('voice-panel');
+	let config = null;
+	try {
+		config = await request('GET', '/api/config');
+	} catch {
+		// an older server without /api/config: voice as before
+		config = { voice: true };
+	}
+	panel.hidden = !config?.voice;
+	// Open on a wide screen; on a phone a one-line summary until asked for.
+	if (!narrow.matches) panel.open = true;
 }
 
 function logout(message = '') {

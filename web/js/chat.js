@@ -1,14 +1,23 @@
-// chat.js: the Chatbot page: opening a session, sending a message and
-// streaming the reply into the transcript, Stop, and Copy / Download of
-// the transcript (seed 004).
-import { errorMessage } from './api.js';
+// chat.js: the Chatbot page: opening a session (its latest messages, older
+// ones as the user scrolls up), sending a message and streaming the reply
+// into the transcript, Stop, Regenerate and Edit (each a new turn through
+// the same stream route), the model picker, naming a new chat, and Copy /
+// Download (text, Markdown, JSON) of the transcript.
+import { errorMessage, request } from './api.js';
 import { formatStamp, isAbortError } from './dom.js';
+import { titleSummaries } from './prefs.js';
 import { DEFAULT_TITLE, createSession, getSession, renameSession, titleFrom } from './sessions.js';
 import { StreamLostError, cancelReply, streamReply } from './stream.js';
-import { Transcript } from './transcript.js';
+import { summaryTitle } from './titles.js';
+import { Transcript, copyText } from './transcript.js';
 
 // Give up waiting for the server's "cancelled" event after this long.
 const STOP_GRACE_MS = 5000;
+const FORMATS = {
+	txt: { type: 'text/plain', ext: 'txt' },
+	md: { type: 'text/markdown', ext: 'md' },
+	json: { type: 'application/json', ext: 'json' },
+};
 
 export class ChatPage {
 	/**
@@ -22,11 +31,18 @@ export class ChatPage {
 		this.session = null;
 		this.stream = null; // {controller, sessionId, view, stopping}
 		this.loadController = null;
+		this.olderLoading = null;
+		this.model = null; // the account's chat model (settings)
+		this.touch = window.matchMedia('(pointer: coarse)');
 		this.transcript = new Transcript({
 			list: els.transcript,
 			scroller: els.scroller,
 			empty: els.empty,
 			jump: els.jump,
+			older: els.older,
+			onRegenerate: (entry) => this.regenerate(entry),
+			onEdit: (entry, text) => this.resend(entry, text),
+			onNeedOlder: () => this.loadOlder(),
 		});
 
 		els.composer.addEventListener('submit', (e) => {
@@ -34,7 +50,8 @@ export class ChatPage {
 			this.send();
 		});
 		els.input.addEventListener('keydown', (e) => {
-			if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+			// On a touch screen Enter adds a line; the Send button sends.
+			if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !this.touch.matches) {
 				e.preventDefault();
 				els.composer.requestSubmit();
 			} else if (e.key === 'Escape' && this.stream) {
@@ -42,9 +59,27 @@ export class ChatPage {
 				this.stop();
 			}
 		});
+		const hint = () => {
+			els.input.placeholder = this.touch.matches ? 'Message…' : 'Message… (Enter sends, Shift+Enter adds a line)';
+		};
+		hint();
+		this.touch.addEventListener('change', hint);
 		els.stop.addEventListener('click', () => this.stop());
 		els.copy.addEventListener('click', () => this.copy());
-		els.download.addEventListener('click', () => this.download());
+		els.download.addEventListener('click', () => this.toggleDownloadMenu());
+		for (const item of els.downloadMenu.querySelectorAll('button[data-format]')) {
+			item.addEventListener('click', () => {
+				this.toggleDownloadMenu(false);
+				this.download(item.dataset.format);
+			});
+		}
+		els.downloadMenu.addEventListener('keydown', (e) => {
+			if (e.key === 'Escape') this.toggleDownloadMenu(false, true);
+		});
+		document.addEventListener('click', (e) => {
+			if (!els.download.parentElement.contains(e.target)) this.toggleDownloadMenu(false);
+		});
+		els.modelPicker.addEventListener('change', () => this.chooseModel(els.modelPicker.value));
 		this.updateControls();
 	}
 
@@ -64,7 +99,7 @@ export class ChatPage {
 		this.updateControls();
 	}
 
-	/** Loads a session's history; attaches to a reply still in progress. */
+	/** Loads a session's latest messages; attaches to a reply still in progress. */
 	async open(id) {
 		if (id === this.sessionId && !this.loadController) return;
 		this.detachStream();
@@ -82,7 +117,7 @@ export class ChatPage {
 			if (controller.signal.aborted) return;
 			this.session = session;
 			this.setTitle(session.title);
-			this.transcript.setMessages(session.messages ?? []);
+			this.transcript.setMessages(session.messages ?? [], session.has_more);
 			this.say('');
 			const last = this.transcript.messages.at(-1);
 			if (last?.role === 'assistant' && last.status === 'streaming') this.attach(last.view);
@@ -96,12 +131,42 @@ export class ChatPage {
 		}
 	}
 
+	/** The messages before the first one on screen (a server that pages them says has_more). */
+	async loadOlder() {
+		const first = this.transcript.messages.find((m) => m.id);
+		const sessionId = this.sessionId;
+		if (this.olderLoading || this.loadController || !first || !sessionId) return;
+		const controller = new AbortController();
+		this.olderLoading = controller;
+		this.transcript.setLoadingOlder(true);
+		try {
+			const page = await getSession(sessionId, controller.signal, first.id);
+			if (this.sessionId !== sessionId) return;
+			this.transcript.prepend(page.messages ?? [], page.has_more);
+		} catch (err) {
+			if (!isAbortError(err)) this.say(`Could not load earlier messages: ${errorMessage(err)}`, true);
+		} finally {
+			if (this.olderLoading === controller) this.olderLoading = null;
+			this.transcript.setLoadingOlder(false);
+		}
+	}
+
+	/** Every message of the session on screen (before an export). */
+	async loadAll() {
+		while (this.transcript.hasMore && this.sessionId) {
+			const before = this.transcript.messages.length;
+			await this.loadOlder();
+			if (this.transcript.messages.length === before) break;
+		}
+	}
+
 	async send() {
 		const { input } = this.els;
 		// Leading blank lines and trailing space go; indentation stays (code).
 		const content = input.value.replace(/^(?:[ \t]*\n)+/, '').trimEnd();
 		if (!content.trim() || this.stream || this.loadController) return;
 		input.value = '';
+		let named = false;
 		try {
 			if (!this.session) {
 				const session = await createSession(titleFrom(content));
@@ -110,17 +175,42 @@ export class ChatPage {
 				this.sessions.setActive(session.id);
 				this.setTitle(session.title);
 				this.onSessionOpened(session.id);
+				named = true;
 			} else if (this.transcript.isEmpty && this.session.title === DEFAULT_TITLE) {
 				this.autoTitle(content); // no need to wait for it
+				named = true;
 			}
 		} catch (err) {
 			input.value = content;
 			this.say(`Could not start the chat: ${errorMessage(err)}`, true);
 			return;
 		}
+		this.turn(content, named);
+	}
+
+	/** A new turn: the user's message and its reply, streamed. */
+	async turn(content, first = false) {
 		this.transcript.add({ role: 'user', content });
-		const view = this.transcript.add({ role: 'assistant', content: '', status: 'streaming' });
-		this.run(view, content);
+		const view = this.transcript.add({ role: 'assistant', content: '', status: 'streaming', model: this.model });
+		await this.run(view, content);
+		if (first && view.entry.status === 'complete' && titleSummaries()) this.summarise(content);
+	}
+
+	/** Regenerate: the last message again, as a new turn; the earlier one stays, marked. */
+	regenerate(reply) {
+		if (this.stream || this.loadController) return;
+		const current = this.transcript.messages.filter((m) => !m.superseded);
+		const userEntry = current.findLast((m) => m.role === 'user' && current.indexOf(m) < current.indexOf(reply));
+		if (!userEntry) return;
+		this.transcript.supersedeFrom(userEntry);
+		this.turn(userEntry.content);
+	}
+
+	/** Edit and resend: the edited message as a new turn; the earlier one stays, marked. */
+	resend(userEntry, text) {
+		if (this.stream || this.loadController) return;
+		this.transcript.supersedeFrom(userEntry);
+		this.turn(text);
 	}
 
 	/** Reads a reply into view: a new one (content) or one in progress. */
@@ -144,6 +234,7 @@ export class ChatPage {
 				// Nothing left to replay: the reply ended while we were away.
 				const session = await getSession(sessionId);
 				const saved = session.messages?.find((m) => m.id === view.entry.id) ?? session.messages?.at(-1);
+				view.entry.error = saved?.error ?? null;
 				view.finish(saved?.status ?? 'interrupted', saved?.content);
 			}
 			if (view.entry.status === 'cancelled') this.say('Reply stopped.');
@@ -156,8 +247,9 @@ export class ChatPage {
 				}
 				// Otherwise the user left this chat: the reply goes on server-side.
 			} else {
+				// Shown once, with the reply it belongs to.
 				view.fail(errorMessage(err), err instanceof StreamLostError ? 'interrupted' : 'error');
-				this.say(errorMessage(err), true);
+				this.say('');
 			}
 		} finally {
 			clearTimeout(stream.stopTimer);
@@ -183,8 +275,8 @@ export class ChatPage {
 				break;
 			case 'error':
 				view.setId(event.message_id);
+				view.entry.error = event.code ?? null;
 				view.fail(event.error || 'The reply failed.', event.status || 'error');
-				this.say(event.error || 'The reply failed.', true);
 				break;
 			default:
 				break; // unknown event types are ignored
@@ -226,16 +318,32 @@ export class ChatPage {
 	}
 
 	async autoTitle(content) {
+		await this.retitle(this.session, titleFrom(content));
+	}
+
+	/** A title by the model after the first reply (the browser setting allows it). */
+	async summarise(content) {
 		const session = this.session;
+		if (!session) return;
 		try {
-			const renamed = await renameSession(session.id, titleFrom(content));
+			const title = await summaryTitle({ model: this.model, message: content });
+			// The user may have renamed it meanwhile: only a title we gave is replaced.
+			if (title && this.sessions.get(session.id)?.title === titleFrom(content)) await this.retitle(session, title);
+		} catch {
+			// the first message's words stay the title
+		}
+	}
+
+	async retitle(session, title) {
+		try {
+			const renamed = await renameSession(session.id, title);
 			if (this.session?.id === renamed.id) {
 				this.session.title = renamed.title;
 				this.setTitle(renamed.title);
 			}
 			this.sessions.upsert(renamed);
 		} catch {
-			// the default title stays; nothing the user needs to hear about
+			// the title stays; nothing the user needs to hear about
 		}
 	}
 
@@ -249,29 +357,85 @@ export class ChatPage {
 
 	setTitle(title) {
 		this.els.title.textContent = title || DEFAULT_TITLE;
+		this.els.title.title = title || DEFAULT_TITLE;
 		if (!this.els.title.closest('[hidden]')) document.title = `${title || DEFAULT_TITLE} · Chat`;
 	}
+
+	// ---------------------------------------------------------- model picker
+
+	/** Fills the picker from GET /v1/models, the account's model selected. */
+	async loadModels() {
+		const picker = this.els.modelPicker;
+		try {
+			const [list, settings] = await Promise.all([request('GET', '/v1/models'), request('GET', '/api/settings')]);
+			this.model = settings?.model ?? null;
+			const ids = (list?.data ?? []).map((m) => m.id).filter((id) => typeof id === 'string');
+			if (this.model && !ids.includes(this.model)) ids.unshift(this.model);
+			picker.replaceChildren(...ids.map((id) => new Option(id, id, false, id === this.model)));
+			picker.hidden = ids.length === 0;
+			return ids;
+		} catch {
+			picker.hidden = true; // the chat works without it, with the account's model
+			return [];
+		}
+	}
+
+	async chooseModel(model) {
+		const picker = this.els.modelPicker;
+		const previous = this.model;
+		picker.disabled = true;
+		try {
+			const saved = await request('PUT', '/api/settings', { body: { model } });
+			this.model = saved?.model ?? model;
+			this.say(`Replies now come from ${this.model}.`);
+		} catch (err) {
+			picker.value = previous ?? '';
+			this.say(`Could not switch the model: ${errorMessage(err)}`, true);
+		} finally {
+			picker.disabled = false;
+		}
+	}
+
+	/** The System page saved settings: the picker follows. */
+	settingsChanged(settings) {
+		if (!settings?.model) return;
+		this.model = settings.model;
+		const picker = this.els.modelPicker;
+		if (![...picker.options].some((o) => o.value === settings.model)) picker.add(new Option(settings.model, settings.model));
+		picker.value = settings.model;
+	}
+
+	// ---------------------------------------------------------------- export
 
 	exportText() {
 		return this.transcript.toPlainText(this.session?.title ?? DEFAULT_TITLE);
 	}
 
 	async copy() {
-		const text = this.exportText();
-		try {
-			await navigator.clipboard.writeText(text);
-			this.say('Transcript copied to the clipboard.');
-		} catch {
-			this.say('Copying was refused by the browser. Use Download instead.', true);
-		}
+		await this.loadAll();
+		if (await copyText(this.exportText())) this.say('Transcript copied to the clipboard.');
+		else this.say('Copying was refused by the browser. Use Download instead.', true);
 	}
 
-	download() {
-		const blob = new Blob([this.exportText()], { type: 'text/plain;charset=utf-8' });
+	toggleDownloadMenu(open = this.els.downloadMenu.hidden, restoreFocus = false) {
+		const { download, downloadMenu } = this.els;
+		downloadMenu.hidden = !open;
+		download.setAttribute('aria-expanded', String(open));
+		if (open) downloadMenu.querySelector('button')?.focus();
+		else if (restoreFocus) download.focus();
+	}
+
+	async download(format = 'txt') {
+		await this.loadAll();
+		const title = this.session?.title ?? DEFAULT_TITLE;
+		const text =
+			format === 'md' ? this.transcript.toMarkdown(title) : format === 'json' ? this.transcript.toJSON(this.session) : this.exportText();
+		const { type, ext } = FORMATS[format] ?? FORMATS.txt;
+		const blob = new Blob([text], { type: `${type};charset=utf-8` });
 		const url = URL.createObjectURL(blob);
 		const a = document.createElement('a');
 		a.href = url;
-		a.download = downloadName(this.session?.title);
+		a.download = downloadName(this.session?.title, ext);
 		document.body.append(a);
 		a.click();
 		a.remove();
@@ -288,6 +452,8 @@ export class ChatPage {
 		stop.disabled = Boolean(this.stream?.stopping);
 		copy.disabled = this.transcript.isEmpty;
 		download.disabled = this.transcript.isEmpty;
+		if (download.disabled) this.toggleDownloadMenu(false);
+		this.transcript.updateActions(streaming || Boolean(this.loadController));
 		this.els.scroller.setAttribute('aria-busy', String(Boolean(this.loadController)));
 		// Keep keyboard focus on a usable control when the buttons swap.
 		if (streaming && document.activeElement === send) stop.focus();
@@ -301,8 +467,8 @@ export class ChatPage {
 	}
 }
 
-/** transcript-<title>-20251011-103005.txt */
-function downloadName(title) {
+/** transcript-<title>-20251011-103005.<ext> */
+function downloadName(title, ext = 'txt') {
 	const slug = (title || 'chat')
 		.toLowerCase()
 		.normalize('NFKD')
@@ -310,5 +476,5 @@ function downloadName(title) {
 		.replace(/^-+|-+$/g, '')
 		.slice(0, 40);
 	const stamp = formatStamp(new Date()).replace(/[-:]/g, '').replace(' ', '-');
-	return `transcript-${slug || 'chat'}-${stamp}.txt`;
+	return `transcript-${slug || 'chat'}-${stamp}.${ext}`;
 }

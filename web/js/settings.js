@@ -1,14 +1,15 @@
 // settings.js: the System page (seed 004): system prompt, model,
 // temperature, realtime model and voice, read from and saved through
-// /api/settings.
+// /api/settings; the models offered come from /v1/models.
 import { errorMessage, request } from './api.js';
 
 const FIELDS = ['system_prompt', 'model', 'temperature', 'realtime_model', 'voice'];
 
 export class SettingsPage {
-	constructor({ form, status }) {
+	constructor({ form, status, onSaved = () => {} }) {
 		this.form = form;
 		this.status = status;
+		this.onSaved = onSaved;
 		this.saveButton = form.querySelector('button[type="submit"]');
 		form.addEventListener('submit', (e) => {
 			e.preventDefault();
@@ -62,7 +63,9 @@ export class SettingsPage {
 		this.saveButton.disabled = true;
 		this.say('Saving…');
 		try {
-			this.fill(await request('PUT', '/api/settings', { body }));
+			const saved = await request('PUT', '/api/settings', { body });
+			this.fill(saved);
+			this.onSaved(saved);
 			this.say('Settings saved.');
 		} catch (err) {
 			// The server names the bad field ("temperature: …"): mark it.
@@ -72,6 +75,13 @@ export class SettingsPage {
 		} finally {
 			this.saveButton.disabled = false;
 		}
+	}
+
+	/** The Model field suggests the server's models (GET /v1/models). */
+	offerModels(ids) {
+		if (!ids?.length) return;
+		const list = document.getElementById(this.form.elements.model.getAttribute('list'));
+		list?.replaceChildren(...ids.map((id) => new Option('', id)));
 	}
 
 	say(text, isError = false) {

@@ -150,7 +150,7 @@ export class VoiceControls {
 		if ([connect, mute, disconnect].some((b) => b.disabled && b === document.activeElement)) {
 			(active ? disconnect : connect).focus();
 		}
-		this.statusEl.closest('section')?.setAttribute('data-state', this.state);
+		this.statusEl.closest('.voice')?.setAttribute('data-state', this.state);
 	}
 }
 
