@@ -1,4 +1,4 @@
-// 11_metrics_retention.test.mjs: issue 15, stream_metrics partitioned by
+// 12_metrics_retention.test.mjs: issue 15, stream_metrics partitioned by
 // UTC day with a retention (metrics_retention_days, default 30) that the
 // chatd master applies at start-up, after a reload and hourly; usage is
 // rolled up per user and day (usage_daily), so usage_by_user and the daily
