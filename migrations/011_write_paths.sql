@@ -116,9 +116,9 @@ CREATE UNIQUE INDEX messages_idempotency ON messages (session_id, idempotency_ke
 -- new version fits on the page (no indexed column changes). A reply's row
 -- is inserted small and grows by its whole text (up to ~2 kB inline, the
 -- rest TOASTed) at its end, so the room left by inserts is filled by that
--- growth rather than wasted: at 50, about 4 in 5 ends are HOT with a few
--- replies in flight per page, 2 in 5 with 50 at once (80: 1 in 2 and 1 in
--- 5; README, Database). Vacuum by a fixed count of dead rows rather than a
+-- growth rather than wasted: at 50, 7 to 8 ends in 10 are HOT with 5
+-- replies in flight, under half with 50 at once (80: 1 in 2 and 1 in 4;
+-- README, Database). Vacuum by a fixed count of dead rows rather than a
 -- fifth of a table that only grows. Applies to pages written from now on.
 ALTER TABLE messages SET (fillfactor = 50,
     autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 10000,
