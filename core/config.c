@@ -82,6 +82,8 @@ static const struct option options[] = {
 	  "libpq connection string or URI" },
 	{ "db_pool_size", "CHAT_DB_POOL_SIZE", OPT_INT, O(db_pool_size), "8", 1, 256, false,
 	  "PostgreSQL connections per worker process" },
+	{ "metrics_retention_days", "CHAT_METRICS_RETENTION_DAYS", OPT_INT, O(metrics_retention_days), "30", 1, 36500, false,
+	  "days of stream_metrics rows kept (whole UTC days; the master drops older daily partitions hourly; usage_by_user keeps its daily totals)" },
 	{ "database_pooled", "CHAT_DATABASE_POOLED", OPT_BOOL, O(database_pooled), "0", 0, 0, false,
 	  "database_url goes through a pooler in transaction mode (PgBouncer): statements are not prepared across transactions" },
 	{ "listen_database_url", "CHAT_LISTEN_DATABASE_URL", OPT_STR, O(listen_database_url), "", 0, 0, false,

@@ -40,6 +40,7 @@ struct config {
 	/* storage and auth */
 	char   *database_url;
 	int     db_pool_size;           /* connections per worker process */
+	int     metrics_retention_days; /* stream_metrics kept (daily partitions) */
 	bool    database_pooled;        /* database_url is a transaction-mode pooler */
 	char   *listen_database_url;    /* direct connection for LISTEN (empty: database_url) */
 	char   *host_id;                /* this host in owner ids (empty: gethostname) */

@@ -66,6 +66,7 @@ enum stmt {
 	S_SESSION_LIST_AFTER,
 	S_SESSION_SEARCH,
 	S_SESSION_EXTERNAL_ANON,
+	S_METRICS_MAINTAIN,
 	S_COUNT
 };
 
@@ -139,7 +140,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "SELECT jsonb_build_object('id', s.id, 'user_id', s.user_id, 'title', s.title, "
 	    "  'created_at', iso_ts(s.created_at), 'updated_at', iso_ts(s.updated_at), "
 	    "  'messages', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', p.id, "
-	    "     'role', p.role, 'content', p.content, 'status', p.status, 'model', p.model, "
+	    "     'role', p.role, 'content', reply_text(p.id, p.status, p.content), 'status', p.status, 'model', p.model, "
 	    "     'error', p.error, 'created_at', iso_ts(p.created_at)) ORDER BY p.seq), '[]') "
 	    "     FROM (SELECT * FROM page ORDER BY seq DESC LIMIT $3::int) p), "
 	    "  'has_more', (SELECT count(*) FROM page) > $3::int)::text, "
@@ -174,18 +175,24 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "        SELECT ok.id, 'assistant', 'streaming', $5::text, $6::text, "
 	    "               greatest(clock_timestamp(), now() + interval '1 millisecond') "
 	    "        FROM ok LEFT JOIN u ON true RETURNING id), "
-	    "  h AS (SELECT role, content, seq FROM messages "
-	    "        WHERE session_id = (SELECT id FROM ok) AND content <> '' AND status <> 'error' "
-	    "        ORDER BY seq DESC LIMIT $4::int) "
+	    "  h AS (SELECT role, content, seq FROM (SELECT role, seq, "
+	    "          reply_text(id, status, content) AS content FROM messages "
+	    "          WHERE session_id = (SELECT id FROM ok) AND status <> 'error') x "
+	    "        WHERE content <> '' ORDER BY seq DESC LIMIT $4::int) "
 	    "SELECT (SELECT id FROM s)::text, (SELECT id FROM a)::text, (SELECT id FROM u)::text, "
 	    "  (SELECT coalesce(jsonb_agg(jsonb_build_object('role', role, 'content', content) "
 	    "     ORDER BY seq), '[]') FROM h)::text, "
 	    "  (SELECT jsonb_build_object('system_prompt', system_prompt, 'model', model, "
 	    "     'temperature', temperature) FROM user_settings WHERE user_id = $1::uuid)::text, "
 	    "  (SELECT id FROM prior)::text",
+	/* A batch is a row of reply_chunks, not a new version of the reply's
+	 * row (migrations/011_write_paths.sql); FOR SHARE makes its end wait
+	 * for a batch in flight, and a batch that comes after the end finds
+	 * the reply no longer streaming and is dropped, as before. */
 	[S_REPLY_APPEND] =
-	    "UPDATE messages SET content = content || $2, chunk_ends = chunk_ends || $3::int[], "
-	    "  updated_at = now() WHERE id = $1 AND status = 'streaming'",
+	    "INSERT INTO reply_chunks (message_id, content, chunk_ends) "
+	    "SELECT m.id, $2::text, $3::int[] FROM messages m "
+	    "WHERE m.id = $1::uuid AND m.status = 'streaming' FOR SHARE OF m",
 	[S_REPLY_FINISH] =
 	    "UPDATE messages SET status = $2, model = $3, prompt_tokens = $4, "
 	    "  completion_tokens = $5, error = $6, updated_at = now() "
@@ -203,12 +210,15 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "          AND user_id IS NOT DISTINCT FROM $1)::int, "
 	    "  (SELECT min(id::text) FROM r), "
 	    "  (SELECT count(*) FROM (SELECT pg_notify('chat_cancel', id::text) FROM r) n)::int",
-	/* A reply for replay: the named one, or the session's latest. A
-	 * 'streaming' row untouched for $4 seconds lost its worker. */
+	/* A reply for replay: the named one, or the session's latest, with
+	 * the chunks of one still streaming. A 'streaming' reply untouched
+	 * for $4 seconds lost its worker. */
 	[S_REPLY_READ] =
-	    "SELECT m.id::text, m.status, m.content, array_to_string(m.chunk_ends, ','), "
+	    "SELECT m.id::text, m.status, reply_text(m.id, m.status, m.content), "
+	    "  array_to_string(reply_chunk_ends(m.id, m.status, m.chunk_ends), ','), "
 	    "  coalesce(m.error, ''), "
-	    "  (m.status = 'streaming' AND m.updated_at < now() - make_interval(secs => $4::int))::int "
+	    "  (m.status = 'streaming' AND reply_touched_at(m.id, m.status, m.updated_at) "
+	    "   < now() - make_interval(secs => $4::int))::int "
 	    "FROM messages m JOIN chat_sessions s ON s.id = m.session_id "
 	    "WHERE s.id = $2 AND s.user_id IS NOT DISTINCT FROM $1 AND m.role = 'assistant' "
 	    "  AND ($3::uuid IS NULL OR m.id = $3::uuid) "
@@ -274,19 +284,19 @@ static const char *const stmt_sql[S_COUNT] = {
 	 * flushed with it; each reply's end stays durable. */
 	[S_REPLY_APPEND_MANY] =
 	    "WITH async AS (SELECT set_config('synchronous_commit', 'off', true)) "
-	    "UPDATE messages m SET content = m.content || v.t, chunk_ends = m.chunk_ends || v.e::int[], "
-	    "  updated_at = now() "
+	    "INSERT INTO reply_chunks (message_id, content, chunk_ends) "
+	    "SELECT m.id, v.t, v.e::int[] "
 	    "FROM async, unnest($1::uuid[], $2::text[], $3::text[]) AS v(id, t, e) "
-	    "WHERE m.id = v.id AND m.status = 'streaming'",
+	    "JOIN messages m ON m.id = v.id WHERE m.status = 'streaming' FOR SHARE OF m",
 	[S_SLOT_TAKE] = "SELECT stream_slot_take($1, $2, $3::int, $4::int)",
 	[S_SLOT_RELEASE] = "DELETE FROM stream_slots WHERE id = $1::bigint",
-	/* The daily token budget: the user's streams since midnight UTC, a
-	 * range of the (user_id, created_at) index with the token counts in it
-	 * (migrations/007_usage_index.sql), whatever the session's TimeZone. */
+	/* The daily token budget: the user's row of today (UTC) in the rollup
+	 * that every stream_metrics row adds to (migrations/011_write_paths.sql),
+	 * one index lookup whatever the session's TimeZone. */
 	[S_TOKENS_TODAY] =
-	    "SELECT coalesce(sum(coalesce(prompt_tokens, 0)::bigint + coalesce(completion_tokens, 0)), 0) "
-	    "FROM stream_metrics WHERE user_id = $1::uuid "
-	    "AND created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+	    "SELECT coalesce(sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)), 0) "
+	    "FROM usage_daily WHERE user_id = $1::uuid "
+	    "AND day = (now() AT TIME ZONE 'UTC')::date",
 	[S_USER_EXISTS] = "SELECT 1 FROM users WHERE id = $1::uuid",
 	/* A process says it is alive (migrations/009_processes.sql). Replies
 	 * under its id created before it started belong to an earlier process
@@ -298,8 +308,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "             kind = EXCLUDED.kind, proc_start = EXCLUDED.proc_start, "
 	    "             started_at = EXCLUDED.started_at, heartbeat_at = now() RETURNING 1) "
 	    "UPDATE messages SET status = 'interrupted', error = 'worker_died', updated_at = now() "
-	    "FROM p WHERE worker = $1 AND status = 'streaming' "
-	    "  AND created_at < to_timestamp($6::float8)",
+	    "FROM p WHERE id IN (SELECT message_id FROM replies_in_flight) "
+	    "  AND worker = $1 AND status = 'streaming' AND created_at < to_timestamp($6::float8)",
 	[S_PROCESS_GONE] = "DELETE FROM processes WHERE id = $1",
 	/* The owners of replies in flight, with what is known of them: a row,
 	 * its process start, a fresh heartbeat, and whether their replies and
@@ -308,9 +318,11 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_OWNERS] =
 	    "SELECT m.worker, (p.id IS NOT NULL)::int, coalesce(p.proc_start, -1), "
 	    "  coalesce(p.heartbeat_at > now() - make_interval(secs => $1::int), false)::int, "
-	    "  (max(m.updated_at) < now() - make_interval(secs => $1::int) "
+	    "  (max(reply_touched_at(m.id, m.status, m.updated_at)) "
+	    "   < now() - make_interval(secs => $1::int) "
 	    "   AND pg_postmaster_start_time() < now() - make_interval(secs => $1::int))::int "
-	    "FROM messages m LEFT JOIN processes p ON p.id = m.worker "
+	    "FROM replies_in_flight f JOIN messages m ON m.id = f.message_id "
+	    "LEFT JOIN processes p ON p.id = m.worker "
 	    "WHERE m.status = 'streaming' AND m.worker IS NOT NULL "
 	    "GROUP BY m.worker, p.id, p.proc_start, p.heartbeat_at",
 	/* Ends the replies of owners known dead, frees their stream slots and
@@ -318,7 +330,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_INTERRUPT_OWNERS] =
 	    "WITH m AS (UPDATE messages SET status = 'interrupted', error = 'worker_died', "
 	    "             updated_at = now() "
-	    "           WHERE status = 'streaming' AND worker = ANY($1::text[]) RETURNING 1), "
+	    "           WHERE id IN (SELECT message_id FROM replies_in_flight) "
+	    "             AND status = 'streaming' AND worker = ANY($1::text[]) RETURNING 1), "
 	    "  s AS (DELETE FROM stream_slots WHERE worker = ANY($1::text[])), "
 	    "  p AS (DELETE FROM processes WHERE id = ANY($1::text[])) "
 	    "SELECT count(*)::int FROM m",
@@ -326,7 +339,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_REPLY_OWNER] =
 	    "SELECT m.worker, (p.id IS NOT NULL)::int, coalesce(p.proc_start, -1), "
 	    "  coalesce(p.heartbeat_at > now() - make_interval(secs => $3::int), false)::int, "
-	    "  (m.updated_at < now() - make_interval(secs => $3::int) "
+	    "  (reply_touched_at(m.id, m.status, m.updated_at) < now() - make_interval(secs => $3::int) "
 	    "   AND pg_postmaster_start_time() < now() - make_interval(secs => $3::int))::int "
 	    "FROM messages m JOIN chat_sessions s ON s.id = m.session_id "
 	    "LEFT JOIN processes p ON p.id = m.worker "
@@ -337,7 +350,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_REPLY_INTERRUPT_STALE] =
 	    "UPDATE messages SET status = 'interrupted', error = 'worker_died', updated_at = now() "
 	    "WHERE id = $1 AND status = 'streaming' "
-	    "  AND updated_at < now() - make_interval(secs => $2::int)",
+	    "  AND reply_touched_at(id, status, updated_at) < now() - make_interval(secs => $2::int)",
+	[S_METRICS_MAINTAIN] = "SELECT stream_metrics_maintain($1::int)",
 	/* A generation for the Socket.IO gateways (migrations/004_gateway.sql):
 	 * the row and its NOTIFY in one statement. */
 	[S_GATEWAY_JOB] =
@@ -1055,7 +1069,8 @@ store_interrupt_worker(const char *conninfo, const char *worker_id)
 		return -1;
 	res = PQexecParams(pg,
 	    "UPDATE messages SET status = 'interrupted', error = 'worker_died', updated_at = now() "
-	    "WHERE status = 'streaming' AND worker = $1", 1, NULL, p, NULL, NULL, 0);
+	    "WHERE id IN (SELECT message_id FROM replies_in_flight) "
+	    "  AND status = 'streaming' AND worker = $1", 1, NULL, p, NULL, NULL, 0);
 	if (PQresultStatus(res) == PGRES_COMMAND_OK)
 		n = strtol(PQcmdTuples(res), NULL, 10);
 	else
@@ -1481,4 +1496,21 @@ store_reply_interrupt_stale(struct store *st, const char *reply_id, int stale_s)
 	if ((rc = store_exec(st, S_REPLY_INTERRUPT_STALE, 2, p, &res)) == STORE_OK)
 		PQclear(res);
 	return rc;
+}
+
+enum store_rc
+store_metrics_maintain(struct store *st, int retention_days, long *dropped)
+{
+	char d[16];
+	const char *p[] = { d };
+	PGresult *res;
+	enum store_rc rc;
+
+	*dropped = 0;
+	(void)snprintf(d, sizeof(d), "%d", retention_days);
+	if ((rc = store_exec(st, S_METRICS_MAINTAIN, 1, p, &res)) != STORE_OK)
+		return rc;
+	*dropped = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return STORE_OK;
 }

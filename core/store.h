@@ -304,7 +304,13 @@ enum store_rc store_stream_slot_take(struct store *st, const char *holder, const
 enum store_rc store_stream_slot_release(struct store *st, long long slot);
 
 /* The tokens (prompt + completion) user_id's streams used since midnight
- * UTC, from stream_metrics, into *tokens (0 on failure). */
+ * UTC, from the daily rollup of stream_metrics, into *tokens (0 on
+ * failure). */
 enum store_rc store_user_tokens_today(struct store *st, const char *user_id, long long *tokens);
+
+/* stream_metrics retention (migrations/011_write_paths.sql): creates the
+ * coming days' partitions, drops those older than retention_days whole
+ * UTC days; *dropped: how many. */
+enum store_rc store_metrics_maintain(struct store *st, int retention_days, long *dropped);
 
 #endif

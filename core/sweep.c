@@ -74,6 +74,19 @@ sweep_run(struct store *st, const char *spool_dir)
 	return count < 0 ? -1 : count + spooled;
 }
 
+long
+sweep_metrics(struct store *st, int retention_days)
+{
+	long dropped;
+
+	if (store_metrics_maintain(st, retention_days, &dropped) != STORE_OK)
+		return -1;
+	if (dropped > 0)
+		log_info("metrics retention: %ld daily partitions older than %d days dropped",
+		    dropped, retention_days);
+	return dropped;
+}
+
 /* The heartbeat thread's state: one per process. */
 static struct {
 	pthread_mutex_t  mu;

@@ -32,6 +32,13 @@ bool sweep_owner_dead(const struct store_owner *o, const char *host);
  * take it (call again later). st is borrowed. */
 long sweep_run(struct store *st, const char *spool_dir);
 
+#define SWEEP_METRICS_S   3600 /* how often the master applies metrics retention */
+
+/* stream_metrics retention: the coming days' partitions made, those older
+ * than retention_days dropped (logged). Returns the partitions dropped, or
+ * -1 if the database did not take it (a lock it could not get: retry). */
+long sweep_metrics(struct store *st, int retention_days);
+
 /* Starts this process's heartbeat thread: its row in processes (id
  * "host:pid", kind "worker" or "gateway") is written now and every
  * SWEEP_BEAT_S, retried every second while PostgreSQL is away. With

@@ -48,6 +48,7 @@ struct pool {
 	int             crashes;
 	unsigned long   respawns;
 	time_t          sweep_at;     /* next sweep; sooner while one is owed */
+	time_t          metrics_at;   /* next metrics retention run */
 	bool            sweep_failing;
 };
 
@@ -308,6 +309,7 @@ pool_reload(struct pool *p)
 	config_free(p->cfg);
 	*p->cfg = fresh;
 	p->generation++;
+	p->metrics_at = 0;
 	log_info("reloading: starting generation %u, draining the previous one", p->generation);
 	pool_fill(p);
 	pool_signal_generation(p, true, SIGTERM, time(NULL) + p->cfg->drain_timeout);
@@ -342,6 +344,11 @@ pool_sweep(struct pool *p)
 	if ((st = store_new_named(p->cfg->database_url, 1, "chatd-sweep")) != NULL) {
 		n = sweep_run(st, p->cfg->spool_dir);
 		pool_sweep_rate_limits(st, p->cfg->ratelimit_window);
+		/* Hourly (a day partition is made a week ahead), and at once
+		 * after a start or a reload, which may change the retention. */
+		if (n >= 0 && now >= p->metrics_at)
+			p->metrics_at = now + (sweep_metrics(st, p->cfg->metrics_retention_days) < 0
+			    ? 60 : SWEEP_METRICS_S);
 		store_free(st);
 	}
 	if (n < 0 && !p->sweep_failing)

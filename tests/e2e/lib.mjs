@@ -273,10 +273,13 @@ export async function closeDb() {
 	}
 }
 
-/** The messages of a session as PostgreSQL holds them, oldest first. */
+/**
+ * The messages of a session as PostgreSQL holds them, oldest first (the
+ * text of a reply still streaming: its row's and its stored chunks').
+ */
 export async function dbMessages(sessionId) {
 	const { rows } = await db().query(
-		`SELECT id::text, role, content, status, model, error
+		`SELECT id::text, role, reply_text(id, status, content) AS content, status, model, error
 		   FROM messages WHERE session_id = $1 ORDER BY seq`,
 		[sessionId],
 	);
@@ -464,11 +467,16 @@ export function checkSeed000(events, { first = 0, complete = true } = {}) {
 	return out;
 }
 
-/** The row of one message (a reply, usually) as PostgreSQL holds it. */
+/**
+ * One message (a reply, usually) as PostgreSQL holds it: while it streams,
+ * its text and chunk ends are its row's plus its stored batches'
+ * (reply_chunks, folded into the row at its end).
+ */
 export async function dbReply(id) {
 	const { rows } = await db().query(
-		`SELECT id::text, session_id::text, role, content, status, error, model, worker,
-		        prompt_tokens, completion_tokens, array_length(chunk_ends, 1) AS chunks
+		`SELECT id::text, session_id::text, role, reply_text(id, status, content) AS content, status,
+		        error, model, worker, prompt_tokens, completion_tokens,
+		        array_length(reply_chunk_ends(id, status, chunk_ends), 1) AS chunks
 		   FROM messages WHERE id = $1`,
 		[id],
 	);
