@@ -94,6 +94,17 @@ async function startStream(content) {
 	return s;
 }
 
+/** The gateway gw's reply in flight: its owner id and its row ({id}). */
+async function gatewayReply(gw, until) {
+	const worker = `gw:${hostname()}:${gw.proc.pid}`; // gateway/gateway_main.c
+	const row = await until(async () => {
+		const { rows } = await db().query(
+			`SELECT id::text FROM messages WHERE worker = $1 AND status = 'streaming'`, [worker]);
+		return rows[0];
+	}, { what: 'the gateway\'s reply row' });
+	return { worker, row };
+}
+
 /** Each row ended: complete with all of full, or interrupted with a prefix of it. */
 async function assertEnded(replyIds, full, what) {
 	const t0 = performance.now();
@@ -174,12 +185,7 @@ describe('gateway kill -9 mid-reply', { skip: !process.env.CHAT_GATEWAY_BIN && '
 			const first = new Promise((resolve) => socket.once('ai:stream', resolve));
 			socket.emit('ai:chat', { message: `${nonce('gwk')} [[tokens=400]] [[delay=25]]`, token: user.token });
 			await withTimeout(first, 10000, 'the first ai:stream');
-			const worker = `gw:${hostname()}:${gw.proc.pid}`; // gateway/gateway_main.c
-			const row = await until(async () => {
-				const { rows } = await db().query(
-					`SELECT id::text FROM messages WHERE worker = $1 AND status = 'streaming'`, [worker]);
-				return rows[0];
-			}, { what: 'the gateway\'s reply row' });
+			const { worker, row } = await gatewayReply(gw, until);
 			const beat = await db().query(`SELECT kind FROM processes WHERE id = $1`, [worker]);
 			assert.equal(beat.rows[0]?.kind, 'gateway', 'the gateway registered its heartbeat');
 			await sleep(1200); // a batch or two stored
@@ -271,12 +277,7 @@ describe('with PostgreSQL down', { skip: EXTERNAL && 'CHAT_TEST_DATABASE_URL: no
 				const complete = new Promise((resolve) => socket.once('ai:complete', resolve));
 				socket.emit('ai:chat', { message: `${nonce('gws')} [[tokens=${TOKENS}]] [[delay=50]]`, token: user.token });
 				await withTimeout(first, 10000, 'the first ai:stream');
-				const worker = `gw:${hostname()}:${gw.proc.pid}`; // gateway/gateway_main.c
-				const row = await until(async () => {
-					const { rows } = await db().query(
-						`SELECT id::text FROM messages WHERE worker = $1 AND status = 'streaming'`, [worker]);
-					return rows[0];
-				}, { what: 'the gateway\'s reply row' });
+				const { row } = await gatewayReply(gw, until);
 				await stackCtl('pg_stop');
 				try {
 					const done = await withTimeout(complete, 15000, 'ai:complete');
