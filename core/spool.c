@@ -157,11 +157,13 @@ read_file(const char *path, size_t max, size_t *len_out)
 		if (len == cap) {
 			char *bigger;
 
-			cap = cap == 0 ? 8192 : cap * 2;
-			if (cap > max + 1) {
+			if (len > max) {
 				errno = EFBIG;
 				goto fail;
 			}
+			cap = cap == 0 ? 8192 : cap * 2;
+			if (cap > max + 1)
+				cap = max + 1;   /* room to see that a file is larger than max */
 			if ((bigger = realloc(data, cap + 1)) == NULL)
 				goto fail;
 			data = bigger;
@@ -267,10 +269,18 @@ apply_one(const char *path, struct store *st)
 		    reply_status_name(end.status), end.len);
 		if (unlink(path) != 0 && errno != ENOENT)
 			log_error("spool file %s: %s", path, strerror(errno));
+	} else if (rc == STORE_INVALID || rc == STORE_NOT_FOUND || rc == STORE_CONFLICT) {
+		/* The database refused this one's values (not a uuid, bad text):
+		 * trying again would fail the same way. */
+		set_aside(path, "refused by the database");
+	} else if (rc == STORE_ERROR) {
+		/* Maybe transient (a deadlock): kept for the next sweep, which
+		 * it must not hold up meanwhile. */
+		log_error("spool file %s: not stored this time", path);
 	}
 	json_object_put(o);
 	free(data);
-	return rc == STORE_OK ? 1 : -1;
+	return rc == STORE_OK ? 1 : rc == STORE_UNAVAILABLE ? -1 : 0;
 }
 
 static bool

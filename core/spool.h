@@ -23,9 +23,9 @@ struct store;
 bool spool_put(const char *dir, const struct reply_end *end);
 
 /* Stores every ending spooled in dir and removes its file. Returns how many
- * were stored, or -1 when the database did not take one (the rest wait for
- * the next call). A file that cannot be read as an ending is renamed
- * "*.bad" and logged. An empty dir or a missing directory is 0. */
+ * were stored, or -1 when the database was unavailable (the rest wait for
+ * the next call). A file that cannot be read as an ending, or that the
+ * database refuses, is renamed "*.bad" and logged. An empty dir or a missing directory is 0. */
 long spool_apply(const char *dir, struct store *st);
 
 #endif

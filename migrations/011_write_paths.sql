@@ -4,9 +4,12 @@
 -- Applied in one transaction. On a populated database it holds an
 -- ACCESS EXCLUSIVE lock on stream_metrics while the table is attached as a
 -- partition (one read of it, to check the range) and the rollup is filled
--- (one more read), and a SHARE lock on messages while one partial index is
--- rebuilt (rows with an Idempotency-Key only): seconds at 10 M messages and
--- 5 M metrics rows, during which streams wait to start and to end.
+-- (one more read), and, from DROP INDEX messages_streaming to the commit,
+-- an ACCESS EXCLUSIVE lock on messages: the rest of the file (an UPDATE of
+-- the errored replies' keys, the rebuild of one partial unique index, the
+-- metrics steps) runs under it, so every read and write of messages waits.
+-- Seconds at 10 M messages and 5 M metrics rows, not measured at that
+-- volume: apply it in a quiet moment (README, Database).
 
 -- ---------------------------------------------------------------- replies
 --
@@ -35,9 +38,6 @@ CREATE TABLE replies_in_flight (
     message_id uuid PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE
 ) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000);
 
-INSERT INTO replies_in_flight (message_id)
-SELECT id FROM messages WHERE status = 'streaming';
-
 CREATE FUNCTION reply_registered() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -47,6 +47,12 @@ END
 $$;
 CREATE TRIGGER messages_reply_registered AFTER INSERT ON messages
     FOR EACH ROW WHEN (NEW.status = 'streaming') EXECUTE FUNCTION reply_registered();
+-- The replies already in flight, after the trigger: CREATE TRIGGER holds
+-- a lock that keeps new rows out until the commit, and this statement's
+-- snapshot sees every row committed before it, so none is missed.
+INSERT INTO replies_in_flight (message_id)
+SELECT id FROM messages WHERE status = 'streaming'
+ON CONFLICT DO NOTHING;
 
 -- The end of a reply: its chunks become its text. Runs after the row is
 -- locked, and each statement here reads a fresh snapshot (READ COMMITTED),

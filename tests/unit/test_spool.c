@@ -179,6 +179,24 @@ START_TEST(a_database_still_down_keeps_the_file)
 }
 END_TEST
 
+START_TEST(an_ending_the_database_refuses_is_set_aside_and_holds_up_nothing)
+{
+	struct reply_end end = an_ending();
+	char names[256];
+
+	ck_assert(spool_put(dir, &end));
+	stored.rc = STORE_ERROR;   /* maybe transient: kept, the sweep goes on */
+	ck_assert_int_eq(spool_apply(dir, NULL), 0);
+	listing(names, sizeof(names));
+	ck_assert_str_eq(names, REPLY_ID ".json");
+	stored.rc = STORE_INVALID;   /* refused for good: set aside */
+	ck_assert_int_eq(spool_apply(dir, NULL), 0);
+	listing(names, sizeof(names));
+	ck_assert_str_eq(names, REPLY_ID ".json.bad");
+	ck_assert_int_eq(stored.calls, 2);
+}
+END_TEST
+
 START_TEST(a_file_that_is_no_ending_is_set_aside)
 {
 	char names[256];
@@ -234,6 +252,7 @@ main(void)
 	tcase_add_test(tc, an_ending_comes_back_whole_and_its_file_goes);
 	tcase_add_test(tc, an_ending_without_text_keeps_its_error);
 	tcase_add_test(tc, a_database_still_down_keeps_the_file);
+	tcase_add_test(tc, an_ending_the_database_refuses_is_set_aside_and_holds_up_nothing);
 	tcase_add_test(tc, a_file_that_is_no_ending_is_set_aside);
 	tcase_add_test(tc, a_streaming_status_or_a_path_in_the_id_is_refused);
 	tcase_add_test(tc, no_directory_is_nothing_to_do);
