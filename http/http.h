@@ -49,6 +49,8 @@ struct http_io {
 };
 
 #define HTTP_ID_MAX 64
+/* The {id} of a path: a UUID, or a model name (GET /v1/models/{model}). */
+#define HTTP_PATH_ID_MAX (LIMIT_MODEL_BYTES + 1)
 
 struct request {
 	/* From the front end; borrowed until the request ends. */
@@ -71,7 +73,7 @@ struct request {
 
 	/* Filled by routing and authentication. */
 	const char      *route_name;       /* static, for logs and metrics */
-	char             path_id[HTTP_ID_MAX];  /* the {id} segment, if any */
+	char             path_id[HTTP_PATH_ID_MAX];  /* the {id} segment, if any */
 	bool             authed;
 	char             user_id[HTTP_ID_MAX];
 	char             client_ip[LIMIT_CLIENT_IP_BYTES]; /* request_client_ip: rate limits, anonymous names */

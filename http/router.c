@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "chat_limits.h"
+
 static bool
 id_char(char c)
 {
@@ -33,7 +35,9 @@ router_path_matches(const char *pattern, const char *path, char *id, size_t idle
 
 			while (is_id ? id_char(s[n]) : model_char(s[n]))
 				n++;
-			if (n == 0 || n >= 64 || (s[n] != '/' && s[n] != '\0'))
+			/* An {id} is a UUID (63 leaves room for other keys); a
+			 * {model} is as long as a model name may be. */
+			if (n == 0 || n > (is_id ? 63 : LIMIT_MODEL_BYTES) || (s[n] != '/' && s[n] != '\0'))
 				return 0;
 			if (id != NULL) {
 				if (n >= idlen)

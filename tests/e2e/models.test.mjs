@@ -95,6 +95,16 @@ describe('GET /v1/models/{model}', () => {
 		assert.equal(r.json.error.param, null);
 	});
 
+	test('model names up to the 100-byte limit are looked up; longer ones are not found either', async () => {
+		const long = `m-${'x'.repeat(98)}`;   // 100 bytes: a valid name, not listed
+		let r = await api('GET', `/v1/models/${long}`, { token: user.token });
+		assert.equal(r.status, 404);
+		assert.equal(r.json?.error?.code, 'model_not_found', `looked up, not refused by the router: ${r.text ?? JSON.stringify(r.json)}`);
+		assert.match(r.json.error.message, new RegExp(long));
+		r = await api('GET', `/v1/models/${long}y`, { token: user.token });
+		assert.equal(r.status, 404, '101 bytes: no such model either');
+	});
+
 	test('a POST is 405 with Allow: GET', async () => {
 		const r = await api('POST', '/v1/models/gpt-4o', { token: user.token, body: {} });
 		assert.equal(r.status, 405);

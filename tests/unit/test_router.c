@@ -290,6 +290,25 @@ START_TEST(model_captures_dots_and_colons)
 }
 END_TEST
 
+/* A model name may be as long as the request body allows (100 bytes); an
+ * {id} stays under 64. */
+START_TEST(model_captures_up_to_the_model_limit)
+{
+	char id[LIMIT_MODEL_BYTES + 1], path[256];
+
+	(void)snprintf(path, sizeof(path), "/v1/models/%0*d", LIMIT_MODEL_BYTES, 7);
+	ck_assert_int_ne(router_path_matches("/v1/models/{model}", path, id, sizeof(id)), 0);
+	ck_assert_uint_eq(strlen(id), LIMIT_MODEL_BYTES);
+	(void)snprintf(path, sizeof(path), "/v1/models/%0*d", LIMIT_MODEL_BYTES + 1, 7);
+	ck_assert_int_eq(router_path_matches("/v1/models/{model}", path, id, sizeof(id)), 0);
+	(void)snprintf(path, sizeof(path), "/s/%0*d", 64, 7);
+	ck_assert_int_eq(router_path_matches("/s/{id}", path, id, sizeof(id)), 0);
+	/* a capture that does not fit the caller's buffer is no match */
+	(void)snprintf(path, sizeof(path), "/v1/models/%0*d", 70, 7);
+	ck_assert_int_eq(router_path_matches("/v1/models/{model}", path, id, 64), 0);
+}
+END_TEST
+
 
 START_TEST(path_matches_without_id_buffer)
 {
@@ -519,6 +538,7 @@ router_suite(void)
 
 	tcase_add_test(tc, literal_paths_match);
 	tcase_add_test(tc, model_captures_dots_and_colons);
+	tcase_add_test(tc, model_captures_up_to_the_model_limit);
 	tcase_add_test(tc, found_route_points_into_the_table);
 	tcase_add_test(tc, id_captures_a_uuid);
 	tcase_add_test(tc, id_allows_letters_digits_hyphen_underscore);
