@@ -25,4 +25,11 @@ clock_now_ms(void)
 	return clock_now_us() / 1000;
 }
 
+/* Monotonic seconds: the master's coarse deadlines (drain, respawn, sweep). */
+static inline int64_t
+clock_now_s(void)
+{
+	return clock_now_us() / 1000000;
+}
+
 #endif
