@@ -1,5 +1,5 @@
 /* server.c: Engine.IO long-polling and WebSocket transports on
- * libwebsockets (the only gateway module besides loop.c and the main that
+ * libwebsockets (the only gateway module besides loop_lws.c and the main that
  * includes libwebsockets.h). */
 #include "server.h"
 
