@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "chat_limits.h"
 #include "config.h"
 #include "log.h"
 
@@ -78,6 +79,14 @@ auth_password_verify(const char *encoded, const char *password, size_t len)
 	rc = argon2id_verify(encoded, password, len);
 	sem_post(&hash_slots);
 	return rc == ARGON2_OK;
+}
+
+const char *
+auth_secret_problem(const struct config *cfg)
+{
+	if (strlen(cfg->jwt_secret) < AUTH_SECRET_MIN)
+		return "jwt_secret (or jwt_secret_file) must hold at least " LIMIT_TEXT(AUTH_SECRET_MIN) " bytes";
+	return NULL;
 }
 
 char *

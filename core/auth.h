@@ -14,6 +14,13 @@ struct config;
 #define AUTH_PASSWORD_MIN 8
 #define AUTH_PASSWORD_MAX 1024
 #define AUTH_TOKEN_MAX    4096
+/* The shortest jwt_secret either front end starts with: 32 bytes, the
+ * 256 bits of HMAC-SHA256's output (RFC 7518 3.2). */
+#define AUTH_SECRET_MIN   32
+
+/* NULL when cfg's jwt_secret may sign tokens, else what is wrong with it
+ * (static words, for the start-up error). */
+const char *auth_secret_problem(const struct config *cfg);
 
 /* Hashes a password with argon2id and a random salt. Returns a PHC string the
  * caller frees, or NULL on failure. At most a few hashes run at once per

@@ -67,8 +67,8 @@
  * stored every second, so 1 MiB is never reached by a working database. */
 #define LIMIT_CHUNK_ENDS_BYTES (1 << 20)
 
-/* Bytes of a non-streamed upstream answer we relay (the realtime voice
- * session or SDP answer): those are a few KiB. */
+/* Bytes of a non-streamed upstream answer we relay or read (the realtime
+ * voice session or SDP answer, the /models list): those are a few KiB. */
 #define LIMIT_UPSTREAM_ANSWER_BYTES (1 << 20)
 
 /* ---- what we send ---- */
@@ -89,7 +89,8 @@
 
 /* Bytes of the Prometheus text of /metrics: 64 routes × 18 statuses and the
  * histograms of every worker take some hundred KiB; 4 MiB leaves room for
- * METRICS_MAX_WORKERS. */
+ * METRICS_MAX_WORKERS. The gateway's /gateway/metrics (some 10 KiB) is
+ * bounded by the same number. */
 #define LIMIT_METRICS_TEXT_BYTES (4 << 20)
 
 /* Bytes of the pool status page (text or JSON): one line per worker. */

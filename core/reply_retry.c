@@ -31,7 +31,7 @@ struct pending {
 };
 
 static pthread_mutex_t pending_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t pending_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t pending_cv;   /* clock_cond_init, when the thread starts */
 static struct pending *pending_head;
 static pthread_once_t pending_once = PTHREAD_ONCE_INIT;
 static bool pending_thread_ok;
@@ -91,8 +91,7 @@ pending_wait(void)
 
 	while (pending_head == NULL && !pending_stop)
 		pthread_cond_wait(&pending_cv, &pending_mu);
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 1;
+	until = clock_deadline(1000);
 	while (!pending_stop && pthread_cond_timedwait(&pending_cv, &pending_mu, &until) != ETIMEDOUT)
 		;
 }
@@ -161,7 +160,7 @@ static void
 pending_start(void)
 {
 	pthread_mutex_lock(&pending_mu);
-	if (!pending_stop)
+	if (!pending_stop && clock_cond_init(&pending_cv) == 0)
 		pending_thread_ok = pthread_create(&pending_tid, NULL, pending_main, NULL) == 0;
 	pthread_mutex_unlock(&pending_mu);
 }
@@ -177,7 +176,8 @@ reply_retry_stop(int flush_ms, const char *spool_dir)
 	started = pending_thread_ok;
 	pending_stop = true;
 	pending_flush_until = clock_now_us() + (int64_t)flush_ms * 1000;
-	pthread_cond_broadcast(&pending_cv);
+	if (started)   /* else nobody waits, and pending_cv was never made */
+		pthread_cond_broadcast(&pending_cv);
 	pthread_mutex_unlock(&pending_mu);
 	if (started && pthread_join(pending_tid, NULL) != 0)
 		log_error("joining the reply retry thread failed");

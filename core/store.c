@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "chat_limits.h"
+#include "clock.h"
 #include "json_out.h"
 #include "list_cursor.h"
 #include "log.h"
@@ -420,7 +421,6 @@ struct store *
 store_new_named(const char *conninfo, int size, const char *app_name)
 {
 	struct store *st;
-	pthread_condattr_t ca;
 
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return NULL;
@@ -436,13 +436,10 @@ store_new_named(const char *conninfo, int size, const char *app_name)
 	st->nfree = size;
 	if (pthread_mutex_init(&st->mu, NULL) != 0)
 		goto failed;
-	if (pthread_condattr_init(&ca) != 0 ||
-	    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-	    pthread_cond_init(&st->cv, &ca) != 0) {
+	if (clock_cond_init(&st->cv) != 0) {
 		pthread_mutex_destroy(&st->mu);
 		goto failed;
 	}
-	pthread_condattr_destroy(&ca);
 	return st;
 failed:
 	free(st->conninfo);
@@ -523,12 +520,10 @@ failed:
 static struct store_conn *
 store_acquire(struct store *st)
 {
-	struct timespec deadline;
+	struct timespec deadline = clock_deadline((int64_t)ACQUIRE_TIMEOUT_S * 1000);
 	struct store_conn *c;
 	int rc = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += ACQUIRE_TIMEOUT_S;
 	pthread_mutex_lock(&st->mu);
 	while (st->nfree == 0 && rc != ETIMEDOUT)
 		rc = pthread_cond_timedwait(&st->cv, &st->mu, &deadline);

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "process.h"
 #include "spool.h"
@@ -102,17 +103,15 @@ static struct {
 	double           started_s;
 	bool             sweep_first;
 	char            *spool_dir;    /* for the start-up sweep; may be NULL */
-} beat = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+} beat = { .mu = PTHREAD_MUTEX_INITIALIZER };  /* cv: clock_cond_init at each start */
 
 /* Waits s seconds or until stopped; true if stopped. */
 static bool
 beat_wait(int s)
 {
-	struct timespec until;
+	struct timespec until = clock_deadline((int64_t)s * 1000);
 	bool stop;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += s;
 	pthread_mutex_lock(&beat.mu);
 	while (!beat.stop && pthread_cond_timedwait(&beat.cv, &beat.mu, &until) != ETIMEDOUT)
 		;
@@ -167,8 +166,13 @@ sweep_beat_start(const char *conninfo, const char *id, const char *kind, bool sw
 	    (spool_dir != NULL && (beat.spool_dir = strdup(spool_dir)) == NULL) ||
 	    (beat.store = store_new_named(conninfo, 1, "chatd-sweep")) == NULL)
 		goto failed;
+	if (clock_cond_init(&beat.cv) != 0) {
+		log_error("cannot start the heartbeat thread");
+		goto failed;
+	}
 	if (pthread_create(&beat.tid, NULL, beat_main, NULL) != 0) {
 		log_error("cannot start the heartbeat thread");
+		(void)pthread_cond_destroy(&beat.cv);
 		goto failed;
 	}
 	beat.started = true;
@@ -194,6 +198,7 @@ sweep_beat_stop(void)
 	pthread_mutex_unlock(&beat.mu);
 	if (pthread_join(beat.tid, NULL) != 0)
 		log_error("joining the heartbeat thread failed");
+	(void)pthread_cond_destroy(&beat.cv);
 	(void)store_process_gone(beat.store, beat.id);
 	store_free(beat.store);
 	beat.store = NULL;

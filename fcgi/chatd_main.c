@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -150,7 +149,7 @@ main(int argc, char **argv)
 		{ "create-user", required_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config_path = NULL, *new_user = NULL;
+	const char *config_path = NULL, *new_user = NULL, *why;
 	struct config *cfg;
 	enum log_level level;
 	char err[512];
@@ -188,8 +187,8 @@ main(int argc, char **argv)
 		free(cfg);
 		return rc;
 	}
-	if (strlen(cfg->jwt_secret) < 32) {
-		fprintf(stderr, "chatd: jwt_secret (or jwt_secret_file) must hold at least 32 bytes\n");
+	if ((why = auth_secret_problem(cfg)) != NULL) {
+		fprintf(stderr, "chatd: %s\n", why);
 		return 1;
 	}
 	if (check_only) {

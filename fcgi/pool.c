@@ -6,11 +6,11 @@
 #include <netdb.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
@@ -32,7 +33,7 @@
 struct child {
 	pid_t    pid;         /* 0: free slot */
 	unsigned generation;  /* workers of an older generation are draining */
-	time_t   kill_at;     /* when draining: SIGKILL after this */
+	int64_t  kill_at;     /* when draining: SIGKILL after this (clock_now_s) */
 };
 
 struct pool {
@@ -44,11 +45,11 @@ struct pool {
 	int             nchildren;    /* slots */
 	bool            stopping;
 	pid_t           master_pid;
-	time_t          crash_window_start;
+	int64_t         crash_window_start;
 	int             crashes;
 	unsigned long   respawns;
-	time_t          sweep_at;     /* next sweep; sooner while one is owed */
-	time_t          metrics_at;   /* next metrics retention run */
+	int64_t         sweep_at;     /* next sweep; sooner while one is owed */
+	int64_t         metrics_at;   /* next metrics retention run */
 	bool            sweep_failing;
 };
 
@@ -198,7 +199,7 @@ pool_spawn(struct pool *p)
 static void
 pool_fill(struct pool *p)
 {
-	time_t now = time(NULL);
+	int64_t now = clock_now_s();
 
 	while (!p->stopping && pool_live_children(p, true) < p->cfg->workers) {
 		if (now - p->crash_window_start > CRASH_WINDOW_S) {
@@ -216,7 +217,7 @@ pool_fill(struct pool *p)
 }
 
 static void
-pool_signal_generation(struct pool *p, bool older_only, int sig, time_t kill_at)
+pool_signal_generation(struct pool *p, bool older_only, int sig, int64_t kill_at)
 {
 	for (int i = 0; i < p->nchildren; i++) {
 		struct child *c = &p->children[i];
@@ -277,7 +278,7 @@ pool_reap(struct pool *p)
 static void
 pool_enforce_deadlines(struct pool *p)
 {
-	time_t now = time(NULL);
+	int64_t now = clock_now_s();
 
 	for (int i = 0; i < p->nchildren; i++) {
 		struct child *c = &p->children[i];
@@ -312,7 +313,7 @@ pool_reload(struct pool *p)
 	p->metrics_at = 0;
 	log_info("reloading: starting generation %u, draining the previous one", p->generation);
 	pool_fill(p);
-	pool_signal_generation(p, true, SIGTERM, time(NULL) + p->cfg->drain_timeout);
+	pool_signal_generation(p, true, SIGTERM, clock_now_s() + p->cfg->drain_timeout);
 }
 
 /* Forgets rate-limit counters whose window ended (by time, whatever the
@@ -333,7 +334,7 @@ pool_sweep_rate_limits(struct store *st, int window_s)
 static void
 pool_sweep(struct pool *p)
 {
-	time_t now = time(NULL);
+	int64_t now = clock_now_s();
 	struct store *st;
 	long n = -1;
 
@@ -396,7 +397,7 @@ pool_run(struct config *cfg, const char *config_path, int listen_fd)
 			log_info("stopping: draining workers (deadline %ds)", p.cfg->drain_timeout);
 			/* New connections are refused from now on (see worker.c). */
 			pool_unlisten(&p);
-			pool_signal_generation(&p, false, SIGTERM, time(NULL) + p.cfg->drain_timeout);
+			pool_signal_generation(&p, false, SIGTERM, clock_now_s() + p.cfg->drain_timeout);
 		}
 		pool_enforce_deadlines(&p);
 		if (p.stopping && pool_live_children(&p, false) == 0)

@@ -1,5 +1,6 @@
 /* worker.h: one FastCGI worker process: T threads accepting on the shared
- * socket, each serving one request at a time (a stream holds its thread). */
+ * socket, each serving one request at a time, and the process's event loop,
+ * to which a thread hands each stream (fcgi_conn.h) before it accepts again. */
 #ifndef CHAT_WORKER_H
 #define CHAT_WORKER_H
 

@@ -135,16 +135,3 @@ eio_sid_generate(char *out, size_t len)
 	out[EIO_SID_LEN] = '\0';
 	return true;
 }
-
-bool
-eio_sid_valid(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n != EIO_SID_LEN)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (memchr(sid_alphabet, s[i], sizeof(sid_alphabet) - 1) == NULL)
-			return false;
-	return true;
-}

@@ -90,7 +90,4 @@ int eio_error_status(enum eio_error code);
  * (len > EIO_SID_LEN). False if the system has no randomness to give. */
 bool eio_sid_generate(char *out, size_t len);
 
-/* True if s has the shape of a generated sid (length, alphabet). */
-bool eio_sid_valid(const char *s);
-
 #endif

@@ -14,9 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "chat.h"
 #include "clock.h"
 #include "config.h"
@@ -106,7 +106,7 @@ on_cancel(const char *reply_id)
 int
 main(int argc, char **argv)
 {
-	const char *config_path = NULL;
+	const char *config_path = NULL, *why;
 	struct config cfg;
 	struct store *store = NULL;
 	struct loop_timer *tick = NULL;
@@ -139,8 +139,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "chat-gateway: log_level: expected error, warn, info or debug\n");
 		goto done;
 	}
-	if (strlen(cfg.jwt_secret) < 32) {
-		fprintf(stderr, "chat-gateway: jwt_secret (or jwt_secret_file) must hold at least 32 bytes\n");
+	if ((why = auth_secret_problem(&cfg)) != NULL) {
+		fprintf(stderr, "chat-gateway: %s\n", why);
 		goto done;
 	}
 	(void)log_open(cfg.log_file, level);

@@ -1,5 +1,5 @@
 /* server.c: Engine.IO long-polling and WebSocket transports on
- * libwebsockets (the only gateway module besides loop.c and the main that
+ * libwebsockets (the only gateway module besides loop_lws.c and the main that
  * includes libwebsockets.h). */
 #include "server.h"
 
@@ -26,7 +26,6 @@
 #define ORIGIN_MAX     256
 #define RESP_HDR_MAX   2048
 #define STATUS_MAX     4096
-#define METRICS_MAX    (1 << 20)  /* the Prometheus page (~10 KiB in practice) */
 #define TOO_MANY_MSG   "Too many sessions from this address"
 
 _Static_assert(SESSION_PKT_HEADROOM >= LWS_PRE, "packets need LWS_PRE bytes of headroom");
@@ -410,9 +409,9 @@ http_metrics(struct lws *wsi, struct conn *c)
 	struct buf b;
 	int rc;
 
-	buf_init(&b, METRICS_MAX);
+	buf_init(&b, LIMIT_METRICS_TEXT_BYTES);
 	if (!gwmetrics_render(&b)) {
-		log_error("gateway: the metrics page exceeds %d bytes", METRICS_MAX);
+		log_error("gateway: the metrics page exceeds %d bytes", LIMIT_METRICS_TEXT_BYTES);
 		buf_free(&b);
 		return -1;
 	}

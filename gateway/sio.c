@@ -195,12 +195,6 @@ sio_encode_connect_error(struct buf *b, const char *nsp, const char *message)
 }
 
 bool
-sio_encode_disconnect(struct buf *b, const char *nsp)
-{
-	return encode_head(b, SIO_DISCONNECT, nsp);
-}
-
-bool
 sio_encode_event(struct buf *b, const char *nsp, const char *name, const char *arg,
     size_t arg_len)
 {

@@ -62,9 +62,6 @@ bool sio_encode_connect(struct buf *b, const char *nsp, const char *sid);
 /* `4[nsp,]{"message":"..."}`: CONNECT refused. */
 bool sio_encode_connect_error(struct buf *b, const char *nsp, const char *message);
 
-/* `1[nsp,]`: the server leaves the namespace. */
-bool sio_encode_disconnect(struct buf *b, const char *nsp);
-
 /* `2[nsp,]["name",arg]`: one event with one argument, arg being JSON text
  * (trusted: produced by this program) or NULL for none. */
 bool sio_encode_event(struct buf *b, const char *nsp, const char *name, const char *arg,

@@ -19,7 +19,6 @@
 #define MODELS_TTL_MS          (5 * 60 * 1000)
 #define MODELS_RETRY_MS        (30 * 1000)
 #define MODELS_TIMEOUT_MS      2000L
-#define MODELS_ANSWER_MAX      (1024 * 1024)
 
 static pthread_mutex_t models_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *models_json;         /* the upstream's last answer, NULL: none */
@@ -38,7 +37,7 @@ models_upstream(struct request *r)
 	if (pthread_mutex_lock(&models_lock) != 0)
 		return NULL;
 	if (now >= models_until && r->upstream != NULL) {
-		buf_init(&b, MODELS_ANSWER_MAX);
+		buf_init(&b, LIMIT_UPSTREAM_ANSWER_BYTES);
 		free(models_json);
 		models_json = NULL;
 		if (upstream_get(r->upstream, "/models", MODELS_TIMEOUT_MS, &b) && buf_appendc(&b, '\0')) {

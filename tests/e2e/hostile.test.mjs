@@ -671,7 +671,7 @@ describe('path traversal on the static files', () => {
 		`/${rel}/jwt_secret`,
 		`/${rel}/tls/key.pem`,
 		`/../${path.basename(CHAT_VAR)}/jwt_secret`,
-		'/%2e%2e/fcgi/auth.c',
+		'/%2e%2e/core/auth.c',
 		'/js/%2e%2e/%2e%2e/fcgi/chatd.conf',
 		'/api/../../../etc/passwd',
 		'/api/..%2f..%2f..%2fetc%2fpasswd',

@@ -231,6 +231,20 @@ START_TEST(token_issue_verify_round_trip)
 }
 END_TEST
 
+/* Both front ends refuse to start with a secret shorter than 32 bytes. */
+START_TEST(secret_of_32_bytes_at_least)
+{
+	struct config c = cfg;
+
+	c.jwt_secret = (char *)"0123456789abcdef0123456789abcde";     /* 31 */
+	ck_assert_ptr_nonnull(auth_secret_problem(&c));
+	c.jwt_secret = (char *)"";
+	ck_assert_ptr_nonnull(auth_secret_problem(&c));
+	c.jwt_secret = (char *)"0123456789abcdef0123456789abcdef";    /* 32 */
+	ck_assert_ptr_null(auth_secret_problem(&c));
+}
+END_TEST
+
 START_TEST(token_issued_has_hs256_iss_iat_exp)
 {
 	char *tok = auth_token_issue(&cfg, UUID);
@@ -739,6 +753,7 @@ auth_suite(void)
 
 	tcase_add_checked_fixture(tt, cfg_setup, NULL);
 	tcase_add_test(tt, token_issue_verify_round_trip);
+	tcase_add_test(tt, secret_of_32_bytes_at_least);
 	tcase_add_test(tt, token_issued_has_hs256_iss_iat_exp);
 	tcase_add_test(tt, token_hand_made_with_all_claims_is_accepted);
 	tcase_add_test(tt, token_uppercase_uuid_sub_is_accepted);

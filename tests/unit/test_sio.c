@@ -274,9 +274,6 @@ START_TEST(encode_connect_error_and_disconnect)
 	buf_reset(&b);
 	ck_assert(sio_encode_connect_error(&b, "/", "say \"no\""));
 	ck_assert_str_eq(b.data, "4{\"message\":\"say \\\"no\\\"\"}");
-	buf_reset(&b);
-	ck_assert(sio_encode_disconnect(&b, "/"));
-	ck_assert_str_eq(b.data, "1");
 	buf_free(&b);
 }
 END_TEST
