@@ -265,7 +265,10 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "        SELECT NULL, $2::text, $1::text, $3::text WHERE NOT EXISTS (SELECT 1 FROM f) "
 	    "        ON CONFLICT DO NOTHING RETURNING id) "
 	    "SELECT id::text FROM f UNION ALL SELECT id::text FROM i",
-	/* One atomic step per request: a new window, or one more hit. */
+	/* One atomic step per request: a new window, or one more hit.
+	 * rate_limits is UNLOGGED: the statement writes no WAL, so its commit
+	 * never waits for a flush (PostgreSQL commits such a transaction
+	 * asynchronously by itself: 2,000 hits, one WAL sync). */
 	[S_RATE_HIT] =
 	    "INSERT INTO rate_limits AS rl (key, window_start, hits) VALUES ($1, now(), 1) "
 	    "ON CONFLICT (key) DO UPDATE SET "
