@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "auth_tokencache.h"
 #include "chat_limits.h"
 #include "config.h"
 #include "log.h"
@@ -144,17 +145,16 @@ token_shape_ok(const char *token)
 	return segments == 3 && seglen > 0;
 }
 
-bool
-auth_token_verify(const struct config *cfg, const char *token, char *user_id, size_t len)
+/* Decodes token, checks its signature, algorithm, issuer and subject, and
+ * reads its claims into *c (times not checked). */
+static bool
+token_decode(const struct config *cfg, const char *token, struct auth_claims *c)
 {
 	jwt_t *jwt = NULL;
 	const char *sub, *iss;
-	long exp, nbf, iat;
-	time_t now = time(NULL);
 	bool ok = false;
 
-	if (token == NULL || strlen(token) > AUTH_TOKEN_MAX || cfg->jwt_secret[0] == '\0' ||
-	    !token_shape_ok(token))
+	if (!token_shape_ok(token))
 		return false;
 	/* A NULL key would make libjwt skip the signature check: never pass one. */
 	if (jwt_decode(&jwt, token, (const unsigned char *)cfg->jwt_secret,
@@ -162,21 +162,49 @@ auth_token_verify(const struct config *cfg, const char *token, char *user_id, si
 		return false;
 	if (jwt_get_alg(jwt) != JWT_ALG_HS256)
 		goto done;
-	if (!claim_int(jwt, "exp", &exp) || exp <= now)
+	if (!claim_int(jwt, "exp", &c->exp))
 		goto done;
-	if (claim_int(jwt, "nbf", &nbf) && nbf > now + CLOCK_LEEWAY_S)
-		goto done;
-	if (claim_int(jwt, "iat", &iat) && iat > now + CLOCK_LEEWAY_S)
-		goto done;
+	c->has_nbf = claim_int(jwt, "nbf", &c->nbf);
+	c->has_iat = claim_int(jwt, "iat", &c->iat);
 	if ((iss = jwt_get_grant(jwt, "iss")) == NULL || strcmp(iss, cfg->jwt_issuer) != 0)
 		goto done;
-	if ((sub = jwt_get_grant(jwt, "sub")) == NULL || !auth_is_uuid(sub) || strlen(sub) >= len)
+	if ((sub = jwt_get_grant(jwt, "sub")) == NULL || !auth_is_uuid(sub))
 		goto done;
-	memcpy(user_id, sub, strlen(sub) + 1);
+	memcpy(c->sub, sub, strlen(sub) + 1);   /* a UUID: fits */
 	ok = true;
 done:
 	jwt_free(jwt);
 	return ok;
+}
+
+/* The claims' times: not expired, already valid, not issued in the future. */
+static bool
+claims_current(const struct auth_claims *c, time_t now)
+{
+	return c->exp > now && !(c->has_nbf && c->nbf > now + CLOCK_LEEWAY_S) &&
+	    !(c->has_iat && c->iat > now + CLOCK_LEEWAY_S);
+}
+
+bool
+auth_token_verify(const struct config *cfg, const char *token, char *user_id, size_t len)
+{
+	struct auth_claims c;
+	time_t now = time(NULL);
+	size_t tlen;
+
+	if (token == NULL || (tlen = strlen(token)) > AUTH_TOKEN_MAX || cfg->jwt_secret[0] == '\0')
+		return false;
+	/* A token seen before under this secret skips the decoding and the
+	 * HMAC; its times are checked every time. */
+	if (!auth_tokencache_get(cfg->jwt_secret, cfg->jwt_issuer, token, tlen, &c)) {
+		if (!token_decode(cfg, token, &c) || !claims_current(&c, now))
+			return false;
+		auth_tokencache_put(cfg->jwt_secret, cfg->jwt_issuer, token, tlen, &c);
+	}
+	if (!claims_current(&c, now) || strlen(c.sub) >= len)
+		return false;
+	memcpy(user_id, c.sub, strlen(c.sub) + 1);
+	return true;
 }
 
 const char *

@@ -18,6 +18,7 @@
 #include "json_out.h"
 #include "list_cursor.h"
 #include "log.h"
+#include "pgbin.h"
 #include <json-c/json.h>
 
 #define ACQUIRE_TIMEOUT_S 5
@@ -71,10 +72,11 @@ enum stmt {
 	S_COUNT
 };
 
-/* A session-list row, with updated_at in microseconds for the cursor. */
-#define LIST_COLUMNS \
-	"s.id::text, coalesce(s.user_id::text, ''), s.title, iso_ts(s.created_at), " \
-	"iso_ts(s.updated_at), (extract(epoch FROM s.updated_at) * 1000000)::bigint"
+/* A session-list row, fetched in binary (store_list_json): uuids and
+ * timestamps are written as text in C (core/pgbin.c), which costs the
+ * database far less than uuid_out and to_char (iso_ts) on every row;
+ * updated_at also gives the cursor's microseconds. */
+#define LIST_COLUMNS "s.id, s.user_id, s.title, s.created_at, s.updated_at"
 /* A cursor's instant: microseconds since the epoch, exactly. */
 #define CURSOR_TS(p) "(timestamptz 'epoch' + " p "::bigint * interval '1 microsecond')"
 
@@ -99,21 +101,27 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "     m AS (INSERT INTO messages (session_id, role, content) "
 	    "           SELECT id, 'user', $3::text FROM s WHERE $3::text IS NOT NULL) "
 	    "SELECT " SESSION_JSON "::text FROM s",
-	/* Plain columns: the list is the hottest read, and building its JSON in
-	 * C costs a fifth of what jsonb_agg costs the database. One row more
-	 * than asked tells whether there are more. */
-	/* Columns are qualified: a bare "id" in ORDER BY would bind to the
-	 * output column id::text and sort by text, off the index. */
+	/* The list is the hottest read. One row more than asked tells
+	 * whether there are more. Columns are qualified: a bare "id" in ORDER
+	 * BY would bind to the output column and sort off the index.
+	 * The user (and the cursor's instant) are behind sub-selects: with
+	 * their values in sight, PostgreSQL made a custom plan on every
+	 * execution, because for a user the statistics do not single out
+	 * (nearly every user) one looked cheaper than the generic plan;
+	 * planning then took longer than running (pg_stat_statements: 20 us
+	 * of planning to 15 us of execution). Hidden, both plans cost the
+	 * same and the generic one is kept after five: the same index scan
+	 * of (user_id, updated_at DESC, id) for every user. */
 	[S_SESSION_LIST] =
-	    "SELECT " LIST_COLUMNS " FROM chat_sessions s WHERE s.user_id = $1 "
+	    "SELECT " LIST_COLUMNS " FROM chat_sessions s WHERE s.user_id = (SELECT $1::uuid) "
 	    "ORDER BY s.updated_at DESC, s.id LIMIT $2::int + 1 OFFSET $3::int",
 	/* Keyset: the rows after ($3 µs, $4) in (updated_at DESC, id) order.
 	 * "updated_at <= $3" is the index condition that starts the scan at
 	 * the cursor; the OR only drops the few rows of the same instant. */
 	[S_SESSION_LIST_AFTER] =
-	    "SELECT " LIST_COLUMNS " FROM chat_sessions s WHERE s.user_id = $1 "
-	    "  AND s.updated_at <= " CURSOR_TS("$3") " "
-	    "  AND (s.updated_at < " CURSOR_TS("$3") " OR s.id > $4::uuid) "
+	    "SELECT " LIST_COLUMNS " FROM chat_sessions s WHERE s.user_id = (SELECT $1::uuid) "
+	    "  AND s.updated_at <= (SELECT " CURSOR_TS("$3") ") "
+	    "  AND (s.updated_at < (SELECT " CURSOR_TS("$3") ") OR s.id > $4::uuid) "
 	    "ORDER BY s.updated_at DESC, s.id LIMIT $2::int + 1",
 	/* The same, among the sessions whose title or message text has every
 	 * word of $5 (migrations/010_read_paths.sql: both lookups are GIN
@@ -264,7 +272,10 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "        SELECT NULL, $2::text, $1::text, $3::text WHERE NOT EXISTS (SELECT 1 FROM f) "
 	    "        ON CONFLICT DO NOTHING RETURNING id) "
 	    "SELECT id::text FROM f UNION ALL SELECT id::text FROM i",
-	/* One atomic step per request: a new window, or one more hit. */
+	/* One atomic step per request: a new window, or one more hit.
+	 * rate_limits is UNLOGGED: the statement writes no WAL, so its commit
+	 * never waits for a flush (PostgreSQL commits such a transaction
+	 * asynchronously by itself: 2,000 hits, one WAL sync). */
 	[S_RATE_HIT] =
 	    "INSERT INTO rate_limits AS rl (key, window_start, hits) VALUES ($1, now(), 1) "
 	    "ON CONFLICT (key) DO UPDATE SET "
@@ -572,11 +583,13 @@ store_error_rc(const PGresult *res)
 	return STORE_ERROR;
 }
 
-/* Runs a prepared statement. On success *res holds the result (PQclear it).
- * A connection found broken is reopened and the statement retried once: the
- * failed attempt cannot have committed without answering. */
+/* Runs a prepared statement, its result in text (result_format 0) or in
+ * binary (1). On success *res holds the result (PQclear it). A connection
+ * found broken is reopened and the statement retried once: the failed
+ * attempt cannot have committed without answering. */
 static enum store_rc
-store_exec(struct store *st, enum stmt s, int n, const char *const *params, PGresult **res)
+store_exec_as(struct store *st, enum stmt s, int n, const char *const *params, int result_format,
+    PGresult **res)
 {
 	struct store_conn *c;
 	enum store_rc rc = STORE_ERROR;
@@ -590,8 +603,8 @@ store_exec(struct store *st, enum stmt s, int n, const char *const *params, PGre
 		ExecStatusType es;
 
 		*res = atomic_load(&store_pooled)
-		    ? PQexecParams(c->pg, stmt_sql[s], n, NULL, params, NULL, NULL, 0)
-		    : PQexecPrepared(c->pg, name, n, params, NULL, NULL, 0);
+		    ? PQexecParams(c->pg, stmt_sql[s], n, NULL, params, NULL, NULL, result_format)
+		    : PQexecPrepared(c->pg, name, n, params, NULL, NULL, result_format);
 		es = PQresultStatus(*res);
 		if (es == PGRES_TUPLES_OK || es == PGRES_COMMAND_OK) {
 			rc = STORE_OK;
@@ -612,6 +625,13 @@ store_exec(struct store *st, enum stmt s, int n, const char *const *params, PGre
 	}
 	store_release(st, c);
 	return rc;
+}
+
+/* store_exec_as with the result in text, as most statements want it. */
+static enum store_rc
+store_exec(struct store *st, enum stmt s, int n, const char *const *params, PGresult **res)
+{
+	return store_exec_as(st, s, n, params, 0, res);
 }
 
 /* Copies field (row, col) or NULL when SQL NULL. */
@@ -697,33 +717,65 @@ store_session_create(struct store *st, const char *user_id, const char *title,
 	return store_query_text(st, S_SESSION_CREATE, 3, p, session_json);
 }
 
-/* Renders a page of session-list rows; the last row shown gives the cursor
- * of the next page when there is one. */
+/* Writes binary uuid field (row, col) of a list row as a JSON string ("" for
+ * NULL, as the text column's coalesce did). */
+static bool
+list_put_uuid(struct buf *b, const PGresult *res, int row, int col)
+{
+	char id[PGBIN_UUID_TEXT];
+
+	if (PQgetisnull(res, row, col))
+		return buf_append(b, "\"\"", 2);
+	return pgbin_uuid(PQgetvalue(res, row, col), (size_t)PQgetlength(res, row, col), id) &&
+	    buf_append(b, "\"", 1) && buf_append(b, id, 36) && buf_append(b, "\"", 1);
+}
+
+/* Writes binary timestamptz field (row, col) as iso_ts() would ("" where
+ * iso_ts gives NULL: an infinite time, never stored by chatd). */
+static bool
+list_put_ts(struct buf *b, const PGresult *res, int row, int col)
+{
+	char ts[PGBIN_ISO_TS_MAX];
+	int64_t us;
+
+	if (PQgetisnull(res, row, col) ||
+	    !pgbin_timestamptz(PQgetvalue(res, row, col), (size_t)PQgetlength(res, row, col), &us))
+		return buf_append(b, "\"\"", 2);
+	pgbin_iso_ts(us, ts);
+	return buf_append(b, "\"", 1) && buf_appendz(b, ts) && buf_append(b, "\"", 1);
+}
+
+/* Renders a page of session-list rows (LIST_COLUMNS, binary); the last row
+ * shown gives the cursor of the next page when there is one. */
 static enum store_rc
 store_list_json(const PGresult *res, const struct store_list_page *pg, char **list_json)
 {
 	int rows = PQntuples(res), shown = rows < pg->limit ? rows : pg->limit;
 	bool more = rows > pg->limit, ok;
-	char cursor[LIST_CURSOR_MAX];
+	char cursor[LIST_CURSOR_MAX], last_id[PGBIN_UUID_TEXT];
+	int64_t last_us;
 	struct buf b;
 
 	buf_init(&b, 1 << 22);
 	ok = buf_printf(&b, "{\"limit\":%d,\"offset\":%d,\"has_more\":%s,\"next_cursor\":",
 	    pg->limit, pg->offset, more ? "true" : "false");
 	if (ok && more && shown > 0) {
-		ok = list_cursor_format(cursor, sizeof(cursor), atoll(PQgetvalue(res, shown - 1, 5)),
-		    PQgetvalue(res, shown - 1, 0)) && json_put_stringz(&b, cursor);
+		ok = pgbin_uuid(PQgetvalue(res, shown - 1, 0), (size_t)PQgetlength(res, shown - 1, 0), last_id) &&
+		    pgbin_timestamptz(PQgetvalue(res, shown - 1, 4), (size_t)PQgetlength(res, shown - 1, 4),
+		        &last_us) &&
+		    list_cursor_format(cursor, sizeof(cursor), (long long)last_us, last_id) &&
+		    json_put_stringz(&b, cursor);
 	} else {
 		ok = ok && buf_appendz(&b, "null");
 	}
 	ok = ok && buf_appendz(&b, ",\"sessions\":[");
 	for (int i = 0; ok && i < shown; i++)
-		ok = buf_appendz(&b, i ? ",{\"id\":" : "{\"id\":") &&
-		    json_put_stringz(&b, PQgetvalue(res, i, 0)) &&
-		    buf_appendz(&b, ",\"user_id\":") && json_put_stringz(&b, PQgetvalue(res, i, 1)) &&
-		    buf_appendz(&b, ",\"title\":") && json_put_stringz(&b, PQgetvalue(res, i, 2)) &&
-		    buf_appendz(&b, ",\"created_at\":") && json_put_stringz(&b, PQgetvalue(res, i, 3)) &&
-		    buf_appendz(&b, ",\"updated_at\":") && json_put_stringz(&b, PQgetvalue(res, i, 4)) &&
+		ok = buf_appendz(&b, i ? ",{\"id\":" : "{\"id\":") && list_put_uuid(&b, res, i, 0) &&
+		    buf_appendz(&b, ",\"user_id\":") && list_put_uuid(&b, res, i, 1) &&
+		    buf_appendz(&b, ",\"title\":") &&
+		    json_put_string(&b, PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2)) &&
+		    buf_appendz(&b, ",\"created_at\":") && list_put_ts(&b, res, i, 3) &&
+		    buf_appendz(&b, ",\"updated_at\":") && list_put_ts(&b, res, i, 4) &&
 		    buf_appendc(&b, '}');
 	ok = ok && buf_append(&b, "]}", 2);
 	if (!ok || (*list_json = buf_steal(&b)) == NULL) {
@@ -749,13 +801,15 @@ store_session_list(struct store *st, const char *user_id, const struct store_lis
 	(void)snprintf(us, sizeof(us), "%lld", pg->after_id != NULL ? pg->after_us : LIST_CURSOR_END_US);
 	if (pg->q != NULL) {
 		const char *p[] = { user_id, l, us, after_id, pg->q };
-		rc = store_exec(st, S_SESSION_SEARCH, 5, p, &res);
-	} else if (pg->after_id != NULL || pg->offset == 0) {
+		rc = store_exec_as(st, S_SESSION_SEARCH, 5, p, 1, &res);
+	} else if (pg->after_id != NULL) {
 		const char *p[] = { user_id, l, us, after_id };
-		rc = store_exec(st, S_SESSION_LIST_AFTER, 4, p, &res);
+		rc = store_exec_as(st, S_SESSION_LIST_AFTER, 4, p, 1, &res);
 	} else {
+		/* The first page too: the same rows as from the end of time,
+		 * without evaluating the cursor's bounds on every row. */
 		const char *p[] = { user_id, l, o };
-		rc = store_exec(st, S_SESSION_LIST, 3, p, &res);
+		rc = store_exec_as(st, S_SESSION_LIST, 3, p, 1, &res);
 	}
 	if (rc != STORE_OK)
 		return rc;

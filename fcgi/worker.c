@@ -359,6 +359,36 @@ worker_serve(struct worker_thread *t, FCGX_Request *fr, struct upstream *up)
 	free(body);
 }
 
+/* Most a finished request may still have unread in its input (the end of
+ * its body, the empty record that ends it) for the close to be immediate. */
+#define WORKER_DRAIN_MAX 65536
+
+/* Accept thread, after the response: ends the request and closes its
+ * connection. libfcgi's own close shuts the socket down and then waits for
+ * nginx to close first (reading until EOF, up to 2 s), so that input still
+ * arriving cannot make TCP reset the connection and lose the response: a
+ * sleep and a wake-up per request. Once the input is read to its end
+ * (nginx sends a request whole, its body buffered) nothing more arrives,
+ * and a plain close is as safe: libfcgi is told so with FCGX_Detach. A
+ * body left unread (too large) keeps the lingering close. */
+static void
+worker_finish(FCGX_Request *fr)
+{
+	char trash[1024];
+	size_t left = WORKER_DRAIN_MAX;
+	int n;
+
+	if (fr->in != NULL && fr->ipcFd >= 0) {
+		while (left > 0 && (n = FCGX_GetStr(trash, (int)sizeof(trash), fr->in)) > 0)
+			left = (size_t)n < left ? left - (size_t)n : 0;
+		if (FCGX_HasSeenEOF(fr->in) && FCGX_GetError(fr->in) == 0)
+			(void)FCGX_Detach(fr);
+	}
+	FCGX_Finish_r(fr);
+	if (fr->ipcFd >= 0)
+		(void)FCGX_Attach(fr);  /* a kept connection: the next request decides anew */
+}
+
 static void *worker_thread_serve(void *arg);
 
 /* Counts the thread out when it returns: the loop drains after the last. */
@@ -395,7 +425,7 @@ worker_thread_serve(void *arg)
 		atomic_store(&t->busy, true);
 		metrics_worker_busy(w->slot, 1);
 		worker_serve(t, &fr, up);
-		FCGX_Finish_r(&fr);
+		worker_finish(&fr);
 		metrics_worker_busy(w->slot, -1);
 		metrics_worker_request(w->slot);
 		atomic_store(&t->busy, false);

@@ -733,6 +733,71 @@ START_TEST(sign_hs256_refuses_bad_claims_json)
 }
 END_TEST
 
+/* ---- tokens verified before (auth_tokencache) ---------------------------- */
+
+START_TEST(token_verified_again_gives_the_same_user)
+{
+	char *tok = auth_token_issue(&cfg, UUID);
+	char uid[64] = "", small[36];
+
+	ck_assert_ptr_nonnull(tok);
+	for (int i = 0; i < 3; i++) {
+		uid[0] = '\0';
+		ck_assert(auth_token_verify(&cfg, tok, uid, sizeof(uid)));
+		ck_assert_str_eq(uid, UUID);
+	}
+	ck_assert(!auth_token_verify(&cfg, tok, small, sizeof(small)));
+	free(tok);
+}
+END_TEST
+
+START_TEST(token_verified_before_is_refused_under_another_secret_or_issuer)
+{
+	char *tok = auth_token_issue(&cfg, UUID);
+	struct config other = cfg;
+
+	ck_assert_ptr_nonnull(tok);
+	ck_assert(verify(tok));
+	other.jwt_secret = (char *)SECRET2;
+	ck_assert(!auth_token_verify(&other, tok, (char[64]){ 0 }, 64));
+	other = cfg;
+	other.jwt_issuer = (char *)"someone-else";
+	ck_assert(!auth_token_verify(&other, tok, (char[64]){ 0 }, 64));
+	ck_assert(verify(tok));
+	free(tok);
+}
+END_TEST
+
+START_TEST(token_verified_before_with_one_byte_changed_is_refused)
+{
+	char *tok = auth_token_issue(&cfg, UUID);
+	size_t n;
+
+	ck_assert_ptr_nonnull(tok);
+	ck_assert(verify(tok));
+	n = strlen(tok);
+	tok[n - 2] = tok[n - 2] == 'A' ? 'B' : 'A';
+	ck_assert(!verify(tok));
+	free(tok);
+}
+END_TEST
+
+START_TEST(token_verified_before_is_refused_once_expired)
+{
+	static const long soon = 2;
+	char *c = claims(UUID, "chatd", &zero, &soon, NULL);
+	char *tok = make_token(JWT_ALG_HS256, SECRET, c);
+	struct timespec pause = { 3, 0 };
+
+	ck_assert(verify(tok));
+	while (nanosleep(&pause, &pause) != 0)
+		;
+	ck_assert(!verify(tok));
+	free(tok);
+	free(c);
+}
+END_TEST
+
 /* ---- the suite ---------------------------------------------------------- */
 
 static Suite *
@@ -752,6 +817,7 @@ auth_suite(void)
 	suite_add_tcase(s, tp);
 
 	tcase_add_checked_fixture(tt, cfg_setup, NULL);
+	tcase_set_timeout(tt, 30);   /* one test waits for a token to expire */
 	tcase_add_test(tt, token_issue_verify_round_trip);
 	tcase_add_test(tt, secret_of_32_bytes_at_least);
 	tcase_add_test(tt, token_issued_has_hs256_iss_iat_exp);
@@ -778,6 +844,10 @@ auth_suite(void)
 	tcase_add_test(tt, token_with_empty_segments_is_refused);
 	tcase_add_test(tt, token_of_5000_bytes_is_refused);
 	tcase_add_test(tt, token_verify_with_empty_secret_refuses_everything);
+	tcase_add_test(tt, token_verified_again_gives_the_same_user);
+	tcase_add_test(tt, token_verified_before_is_refused_under_another_secret_or_issuer);
+	tcase_add_test(tt, token_verified_before_with_one_byte_changed_is_refused);
+	tcase_add_test(tt, token_verified_before_is_refused_once_expired);
 	suite_add_tcase(s, tt);
 
 	tcase_add_test(to, bearer_extracts_the_token);
