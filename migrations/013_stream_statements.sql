@@ -46,3 +46,50 @@ LANGUAGE sql AS $$
                RETURNING 1)
     SELECT count(*) FROM d
 $$;
+
+-- ------------------------------------------------------------ stream slots
+--
+-- A stream's admission is now one statement (core/store.c, S_TURN_BEGIN):
+-- the slot, the user's message, the reply, one commit. stream_slot_take()
+-- as 005 wrote it holds a lock per holder until that commit, WAL flush
+-- included, so one user's streams starting together were admitted one
+-- after another. Slots are numbered instead, 1 to the cap per holder: a
+-- taker locks one number it finds free (pg_try_advisory_xact_lock: never
+-- waits) and checks, with a fresh snapshot, that no live slot holds it.
+-- Two live slots can never share a number (the second taker would hold the
+-- lock after the first committed, and see its row), so a holder never has
+-- more than the cap, and takers of different numbers do not wait for each
+-- other. A number locked by an admission still in flight counts as taken:
+-- at the very cap, one that then fails may make another wait for the next
+-- free slot (a 429 with Retry-After) that it would have had.
+-- Rows from before this migration have no number: they count against the
+-- cap until they end or age out.
+ALTER TABLE stream_slots ADD COLUMN IF NOT EXISTS n integer;
+
+CREATE OR REPLACE FUNCTION stream_slot_take(p_holder text, p_worker text, p_cap integer,
+                                            p_max_age_s integer) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    live constant timestamptz := now() - make_interval(secs => p_max_age_s);
+    taken integer[];
+    unnumbered integer;
+    slot bigint;
+BEGIN
+    SELECT coalesce(array_agg(n) FILTER (WHERE n IS NOT NULL), '{}'), count(*) FILTER (WHERE n IS NULL)
+      INTO taken, unnumbered
+      FROM stream_slots WHERE holder = p_holder AND started_at > live;
+    FOR i IN 1 .. p_cap - unnumbered LOOP
+        CONTINUE WHEN i = ANY (taken)
+            OR NOT pg_try_advisory_xact_lock(hashtext('stream_slots'), hashtext(p_holder || '#' || i));
+        -- Under the number's lock, with a fresh snapshot: a slot committed
+        -- since the read above is seen here.
+        CONTINUE WHEN EXISTS (SELECT 1 FROM stream_slots
+                              WHERE holder = p_holder AND n = i AND started_at > live);
+        DELETE FROM stream_slots WHERE holder = p_holder AND started_at <= live;
+        INSERT INTO stream_slots (holder, worker, n) VALUES (p_holder, p_worker, i)
+            RETURNING id INTO slot;
+        RETURN slot;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
