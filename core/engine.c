@@ -675,7 +675,8 @@ turn_finish_store(struct chat_turn_state *ts)
 		ts->slot = 0;
 		return;
 	}
-	log_warn("reply %s: end not stored (%d): retried", session ? ts->st.reply_id : "-", (int)rc);
+	log_warn("reply %s: end not stored (%d): its parts go on alone", session ? ts->st.reply_id : "-",
+	    (int)rc);
 	if (have_end && !reply_retry_enqueue(store, &end))
 		have_end = false;
 	if (session && !have_end)
