@@ -69,6 +69,7 @@ enum stmt {
 	S_METRICS_MAINTAIN,
 	S_TURN_END,
 	S_CHUNKS_SWEEP,
+	S_OWNER_QUIET,
 	S_COUNT
 };
 
@@ -324,25 +325,29 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "  AND worker = $1 AND status = 'streaming' AND created_at < to_timestamp($6::float8)",
 	[S_PROCESS_GONE] = "DELETE FROM processes WHERE id = $1",
 	/* The owners of replies in flight, with what is known of them: a row,
-	 * its process start, a fresh heartbeat, and whether their replies and
-	 * the database itself have been quiet for $1 seconds (a database just
-	 * back has heard nobody yet). Quiet is only asked of an owner whose
-	 * heartbeat stopped (the sweep reads it only then): reading when each
-	 * reply was last written, every 5 s, for every reply of every live
-	 * owner cost more than the rest of the sweep. */
+	 * its process start, a fresh heartbeat. Each reply in flight is one
+	 * lookup by primary key (a scalar subquery, evaluated once per row in
+	 * a materialized CTE, never a scan of messages), so the cost follows
+	 * the replies in flight, not the table. Whether an owner is quiet is asked apart (S_OWNER_QUIET),
+	 * of the owners whose heartbeat stopped only: reading when every reply
+	 * of every live owner was last written, every 5 s, cost more than the
+	 * rest of the sweep. */
 	[S_OWNERS] =
-	    "WITH o AS (SELECT m.worker FROM replies_in_flight f JOIN messages m ON m.id = f.message_id "
-	    "           WHERE m.status = 'streaming' AND m.worker IS NOT NULL GROUP BY m.worker) "
-	    "SELECT o.worker, (p.id IS NOT NULL)::int, coalesce(p.proc_start, -1), b.beating::int, "
-	    "  CASE WHEN b.beating THEN 0 ELSE "
-	    "    (pg_postmaster_start_time() < now() - make_interval(secs => $1::int) "
-	    "     AND NOT EXISTS (SELECT 1 FROM replies_in_flight f JOIN messages m ON m.id = f.message_id "
-	    "       WHERE m.worker = o.worker AND m.status = 'streaming' "
-	    "       AND reply_touched_at(m.id, m.status, m.updated_at) "
-	    "           >= now() - make_interval(secs => $1::int)))::int END "
-	    "FROM o LEFT JOIN processes p ON p.id = o.worker, "
-	    "  LATERAL (SELECT coalesce(p.heartbeat_at > now() - make_interval(secs => $1::int), "
-	    "           false) AS beating) b",
+	    "WITH r AS MATERIALIZED (SELECT (SELECT m.worker FROM messages m "
+	    "           WHERE m.id = f.message_id AND m.status = 'streaming') AS w "
+	    "           FROM replies_in_flight f), "
+	    "  o AS (SELECT w FROM r WHERE w IS NOT NULL GROUP BY w) "
+	    "SELECT o.w, (p.id IS NOT NULL)::int, coalesce(p.proc_start, -1), "
+	    "  coalesce(p.heartbeat_at > now() - make_interval(secs => $1::int), false)::int "
+	    "FROM o LEFT JOIN processes p ON p.id = o.w",
+	/* Whether owner $1's replies and the database itself have been quiet
+	 * for $2 seconds (a database just back has heard nobody yet). */
+	[S_OWNER_QUIET] =
+	    "SELECT (pg_postmaster_start_time() < now() - make_interval(secs => $2::int) "
+	    "  AND NOT EXISTS (SELECT 1 FROM replies_in_flight f JOIN messages m ON m.id = f.message_id "
+	    "    WHERE m.worker = $1 AND m.status = 'streaming' "
+	    "    AND reply_touched_at(m.id, m.status, m.updated_at) "
+	    "        >= now() - make_interval(secs => $2::int)))::int",
 	/* Ends the replies of owners known dead, frees their stream slots and
 	 * forgets them, in one statement. */
 	[S_INTERRUPT_OWNERS] =
@@ -1488,9 +1493,10 @@ store_process_gone(struct store *st, const char *id)
 	return rc;
 }
 
-/* Reads one owner from columns 0-4 of row. */
+/* Reads one owner from columns 0-3 of row, and quiet from column 4 when
+ * the statement has it. */
 static enum store_rc
-store_owner_row(const PGresult *res, int row, struct store_owner *o)
+store_owner_row(const PGresult *res, int row, bool with_quiet, struct store_owner *o)
 {
 	memset(o, 0, sizeof(*o));
 	if (store_dup(res, row, 0, &o->id) != STORE_OK)
@@ -1498,7 +1504,24 @@ store_owner_row(const PGresult *res, int row, struct store_owner *o)
 	o->registered = strcmp(PQgetvalue(res, row, 1), "1") == 0;
 	o->proc_start = strtoll(PQgetvalue(res, row, 2), NULL, 10);
 	o->beating = strcmp(PQgetvalue(res, row, 3), "1") == 0;
-	o->quiet = strcmp(PQgetvalue(res, row, 4), "1") == 0;
+	o->quiet = with_quiet && strcmp(PQgetvalue(res, row, 4), "1") == 0;
+	return STORE_OK;
+}
+
+/* Fills o->quiet (S_OWNER_QUIET). */
+static enum store_rc
+store_owner_quiet(struct store *st, int stale_s, struct store_owner *o)
+{
+	char s[16];
+	const char *p[] = { o->id, s };
+	PGresult *res;
+	enum store_rc rc;
+
+	(void)snprintf(s, sizeof(s), "%d", stale_s);
+	if ((rc = store_exec(st, S_OWNER_QUIET, 2, p, &res)) != STORE_OK)
+		return rc;
+	o->quiet = strcmp(PQgetvalue(res, 0, 0), "1") == 0;
+	PQclear(res);
 	return STORE_OK;
 }
 
@@ -1520,10 +1543,14 @@ store_owners_list(struct store *st, int stale_s, struct store_owner **owners, si
 	if (rows > 0 && (*owners = calloc((size_t)rows, sizeof(**owners))) == NULL)
 		rc = STORE_ERROR;
 	for (int i = 0; rc == STORE_OK && i < rows; i++) {
-		if ((rc = store_owner_row(res, i, &(*owners)[i])) == STORE_OK)
+		if ((rc = store_owner_row(res, i, false, &(*owners)[i])) == STORE_OK)
 			(*n)++;
 	}
 	PQclear(res);
+	/* Quiet matters only without a heartbeat (core/sweep.c). */
+	for (size_t i = 0; rc == STORE_OK && i < *n; i++)
+		if (!(*owners)[i].beating)
+			rc = store_owner_quiet(st, stale_s, &(*owners)[i]);
 	if (rc != STORE_OK) {
 		store_owners_free(*owners, *n);
 		*owners = NULL;
@@ -1553,7 +1580,7 @@ store_reply_owner(struct store *st, const char *user_id, const char *session_id,
 	(void)snprintf(s, sizeof(s), "%d", stale_s);
 	if ((rc = store_exec(st, S_REPLY_OWNER, 3, p, &res)) != STORE_OK)
 		return rc;
-	rc = PQntuples(res) == 1 ? store_owner_row(res, 0, out) : STORE_NOT_FOUND;
+	rc = PQntuples(res) == 1 ? store_owner_row(res, 0, true, out) : STORE_NOT_FOUND;
 	PQclear(res);
 	return rc;
 }
