@@ -1,5 +1,11 @@
 -- 013_stream_statements.sql: reply batches that write one row and nothing
--- else; what replaces the foreign key they no longer check.
+-- else; what replaces the foreign key they no longer check; stream slots
+-- taken without waiting for one another.
+--
+-- Applied in one transaction, with no scan or rewrite of a table: it
+-- holds an ACCESS EXCLUSIVE lock on reply_chunks and stream_slots and a
+-- SHARE ROW EXCLUSIVE lock on messages (the triggers) for milliseconds
+-- once it has them, but waits for the transactions using them first.
 --
 -- A batch (core/store.c, S_REPLY_APPEND_MANY) was an insert into
 -- reply_chunks plus a row lock on the reply's messages row: FOR SHARE in
