@@ -19,6 +19,7 @@
 #include "log.h"
 #include "replay.h"
 #include "reply_retry.h"
+#include "request.h"
 #include "spend.h"
 #include "store.h"
 #include "upstream.h"
@@ -48,7 +49,7 @@ struct chat_turn_state {
 	bool                     persist_busy;    /* a batch is being stored */
 	bool                     finish_waiting;  /* the end waits for that batch */
 	struct chat_outcome      out;             /* the ending, once decided */
-	bool                     stored;          /* the ending is in the database */
+	long long                slot;            /* the caller's stream slot, 0: none */
 	void                   (*finish_cb)(void *ctx, int status, const char *error);
 	void                    *finish_ctx;
 
@@ -452,25 +453,33 @@ turn_outcome(const struct chat_turn_state *ts, const struct upstream_result *res
 		out->status = REPLY_ERROR;
 }
 
+/* The stream's figures, as the end statement records them. */
 static void
-turn_record_metric(const struct chat_turn_state *ts, const struct upstream_result *res,
-    const struct chat_outcome *out, int64_t t_start)
+turn_metric_fill(const struct chat_turn_state *ts, struct store_stream_metric *m)
 {
-	struct store_stream_metric m = {
+	const struct upstream_result *res = &ts->res;
+
+	*m = (struct store_stream_metric){
 		.route = ts->turn->route,
 		.user_id = ts->turn->user_id,
 		.session_id = ts->turn->session_id,
 		.message_id = ts->turn->session_id != NULL ? ts->info.reply_id : NULL,
-		.status = out->status,
+		.status = ts->out.status,
 		.ttfb_ms = res->ttft_ms,
-		.duration_ms = (double)(clock_now_us() - t_start) / 1000.0,
+		.duration_ms = (double)(clock_now_us() - ts->t_start) / 1000.0,
 		.chunks = res->deltas,
 		.prompt_tokens = res->prompt_tokens,
 		.completion_tokens = res->completion_tokens,
 	};
+}
 
-	if (store_metric_insert(ts->env->store, &m) != STORE_OK)
-		log_warn("stream metric not stored for reply %s", ts->st.reply_id);
+/* Gives the turn's stream slot back, on the calling thread (blocking). */
+static void
+turn_slot_release(struct chat_turn_state *ts)
+{
+	if (ts->slot > 0 && store_stream_slot_release(ts->env->store, ts->slot) != STORE_OK)
+		log_warn("stream slot %lld not released: it lapses by age", ts->slot);
+	ts->slot = 0;
 }
 
 /* Session turns: stores the user's message and the reply placeholder. */
@@ -483,57 +492,48 @@ turn_begin_session(struct chat_turn_state *ts, const char **error)
 	enum store_rc rc;
 
 	rc = store_turn_begin(env->store, turn->user_id, turn->session_id, turn->content, history,
-	    turn->idempotency_key, env->worker_id, &ts->st);
+	    turn->idempotency_key, env->worker_id, turn->slot_ask, &ts->st);
 	if (rc == STORE_CONFLICT)  /* a concurrent send with the same key won */
 		rc = store_turn_begin(env->store, turn->user_id, turn->session_id, turn->content,
-		    history, turn->idempotency_key, env->worker_id, &ts->st);
-	if (rc == STORE_OK)
+		    history, turn->idempotency_key, env->worker_id, turn->slot_ask, &ts->st);
+	if (rc == STORE_OK) {
+		ts->slot = ts->st.slot;   /* given back with the end */
 		return 200;
+	}
+	if (rc == STORE_LIMITED) {
+		log_info("stream cap: %s has %d open", turn->user_id != NULL ? "user" : "address",
+		    turn->slot_ask->cap);
+		*error = REQUEST_MSG_TOO_MANY_STREAMS;
+		return 429;
+	}
 	*error = rc == STORE_NOT_FOUND ? "Session not found"
 	    : rc == STORE_INVALID ? "content is required" : rc == STORE_UNAVAILABLE
 	    ? "Database unavailable" : "Internal server error";
 	return store_http_status(rc);
 }
 
-/* Stores what remains of the reply and its ending. True once both are in
- * (or there is nothing to store: a stateless turn). */
+/* The reply's ending with the text not stored yet (its pointers into ts,
+ * valid until ts is freed). False when out of memory. */
 static bool
-turn_store_end(struct chat_turn_state *ts, const struct chat_outcome *out)
+turn_end_fill(struct chat_turn_state *ts, struct reply_end *end)
 {
-	const struct upstream_result *res = &ts->res;
-
-	if (ts->turn->session_id == NULL)
-		return true;
-	turn_persist_now(ts);
-	if (ts->persisted != ts->content.len)
-		return false;
-	return store_reply_finish(ts->env->store, ts->st.reply_id, out->status, ts->info.model,
-	    res->prompt_tokens, res->completion_tokens, out->error_code) == STORE_OK;
-}
-
-/* Hands what turn_store_end could not store to the retry thread. False if
- * it cannot. */
-static bool
-turn_retry_end(struct chat_turn_state *ts, const struct chat_outcome *out)
-{
-	struct reply_end end = {
+	*end = (struct reply_end){
 		.reply_id = ts->st.reply_id,
-		.status = out->status,
+		.status = ts->out.status,
 		.model = ts->info.model,
-		.error_code = out->error_code,
+		.error_code = ts->out.error_code,
 		.prompt_tokens = ts->res.prompt_tokens,
 		.completion_tokens = ts->res.completion_tokens,
 	};
-
 	if (ts->content.len > ts->persisted) {
 		/* The state is freed next: its chunk list may keep the brace. */
 		if (!buf_appendc(&ts->chunk_ends, '}'))
 			return false;
-		end.text = ts->content.data + ts->persisted;
-		end.len = ts->content.len - ts->persisted;
-		end.chunk_ends = ts->chunk_ends.data;
+		end->text = ts->content.data + ts->persisted;
+		end->len = ts->content.len - ts->persisted;
+		end->chunk_ends = ts->chunk_ends.data;
 	}
-	return reply_retry_enqueue(ts->env->store, &end);
+	return true;
 }
 
 static void
@@ -565,6 +565,7 @@ chat_turn_prepare(const struct chat_env *env, const struct chat_turn *turn,
 	ts->env = env;
 	ts->turn = turn;
 	ts->sink = sink;
+	ts->slot = turn->slot;   /* a stateless turn's; a session turn's comes with it */
 	ts->t_start = clock_now_us();
 	buf_init(&ts->content, LIMIT_REPLY_BYTES);
 	buf_init(&ts->chunk_ends, LIMIT_CHUNK_ENDS_BYTES);
@@ -615,6 +616,7 @@ chat_turn_prepare(const struct chat_env *env, const struct chat_turn *turn,
 	*out = ts;
 	return 200;
 failed:
+	turn_slot_release(ts);
 	turn_state_free(ts);
 	return status;
 }
@@ -650,19 +652,39 @@ turn_finish_begin(struct chat_turn_state *ts)
 	metrics_tokens(res->prompt_tokens, res->completion_tokens);
 }
 
-/* Stores the rest of the reply, its ending and its figures (blocking). A
- * reply the database did not take yet goes to the retry thread, stored
- * once the database is back. */
+/* Stores the rest of the reply, its ending and its figures, gives the
+ * stream slot back and tells the followers: one statement (blocking). If
+ * the database does not take it, each part goes its own way: the ending to
+ * the retry thread, stored once the database is back; the figures and the
+ * slot are tried once more. */
 static void
 turn_finish_store(struct chat_turn_state *ts)
 {
-	ts->stored = turn_store_end(ts, &ts->out);
-	if (ts->stored && ts->turn->session_id != NULL)
-		turn_tell_followers(ts);
-	turn_record_metric(ts, &ts->res, &ts->out, ts->t_start);
-	if (!ts->stored && !turn_retry_end(ts, &ts->out))
+	struct store *store = ts->env->store;
+	struct store_stream_metric m;
+	struct reply_end end;
+	bool session = ts->turn->session_id != NULL, have_end = false;
+	enum store_rc rc;
+
+	if (session && !(have_end = turn_end_fill(ts, &end)))
+		log_error("reply %s: out of memory for its end", ts->st.reply_id);
+	turn_metric_fill(ts, &m);
+	rc = store_turn_end(store, have_end ? &end : NULL, &m, ts->slot,
+	    atomic_load(&ts->gen.followed));
+	if (rc == STORE_OK) {
+		ts->slot = 0;
+		return;
+	}
+	log_warn("reply %s: end not stored (%d): its parts go on alone", session ? ts->st.reply_id : "-",
+	    (int)rc);
+	if (have_end && !reply_retry_enqueue(store, &end))
+		have_end = false;
+	if (session && !have_end)
 		log_error("reply %s: final status %s not stored", ts->st.reply_id,
 		    reply_status_name(ts->out.status));
+	if (store_metric_insert(store, &m) != STORE_OK)
+		log_warn("stream metric not stored for reply %s", session ? ts->st.reply_id : "-");
+	turn_slot_release(ts);
 }
 
 /* Tells the client how it ended; returns the status as chat_turn_finish. */
@@ -693,6 +715,7 @@ chat_turn_finish(struct chat_turn_state *ts, const char **error)
 	int status;
 
 	if (ts->st.attached_reply_id != NULL) {
+		turn_slot_release(ts);   /* the replay is over */
 		turn_state_free(ts);
 		return 200;
 	}

@@ -15,6 +15,7 @@
 
 struct config;
 struct store;
+struct store_slot_ask;
 struct workq;
 
 /* What a sink is told about the stream; borrowed for the call only. */
@@ -93,11 +94,20 @@ struct chat_turn {
 	double       temperature;
 	int          max_tokens;      /* <= 0: the configured max_tokens */
 	bool         stop_when_client_leaves;
+	/* The caller's concurrent-stream slot, which the engine owns from
+	 * chat_turn_prepare on and gives back in the statement that stores
+	 * the end (or when the turn fails): a session turn takes slot_ask's
+	 * (NULL: none) in the statement that stores the message (at the cap
+	 * the turn fails with 429); a stateless turn's caller took slot (0:
+	 * none). */
+	const struct store_slot_ask *slot_ask;
+	long long    slot;
 };
 
 /* Runs one turn. Returns 200 if the stream opened (the sink got its end), or
- * the error status (404 unknown session, 400 nothing to answer, 503 database,
- * 502/504 upstream) with a client message in *error. A send whose
+ * the error status (404 unknown session, 400 nothing to answer, 429 at the
+ * stream cap, 503 database, 502/504 upstream) with a client message in
+ * *error. A send whose
  * idempotency_key is known replays and follows the earlier generation
  * instead (chat_replay_run, replay.h). */
 int chat_turn_run(const struct chat_env *env, const struct chat_turn *turn,

@@ -66,29 +66,51 @@ request_ratelimit(const struct config *cfg, struct store *store, enum ratelimit_
 }
 
 struct request_result
+request_stream_slot_ask(const struct config *cfg, const char *user_id, const char *client_ip,
+    struct request_slot_holder *h)
+{
+	const char *user = user_or_null(user_id);
+	int n;
+
+	/* A slot older than the longest stream belongs to a stream that died
+	 * without giving it back (its host, say): it no longer counts. */
+	h->ask = (struct store_slot_ask){ NULL, user != NULL ? cfg->streams_per_user
+	    : cfg->streams_per_anon, cfg->stream_max_duration + 60 };
+	if (h->ask.cap <= 0)
+		return go_on;
+	n = user != NULL ? snprintf(h->name, sizeof(h->name), "u:%s", user)
+	                 : snprintf(h->name, sizeof(h->name), "ip:%s", client_ip != NULL ? client_ip : "");
+	if (n < 0 || (size_t)n >= sizeof(h->name))
+		return result(500, "Internal server error");  /* ids and addresses are far shorter */
+	h->ask.holder = h->name;
+	return go_on;
+}
+
+struct request_result
+request_stream_slot_refused(const struct config *cfg, const char *user_id)
+{
+	const char *user = user_or_null(user_id);
+
+	log_info("stream cap: %s has %d open", user != NULL ? "user" : "address",
+	    user != NULL ? cfg->streams_per_user : cfg->streams_per_anon);
+	return result(429, REQUEST_MSG_TOO_MANY_STREAMS);
+}
+
+struct request_result
 request_stream_slot_take(const struct config *cfg, struct store *store, const char *user_id,
     const char *client_ip, const char *worker_id, long long *slot)
 {
-	const char *user = user_or_null(user_id);
-	int cap = user != NULL ? cfg->streams_per_user : cfg->streams_per_anon;
-	char holder[LIMIT_CLIENT_IP_BYTES + 80];
-	int n;
+	struct request_slot_holder h;
+	struct request_result res;
 	enum store_rc rc;
 
 	*slot = 0;
-	if (cap <= 0)
-		return go_on;
-	n = user != NULL ? snprintf(holder, sizeof(holder), "u:%s", user)
-	                 : snprintf(holder, sizeof(holder), "ip:%s", client_ip != NULL ? client_ip : "");
-	if (n < 0 || (size_t)n >= sizeof(holder))
-		return result(500, "Internal server error");  /* ids and addresses are far shorter */
-	/* A slot older than the longest stream belongs to a stream that died
-	 * without giving it back (its host, say): it no longer counts. */
-	rc = store_stream_slot_take(store, holder, worker_id, cap, cfg->stream_max_duration + 60, slot);
-	if (rc == STORE_CONFLICT) {
-		log_info("stream cap: %s has %d open", user != NULL ? "user" : "address", cap);
-		return result(429, REQUEST_MSG_TOO_MANY_STREAMS);
-	}
+	res = request_stream_slot_ask(cfg, user_id, client_ip, &h);
+	if (res.status != 0 || h.ask.holder == NULL)
+		return res;
+	rc = store_stream_slot_take(store, h.ask.holder, worker_id, h.ask.cap, h.ask.max_age_s, slot);
+	if (rc == STORE_CONFLICT)
+		return request_stream_slot_refused(cfg, user_id);
 	return request_store_error(rc, "Not found");
 }
 
@@ -110,6 +132,7 @@ request_store_error(enum store_rc rc, const char *not_found_msg)
 	case STORE_CONFLICT:    return result(409, "Conflict");
 	case STORE_INVALID:     return result(400, "Invalid value");
 	case STORE_UNAVAILABLE: return result(503, REQUEST_MSG_UNAVAILABLE);
+	case STORE_LIMITED:     return result(429, REQUEST_MSG_TOO_MANY_STREAMS);
 	case STORE_ERROR:       break;
 	}
 	return result(500, "Internal server error");

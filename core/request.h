@@ -75,6 +75,25 @@ struct request_result request_ratelimit(const struct config *cfg, struct store *
 struct request_result request_stream_slot_take(const struct config *cfg, struct store *store,
     const char *user_id, const char *client_ip, const char *worker_id, long long *slot);
 
+/* The slot request_stream_slot_take would take, for a statement that takes
+ * it with more (store_turn_begin): the holder's name lives here. */
+struct request_slot_holder {
+	struct store_slot_ask ask;   /* ask.holder: name, or NULL when uncapped */
+	char                  name[LIMIT_CLIENT_IP_BYTES + 80];
+};
+
+/* Fills *h for the caller (user_id NULL or "": counted per client_ip):
+ * 0, with h->ask.holder NULL when its streams are not capped (no slot to
+ * take); 500 if the holder does not fit. h must not move while h->ask is
+ * used. */
+struct request_result request_stream_slot_ask(const struct config *cfg, const char *user_id,
+    const char *client_ip, struct request_slot_holder *h);
+
+/* What a caller at its cap is told (and the log line it leaves): 429
+ * "Too many streams open at once...". */
+struct request_result request_stream_slot_refused(const struct config *cfg,
+    const char *user_id);
+
 /* Gives a slot back. 0 is no slot; a failure is logged (the slot lapses
  * after the longest stream). Blocking (one query). */
 void request_stream_slot_release(struct store *store, long long slot);

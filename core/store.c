@@ -69,6 +69,9 @@ enum stmt {
 	S_SESSION_SEARCH,
 	S_SESSION_EXTERNAL_ANON,
 	S_METRICS_MAINTAIN,
+	S_TURN_END,
+	S_CHUNKS_SWEEP,
+	S_OWNER_QUIET,
 	S_COUNT
 };
 
@@ -163,18 +166,26 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "DELETE FROM chat_sessions WHERE id = $2 AND user_id IS NOT DISTINCT FROM $1",
 	/* The history snapshot does not see the rows this statement inserts,
 	 * so it holds exactly the messages before the new one. A send whose
-	 * Idempotency-Key is known inserts nothing and names the earlier reply. */
+	 * Idempotency-Key is known inserts nothing and names the earlier reply.
+	 * The stream slot ($7: its holder, NULL: none) is taken here too, once
+	 * the session is known to be the caller's and to have something to
+	 * run: one commit admits the stream; at the cap nothing is written. */
 	[S_TURN_BEGIN] =
-	    "WITH s AS (UPDATE chat_sessions SET updated_at = now() "
-	    "           WHERE id = $2::uuid AND user_id IS NOT DISTINCT FROM $1::uuid RETURNING id), "
+	    "WITH sess AS (SELECT id FROM chat_sessions "
+	    "              WHERE id = $2::uuid AND user_id IS NOT DISTINCT FROM $1::uuid), "
 	    /* A reply that failed does not hold its key: a retry generates anew. */
 	    "  prior AS (SELECT m.id FROM messages m WHERE $5::text IS NOT NULL "
-	    "            AND m.session_id = (SELECT id FROM s) AND m.idempotency_key = $5 "
+	    "            AND m.session_id = (SELECT id FROM sess) AND m.idempotency_key = $5 "
 	    "            AND m.status <> 'error'), "
-	    "  last AS (SELECT role FROM messages WHERE session_id = (SELECT id FROM s) "
+	    "  last AS (SELECT role FROM messages WHERE session_id = (SELECT id FROM sess) "
 	    "           ORDER BY seq DESC LIMIT 1), "
-	    "  ok AS (SELECT id FROM s WHERE NOT EXISTS (SELECT 1 FROM prior) "
-	    "         AND ($3::text IS NOT NULL OR (SELECT role FROM last) = 'user')), "
+	    "  runs AS (SELECT id FROM sess WHERE EXISTS (SELECT 1 FROM prior) "
+	    "           OR $3::text IS NOT NULL OR (SELECT role FROM last) = 'user'), "
+	    "  slot AS (SELECT CASE WHEN $7::text IS NULL THEN 0 "
+	    "           ELSE stream_slot_take($7::text, $6::text, $8::int, $9::int) END AS id FROM runs), "
+	    "  s AS (UPDATE chat_sessions SET updated_at = now() WHERE id = (SELECT id FROM runs) "
+	    "        AND (SELECT id FROM slot) IS NOT NULL RETURNING id), "
+	    "  ok AS (SELECT id FROM s WHERE NOT EXISTS (SELECT 1 FROM prior)), "
 	    "  u AS (INSERT INTO messages (session_id, role, content) "
 	    "        SELECT id, 'user', $3::text FROM ok WHERE $3::text IS NOT NULL RETURNING id), "
 	    /* Reading u makes the user's row take its seq before the reply's.
@@ -188,20 +199,22 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "          reply_text(id, status, content) AS content FROM messages "
 	    "          WHERE session_id = (SELECT id FROM ok) AND status <> 'error') x "
 	    "        WHERE content <> '' ORDER BY seq DESC LIMIT $4::int) "
-	    "SELECT (SELECT id FROM s)::text, (SELECT id FROM a)::text, (SELECT id FROM u)::text, "
+	    "SELECT (SELECT id FROM sess)::text, (SELECT id FROM a)::text, (SELECT id FROM u)::text, "
 	    "  (SELECT coalesce(jsonb_agg(jsonb_build_object('role', role, 'content', content) "
 	    "     ORDER BY seq), '[]') FROM h)::text, "
 	    "  (SELECT jsonb_build_object('system_prompt', system_prompt, 'model', model, "
 	    "     'temperature', temperature) FROM user_settings WHERE user_id = $1::uuid)::text, "
-	    "  (SELECT id FROM prior)::text",
+	    "  (SELECT id FROM prior)::text, (SELECT id FROM slot)::text, "
+	    "  EXISTS (SELECT 1 FROM runs)::int",
 	/* A batch is a row of reply_chunks, not a new version of the reply's
-	 * row (migrations/011_write_paths.sql); FOR SHARE makes its end wait
-	 * for a batch in flight, and a batch that comes after the end finds
-	 * the reply no longer streaming and is dropped, as before. */
+	 * row (migrations/011_write_paths.sql), and nothing more: no lock on
+	 * the reply's row (migrations/013_stream_statements.sql). A batch
+	 * that comes after the end finds the reply no longer streaming and is
+	 * dropped; its generator never ends a reply with a batch in flight. */
 	[S_REPLY_APPEND] =
 	    "INSERT INTO reply_chunks (message_id, content, chunk_ends) "
 	    "SELECT m.id, $2::text, $3::int[] FROM messages m "
-	    "WHERE m.id = $1::uuid AND m.status = 'streaming' FOR SHARE OF m",
+	    "WHERE m.id = $1::uuid AND m.status = 'streaming'",
 	[S_REPLY_FINISH] =
 	    "UPDATE messages SET status = $2, model = $3, prompt_tokens = $4, "
 	    "  completion_tokens = $5, error = $6, updated_at = now() "
@@ -299,7 +312,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "INSERT INTO reply_chunks (message_id, content, chunk_ends) "
 	    "SELECT m.id, v.t, v.e::int[] "
 	    "FROM async, unnest($1::uuid[], $2::text[], $3::text[]) AS v(id, t, e) "
-	    "JOIN messages m ON m.id = v.id WHERE m.status = 'streaming' FOR SHARE OF m",
+	    "JOIN messages m ON m.id = v.id WHERE m.status = 'streaming'",
 	[S_SLOT_TAKE] = "SELECT stream_slot_take($1, $2, $3::int, $4::int)",
 	[S_SLOT_RELEASE] = "DELETE FROM stream_slots WHERE id = $1::bigint",
 	/* The daily token budget: the user's row of today (UTC) in the rollup
@@ -324,19 +337,29 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "  AND worker = $1 AND status = 'streaming' AND created_at < to_timestamp($6::float8)",
 	[S_PROCESS_GONE] = "DELETE FROM processes WHERE id = $1",
 	/* The owners of replies in flight, with what is known of them: a row,
-	 * its process start, a fresh heartbeat, and whether their replies and
-	 * the database itself have been quiet for $1 seconds (a database just
-	 * back has heard nobody yet). */
+	 * its process start, a fresh heartbeat. Each reply in flight is one
+	 * lookup by primary key (a scalar subquery, evaluated once per row in
+	 * a materialized CTE, never a scan of messages), so the cost follows
+	 * the replies in flight, not the table. Whether an owner is quiet is asked apart (S_OWNER_QUIET),
+	 * of the owners whose heartbeat stopped only: reading when every reply
+	 * of every live owner was last written, every 5 s, cost more than the
+	 * rest of the sweep. */
 	[S_OWNERS] =
-	    "SELECT m.worker, (p.id IS NOT NULL)::int, coalesce(p.proc_start, -1), "
-	    "  coalesce(p.heartbeat_at > now() - make_interval(secs => $1::int), false)::int, "
-	    "  (max(reply_touched_at(m.id, m.status, m.updated_at)) "
-	    "   < now() - make_interval(secs => $1::int) "
-	    "   AND pg_postmaster_start_time() < now() - make_interval(secs => $1::int))::int "
-	    "FROM replies_in_flight f JOIN messages m ON m.id = f.message_id "
-	    "LEFT JOIN processes p ON p.id = m.worker "
-	    "WHERE m.status = 'streaming' AND m.worker IS NOT NULL "
-	    "GROUP BY m.worker, p.id, p.proc_start, p.heartbeat_at",
+	    "WITH r AS MATERIALIZED (SELECT (SELECT m.worker FROM messages m "
+	    "           WHERE m.id = f.message_id AND m.status = 'streaming') AS w "
+	    "           FROM replies_in_flight f), "
+	    "  o AS (SELECT w FROM r WHERE w IS NOT NULL GROUP BY w) "
+	    "SELECT o.w, (p.id IS NOT NULL)::int, coalesce(p.proc_start, -1), "
+	    "  coalesce(p.heartbeat_at > now() - make_interval(secs => $1::int), false)::int "
+	    "FROM o LEFT JOIN processes p ON p.id = o.w",
+	/* Whether owner $1's replies and the database itself have been quiet
+	 * for $2 seconds (a database just back has heard nobody yet). */
+	[S_OWNER_QUIET] =
+	    "SELECT (pg_postmaster_start_time() < now() - make_interval(secs => $2::int) "
+	    "  AND NOT EXISTS (SELECT 1 FROM replies_in_flight f JOIN messages m ON m.id = f.message_id "
+	    "    WHERE m.worker = $1 AND m.status = 'streaming' "
+	    "    AND reply_touched_at(m.id, m.status, m.updated_at) "
+	    "        >= now() - make_interval(secs => $2::int)))::int",
 	/* Ends the replies of owners known dead, frees their stream slots and
 	 * forgets them, in one statement. */
 	[S_INTERRUPT_OWNERS] =
@@ -364,6 +387,26 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "WHERE id = $1 AND status = 'streaming' "
 	    "  AND reply_touched_at(id, status, updated_at) < now() - make_interval(secs => $2::int)",
 	[S_METRICS_MAINTAIN] = "SELECT stream_metrics_maintain($1::int)",
+	[S_CHUNKS_SWEEP] = "SELECT reply_chunks_sweep()",
+	/* A stream's end, one commit: the reply's unstored tail and ending
+	 * (as S_REPLY_END; $1 NULL for a stateless turn), its figures, its
+	 * stream slot back, and its followers told once the end is theirs to
+	 * read (NOTIFY is delivered at commit). Without a reply the commit
+	 * does not wait for the WAL flush, as S_METRIC_INSERT. */
+	[S_TURN_END] =
+	    "WITH async AS (SELECT set_config('synchronous_commit', "
+	    "                 CASE WHEN $1::uuid IS NULL THEN 'off' ELSE 'on' END, true)), "
+	    "  e AS (UPDATE messages SET content = content || $2::text, "
+	    "          chunk_ends = chunk_ends || $3::int[], status = $4::text, model = $5::text, "
+	    "          prompt_tokens = $6::int, completion_tokens = $7::int, error = $8::text, "
+	    "          updated_at = now() WHERE id = $1::uuid AND status = 'streaming' RETURNING id), "
+	    "  m AS (INSERT INTO stream_metrics (route, user_id, session_id, message_id, status, "
+	    "          ttfb_ms, duration_ms, chunks, prompt_tokens, completion_tokens) "
+	    "        SELECT $9::text, $10::uuid, $11::uuid, $12::uuid, $4::text, $13::float8, "
+	    "          $14::float8, $15::int, $6::int, $7::int FROM async), "
+	    "  s AS (DELETE FROM stream_slots WHERE id = $16::bigint) "
+	    "SELECT (SELECT count(*) FROM e)::int, "
+	    "  (SELECT count(pg_notify('chat_reply', e.id::text)) FROM e WHERE $17::bool)::int",
 	/* A generation for the Socket.IO gateways (migrations/004_gateway.sql):
 	 * the row and its NOTIFY in one statement. */
 	[S_GATEWAY_JOB] =
@@ -486,6 +529,7 @@ store_http_status(enum store_rc rc)
 	case STORE_INVALID:     return 400;
 	case STORE_UNAVAILABLE: return 503;
 	case STORE_ERROR:       return 500;
+	case STORE_LIMITED:     return 429;
 	}
 	return 500;
 }
@@ -866,33 +910,48 @@ store_session_delete(struct store *st, const char *user_id, const char *session_
 enum store_rc
 store_turn_begin(struct store *st, const char *user_id, const char *session_id,
     const char *content, int history, const char *idempotency_key, const char *worker_id,
-    struct store_turn *turn)
+    const struct store_slot_ask *slot, struct store_turn *turn)
 {
-	char limit[16];
-	const char *p[] = { user_id, session_id, content, limit, idempotency_key, worker_id };
+	char limit[16], cap[16], age[16];
+	const char *p[] = { user_id, session_id, content, limit, idempotency_key, worker_id,
+		slot != NULL ? slot->holder : NULL, cap, age };
 	PGresult *res;
 	enum store_rc rc;
 
 	memset(turn, 0, sizeof(*turn));
 	(void)snprintf(limit, sizeof(limit), "%d", history);
-	if ((rc = store_exec(st, S_TURN_BEGIN, 6, p, &res)) != STORE_OK)
+	(void)snprintf(cap, sizeof(cap), "%d", slot != NULL ? slot->cap : 0);
+	(void)snprintf(age, sizeof(age), "%d", slot != NULL ? slot->max_age_s : 0);
+	if ((rc = store_exec(st, S_TURN_BEGIN, 9, p, &res)) != STORE_OK)
 		return rc;
 	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
 		rc = STORE_NOT_FOUND;
-	else if (!PQgetisnull(res, 0, 5))
-		rc = store_dup(res, 0, 5, &turn->attached_reply_id);
-	else if (PQgetisnull(res, 0, 1))
-		rc = STORE_INVALID;
-	else if (store_dup(res, 0, 1, &turn->reply_id) != STORE_OK ||
-	    store_dup(res, 0, 3, &turn->history_json) != STORE_OK)
-		rc = STORE_ERROR;
+	else if (strcmp(PQgetvalue(res, 0, 7), "1") != 0)
+		rc = STORE_INVALID;   /* nothing to answer */
+	else if (PQgetisnull(res, 0, 6))
+		rc = STORE_LIMITED;   /* the holder is at its cap */
 	else {
-		(void)store_dup(res, 0, 2, &turn->user_message_id);
-		(void)store_dup(res, 0, 4, &turn->settings_json);
+		turn->slot = strtoll(PQgetvalue(res, 0, 6), NULL, 10);
+		if (!PQgetisnull(res, 0, 5))
+			rc = store_dup(res, 0, 5, &turn->attached_reply_id);
+		else if (PQgetisnull(res, 0, 1))
+			rc = STORE_INVALID;
+		else if (store_dup(res, 0, 1, &turn->reply_id) != STORE_OK ||
+		    store_dup(res, 0, 3, &turn->history_json) != STORE_OK)
+			rc = STORE_ERROR;
+		else {
+			(void)store_dup(res, 0, 2, &turn->user_message_id);
+			(void)store_dup(res, 0, 4, &turn->settings_json);
+		}
 	}
 	PQclear(res);
-	if (rc != STORE_OK)
+	if (rc != STORE_OK) {
+		/* Committed, but no stream runs (its session went meanwhile, no
+		 * memory): the slot goes back now. */
+		if (turn->slot > 0 && store_stream_slot_release(st, turn->slot) != STORE_OK)
+			log_warn("stream slot %lld not released: it lapses by age", turn->slot);
 		store_turn_free(turn);
+	}
 	return rc;
 }
 
@@ -1027,6 +1086,40 @@ store_metric_insert(struct store *st, const struct store_stream_metric *m)
 	(void)snprintf(ct, sizeof(ct), "%ld", m->completion_tokens);
 	rc = store_exec(st, S_METRIC_INSERT, 10, p, &res);
 	PQclear(res);
+	return rc;
+}
+
+enum store_rc
+store_turn_end(struct store *st, const struct reply_end *end, const struct store_stream_metric *m,
+    long long slot, bool notify)
+{
+	char pt[24], ct[24], ttfb[32], dur[32], chunks[24], sl[24], *text = NULL;
+	const char *status = reply_status_name(m->status);
+	PGresult *res;
+	enum store_rc rc;
+
+	/* Text parameters are NUL-terminated; the engine's text holds no NUL. */
+	if (end != NULL && (text = strndup(end->text != NULL ? end->text : "",
+	    end->text != NULL ? end->len : 0)) == NULL)
+		return STORE_ERROR;
+	(void)snprintf(pt, sizeof(pt), "%ld", m->prompt_tokens);
+	(void)snprintf(ct, sizeof(ct), "%ld", m->completion_tokens);
+	(void)snprintf(ttfb, sizeof(ttfb), "%.3f", m->ttfb_ms);
+	(void)snprintf(dur, sizeof(dur), "%.3f", m->duration_ms);
+	(void)snprintf(chunks, sizeof(chunks), "%ld", m->chunks);
+	(void)snprintf(sl, sizeof(sl), "%lld", slot);
+	const char *p[] = { end != NULL ? end->reply_id : NULL, text,
+		end != NULL && end->text != NULL ? end->chunk_ends : "{}",
+		end != NULL ? reply_status_name(end->status) : status,
+		end != NULL ? end->model : NULL,
+		m->prompt_tokens >= 0 ? pt : NULL, m->completion_tokens >= 0 ? ct : NULL,
+		end != NULL ? end->error_code : NULL,
+		m->route, m->user_id, m->session_id, m->message_id,
+		m->ttfb_ms >= 0 ? ttfb : NULL, dur, chunks, slot > 0 ? sl : NULL,
+		notify ? "true" : "false" };
+	rc = store_exec(st, S_TURN_END, 17, p, &res);
+	PQclear(res);
+	free(text);
 	return rc;
 }
 
@@ -1358,6 +1451,20 @@ store_stream_slot_take(struct store *st, const char *holder, const char *worker_
 }
 
 enum store_rc
+store_reply_chunks_sweep(struct store *st, long *deleted)
+{
+	PGresult *res;
+	enum store_rc rc;
+
+	*deleted = 0;
+	if ((rc = store_exec(st, S_CHUNKS_SWEEP, 0, NULL, &res)) != STORE_OK)
+		return rc;
+	*deleted = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return STORE_OK;
+}
+
+enum store_rc
 store_stream_slot_release(struct store *st, long long slot)
 {
 	char id[24];
@@ -1435,9 +1542,10 @@ store_process_gone(struct store *st, const char *id)
 	return rc;
 }
 
-/* Reads one owner from columns 0-4 of row. */
+/* Reads one owner from columns 0-3 of row, and quiet from column 4 when
+ * the statement has it. */
 static enum store_rc
-store_owner_row(const PGresult *res, int row, struct store_owner *o)
+store_owner_row(const PGresult *res, int row, bool with_quiet, struct store_owner *o)
 {
 	memset(o, 0, sizeof(*o));
 	if (store_dup(res, row, 0, &o->id) != STORE_OK)
@@ -1445,7 +1553,24 @@ store_owner_row(const PGresult *res, int row, struct store_owner *o)
 	o->registered = strcmp(PQgetvalue(res, row, 1), "1") == 0;
 	o->proc_start = strtoll(PQgetvalue(res, row, 2), NULL, 10);
 	o->beating = strcmp(PQgetvalue(res, row, 3), "1") == 0;
-	o->quiet = strcmp(PQgetvalue(res, row, 4), "1") == 0;
+	o->quiet = with_quiet && strcmp(PQgetvalue(res, row, 4), "1") == 0;
+	return STORE_OK;
+}
+
+/* Fills o->quiet (S_OWNER_QUIET). */
+static enum store_rc
+store_owner_quiet(struct store *st, int stale_s, struct store_owner *o)
+{
+	char s[16];
+	const char *p[] = { o->id, s };
+	PGresult *res;
+	enum store_rc rc;
+
+	(void)snprintf(s, sizeof(s), "%d", stale_s);
+	if ((rc = store_exec(st, S_OWNER_QUIET, 2, p, &res)) != STORE_OK)
+		return rc;
+	o->quiet = strcmp(PQgetvalue(res, 0, 0), "1") == 0;
+	PQclear(res);
 	return STORE_OK;
 }
 
@@ -1467,10 +1592,14 @@ store_owners_list(struct store *st, int stale_s, struct store_owner **owners, si
 	if (rows > 0 && (*owners = calloc((size_t)rows, sizeof(**owners))) == NULL)
 		rc = STORE_ERROR;
 	for (int i = 0; rc == STORE_OK && i < rows; i++) {
-		if ((rc = store_owner_row(res, i, &(*owners)[i])) == STORE_OK)
+		if ((rc = store_owner_row(res, i, false, &(*owners)[i])) == STORE_OK)
 			(*n)++;
 	}
 	PQclear(res);
+	/* Quiet matters only without a heartbeat (core/sweep.c). */
+	for (size_t i = 0; rc == STORE_OK && i < *n; i++)
+		if (!(*owners)[i].beating)
+			rc = store_owner_quiet(st, stale_s, &(*owners)[i]);
 	if (rc != STORE_OK) {
 		store_owners_free(*owners, *n);
 		*owners = NULL;
@@ -1500,7 +1629,7 @@ store_reply_owner(struct store *st, const char *user_id, const char *session_id,
 	(void)snprintf(s, sizeof(s), "%d", stale_s);
 	if ((rc = store_exec(st, S_REPLY_OWNER, 3, p, &res)) != STORE_OK)
 		return rc;
-	rc = PQntuples(res) == 1 ? store_owner_row(res, 0, out) : STORE_NOT_FOUND;
+	rc = PQntuples(res) == 1 ? store_owner_row(res, 0, true, out) : STORE_NOT_FOUND;
 	PQclear(res);
 	return rc;
 }

@@ -21,6 +21,7 @@ enum store_rc {
 	STORE_INVALID,        /* the database refused the value (check, length) */
 	STORE_UNAVAILABLE,    /* no connection: answer 503 */
 	STORE_ERROR,          /* anything else: answer 500 */
+	STORE_LIMITED,        /* a cap refused it (stream slots): answer 429 */
 };
 
 struct store;
@@ -43,7 +44,7 @@ void store_set_pooled(bool pooled);
 /* Closes every connection and frees the pool. NULL-safe. */
 void store_free(struct store *st);
 
-/* Maps a result code to an HTTP status (200, 404, 409, 400, 503, 500). */
+/* Maps a result code to an HTTP status (200, 404, 409, 400, 503, 500, 429). */
 int store_http_status(enum store_rc rc);
 
 /* True if a trivial query succeeds (readiness probe). */
@@ -104,20 +105,34 @@ struct store_turn {
 	char   *settings_json;   /* the user's overrides or NULL */
 	char   *attached_reply_id; /* set instead of the above when the
 	                            * Idempotency-Key names an earlier reply */
+	long long slot;          /* the stream slot taken with the turn, 0: none */
 };
 
-/* In one round trip: checks that session_id belongs to user_id, stores
- * content as a user message (unless NULL: then the last stored message must
- * be the user's), inserts the assistant placeholder (tagged with
- * idempotency_key, may be NULL, and worker_id) and returns the last history
- * rows. If idempotency_key names an earlier reply of the session, nothing is
- * inserted and turn->attached_reply_id is set. STORE_NOT_FOUND: no such
- * session for this owner; STORE_INVALID: content NULL and nothing to answer;
- * STORE_CONFLICT: a concurrent send with the same key won (call again).
- * Free with store_turn_free(). */
+/* A concurrent-stream slot to take in the same statement as the turn
+ * (migrations/005_stream_slots.sql): holder "u:<id>" or "ip:<addr>" may
+ * hold cap slots younger than max_age_s. Borrowed for the call. */
+struct store_slot_ask {
+	const char *holder;
+	int         cap;
+	int         max_age_s;
+};
+
+/* In one round trip and one commit: checks that session_id belongs to
+ * user_id, takes the stream slot slot asks for (NULL: none) for worker_id,
+ * stores content as a user message (unless NULL: then the last stored
+ * message must be the user's), inserts the assistant placeholder (tagged
+ * with idempotency_key, may be NULL, and worker_id) and returns the last
+ * history rows. If idempotency_key names an earlier reply of the session,
+ * nothing is inserted and turn->attached_reply_id is set (the slot is
+ * taken: the replay is a stream). turn->slot: the slot taken, to give back
+ * with store_turn_end or store_stream_slot_release. STORE_NOT_FOUND: no
+ * such session for this owner; STORE_INVALID: content NULL and nothing to
+ * answer; STORE_LIMITED: the holder has its cap of slots (nothing stored,
+ * the session untouched); STORE_CONFLICT: a concurrent send with the same
+ * key won (call again). Free with store_turn_free(). */
 enum store_rc store_turn_begin(struct store *st, const char *user_id, const char *session_id,
     const char *content, int history, const char *idempotency_key, const char *worker_id,
-    struct store_turn *turn);
+    const struct store_slot_ask *slot, struct store_turn *turn);
 
 void store_turn_free(struct store_turn *turn);
 
@@ -158,6 +173,14 @@ struct store_stream_metric {
 };
 
 enum store_rc store_metric_insert(struct store *st, const struct store_stream_metric *m);
+
+/* The end of a stream in one statement and one commit: end (NULL for a
+ * stateless turn) stored as store_reply_end does, the stream's figures m
+ * inserted, its stream slot given back (0: none) and, with notify, the
+ * followers of end's reply told (NOTIFY chat_reply) if this ended it. All
+ * or nothing: on failure the caller hands each part on by itself. */
+enum store_rc store_turn_end(struct store *st, const struct reply_end *end,
+    const struct store_stream_metric *m, long long slot, bool notify);
 
 /* Requests the cancel of the session's reply in flight (NOTIFY chat_cancel).
  * STORE_NOT_FOUND: no such session for this owner; STORE_CONFLICT: no reply
@@ -293,6 +316,11 @@ enum store_rc store_notify_follow(struct store *st, const char *reply_id);
 /* Tells the followers of reply_id, wherever they are, that more of it is
  * stored (NOTIFY chat_reply). */
 enum store_rc store_notify_reply(struct store *st, const char *reply_id);
+
+/* Deletes the chunks of replies no longer in flight (a batch that lost a
+ * race with an ending from elsewhere; migrations/013_stream_statements.sql);
+ * *deleted: how many. For the master, now and then. */
+enum store_rc store_reply_chunks_sweep(struct store *st, long *deleted);
 
 /* Takes one of holder's concurrent-stream slots ("u:<id>" or "ip:<addr>")
  * for worker_id, unless holder has cap slots younger than max_age_s: then

@@ -78,8 +78,12 @@ sweep_run(struct store *st, const char *spool_dir)
 long
 sweep_metrics(struct store *st, int retention_days)
 {
-	long dropped;
+	long dropped, chunks;
 
+	/* With it, now and then: chunks of replies no longer in flight (a
+	 * batch that raced an ending from elsewhere), which no reader sees. */
+	if (store_reply_chunks_sweep(st, &chunks) == STORE_OK && chunks > 0)
+		log_info("sweep: %ld chunks of replies no longer in flight deleted", chunks);
 	if (store_metrics_maintain(st, retention_days, &dropped) != STORE_OK)
 		return -1;
 	if (dropped > 0)

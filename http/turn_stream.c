@@ -33,7 +33,7 @@ struct turn_job {
 	struct upstream_job    *upjob;       /* the transfer, while it runs */
 	bool                    throttled;   /* upstream paused for a slow client */
 	struct chat_turn_state *ts;
-	long long               slot;        /* the caller's stream slot, 0: none */
+	struct request_slot_holder slot;     /* what turn.slot_ask points to */
 };
 
 /* A slot on its way back, through the work queue (the loop never waits
@@ -74,7 +74,6 @@ turn_job_free(struct turn_job *job)
 {
 	if (job == NULL)
 		return;
-	turn_stream_slot_release(job->env.workq, job->env.store, job->slot);
 	sink_sse_free(&job->sse);
 	http_request_free(&job->req);
 	json_object_put(job->messages);
@@ -163,6 +162,12 @@ turn_job_new(struct request *r, const struct chat_turn *turn, const struct diale
 	http_request_init(&job->req);
 	job->env = (struct chat_env){ r->cfg, r->store, NULL, r->worker_id, r->workq };
 	job->turn = *turn;
+	if (turn->slot_ask != NULL) {
+		job->slot.ask = *turn->slot_ask;
+		(void)snprintf(job->slot.name, sizeof(job->slot.name), "%s", turn->slot_ask->holder);
+		job->slot.ask.holder = job->slot.name;
+		job->turn.slot_ask = &job->slot.ask;
+	}
 	job->turn.user_id = job->user_id = dup_opt(turn->user_id, &ok);
 	job->turn.session_id = job->session_id = dup_opt(turn->session_id, &ok);
 	job->turn.content = job->content = dup_opt(turn->content, &ok);
@@ -232,11 +237,10 @@ turn_job_start(void *ctx)
 	}
 }
 
-/* The whole turn on this thread (no loop, or the loop is unavailable),
- * holding the caller's stream slot. */
+/* The whole turn on this thread (no loop, or the loop is unavailable). */
 static int
 turn_stream_here(struct request *r, const struct chat_turn *turn, const struct dialect *d,
-    const void *opts, long long slot, const char **error)
+    const void *opts, const char **error)
 {
 	struct chat_env env = { .cfg = r->cfg, .store = r->store, .upstream = r->upstream, .worker_id = r->worker_id };
 	struct sink_sse sse;
@@ -246,7 +250,19 @@ turn_stream_here(struct request *r, const struct chat_turn *turn, const struct d
 	sink_sse_init(&sse, &sink, r, d, opts);
 	status = chat_turn_run(&env, turn, &sink, error);
 	sink_sse_free(&sse);
-	request_stream_slot_release(r->store, slot);
+	return status;
+}
+
+/* A 429 (the stream cap) says when to come back. Returns status. */
+static int
+turn_stream_refused(struct request *r, int status)
+{
+	char retry[16];
+
+	if (status == 429) {
+		(void)snprintf(retry, sizeof(retry), "%d", REQUEST_STREAM_RETRY_S);
+		(void)http_header(r, "Retry-After", retry);
+	}
 	return status;
 }
 
@@ -255,46 +271,52 @@ turn_stream_slot_take(struct request *r, long long *slot, const char **error)
 {
 	struct request_result res = request_stream_slot_take(r->cfg, r->store,
 	    r->authed ? r->user_id : NULL, r->client_ip, r->worker_id, slot);
-	char retry[16];
 
 	if (res.status == 0)
 		return 200;
-	if (res.status == 429) {
-		(void)snprintf(retry, sizeof(retry), "%d", REQUEST_STREAM_RETRY_S);
-		(void)http_header(r, "Retry-After", retry);
-	}
 	*error = res.message;
-	return res.status;
+	return turn_stream_refused(r, res.status);
 }
 
 int
-turn_stream_run(struct request *r, const struct chat_turn *turn, const struct dialect *d,
+turn_stream_run(struct request *r, const struct chat_turn *turn_in, const struct dialect *d,
     const void *opts, size_t opts_len, const char **error)
 {
+	struct request_slot_holder holder;
+	struct chat_turn turn = *turn_in;
 	struct turn_job *job;
 	const char *attached;
-	long long slot;
 	int status;
 
-	if ((status = turn_stream_slot_take(r, &slot, error)) != 200)
+	/* The stream slot: a session turn takes it in the statement that
+	 * stores its message; a stateless one has no such statement. Either
+	 * way the engine gives it back with the end. */
+	if (turn.session_id != NULL) {
+		struct request_result res = request_stream_slot_ask(r->cfg,
+		    r->authed ? r->user_id : NULL, r->client_ip, &holder);
+
+		if (res.status != 0) {
+			*error = res.message;
+			return res.status;
+		}
+		turn.slot_ask = holder.ask.holder != NULL ? &holder.ask : NULL;
+	} else if ((status = turn_stream_slot_take(r, &turn.slot, error)) != 200)
 		return status;
 	if (r->io.detach == NULL)
-		return turn_stream_here(r, turn, d, opts, slot, error);
-	if ((job = turn_job_new(r, turn, d, opts, opts_len)) == NULL) {
-		request_stream_slot_release(r->store, slot);
+		return turn_stream_refused(r, turn_stream_here(r, &turn, d, opts, error));
+	if ((job = turn_job_new(r, &turn, d, opts, opts_len)) == NULL) {
+		request_stream_slot_release(r->store, turn.slot);
 		*error = "Out of memory";
 		return 500;
 	}
-	job->slot = slot;  /* the job gives it back when it ends */
 	/* Reserve the loop first: after prepare, the turn is committed. */
 	if (!r->io.detach(r->io.ctx, &job->req, turn_job_start, job)) {
-		job->slot = 0;
 		turn_job_free(job);
-		return turn_stream_here(r, turn, d, opts, slot, error);
+		return turn_stream_refused(r, turn_stream_here(r, &turn, d, opts, error));
 	}
 	if ((status = chat_turn_prepare(&job->env, &job->turn, &job->outer, &job->ts, error)) != 200) {
 		turn_job_free(job);
-		return status;
+		return turn_stream_refused(r, status);
 	}
 	if ((attached = chat_turn_attached(job->ts)) != NULL) {
 		/* A retried send (same Idempotency-Key): replay the first one's
@@ -305,7 +327,7 @@ turn_stream_run(struct request *r, const struct chat_turn *turn, const struct di
 		const char *ignored;
 
 		sink_sse_init(&sse, &sink, r, d, opts);
-		status = chat_replay_run(&env, turn->user_id, turn->session_id, attached, -1, &sink,
+		status = chat_replay_run(&env, turn.user_id, turn.session_id, attached, -1, &sink,
 		    error);
 		sink_sse_free(&sse);
 		(void)chat_turn_finish(job->ts, &ignored);

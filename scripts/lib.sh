@@ -651,6 +651,12 @@ shared_buffers = 256MB
 fsync = on
 synchronous_commit = on
 EOF
+		# CHAT_PG_STATS=1: pg_stat_statements, statements inside functions
+		# and triggers included (README, Performance: what a stream costs).
+		if [ "${CHAT_PG_STATS:-0}" = 1 ]; then
+			printf '%s\n' "shared_preload_libraries = 'pg_stat_statements'" \
+				"pg_stat_statements.track = all" "pg_stat_statements.max = 10000"
+		fi
 	)
 	[ -f "$conf" ] && [ "$(cat "$conf")" = "$new" ] && return 1
 	printf '%s\n' "$new" >"$conf"

@@ -7,6 +7,9 @@
 // - once it ended, the row holds the whole text and one chunk end per
 //   delta, and no chunk or in-flight entry is left behind;
 // - a reply that ends in error gives its Idempotency-Key back.
+// Batches lock nothing (migrations/013_stream_statements.sql): a batch that
+// lands after its reply ended is never read and is swept, and a deleted
+// reply in flight takes its chunks with it.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
@@ -114,5 +117,60 @@ describe('a streaming reply is stored in chunks, folded once at its end', () => 
 		assert.equal(rows.at(-1).status, 'complete');
 		assert.equal(rows.at(-1).idempotency_key, key);
 		for (const r of rows.slice(0, -1)) assert.equal(r.idempotency_key, null, `an ended-in-error reply holds no key (${r.status})`);
+	});
+
+	// The replies below are written as a generator would, in SQL: the
+	// races they stand for (a batch committing just after an ending from
+	// the sweep, a delete during a batch) cannot be timed from outside.
+	async function streamingReply(sessionId, chunks) {
+		const { rows } = await db().query(
+			`INSERT INTO messages (session_id, role, status) VALUES ($1, 'assistant', 'streaming') RETURNING id::text`,
+			[sessionId],
+		);
+		const id = rows[0].id;
+		let end = 0;
+		for (const text of chunks) {
+			end += Buffer.byteLength(text);
+			await db().query('INSERT INTO reply_chunks (message_id, content, chunk_ends) VALUES ($1, $2, $3)', [id, text, [end]]);
+		}
+		return id;
+	}
+
+	test('a batch that lands after its reply ended is never shown, and the sweep deletes it', async () => {
+		const session = await createSession(user.token);
+		const id = await streamingReply(session.id, ['Hello', ' world']);
+		await db().query(`UPDATE messages SET status = 'interrupted', error = 'worker_died' WHERE id = $1`, [id]);
+		await db().query('INSERT INTO reply_chunks (message_id, content, chunk_ends) VALUES ($1, $2, $3)', [id, ' late', [16]]);
+
+		const got = await api('GET', `${SESSIONS}/${session.id}`, { token: user.token });
+		assert.equal(got.status, 200, got.text);
+		assert.equal(got.json.messages.find((m) => m.id === id).content, 'Hello world', 'the text as the end folded it');
+		const row = await dbReply(id);
+		assert.equal(row.content, 'Hello world');
+		assert.equal(row.chunks, 2);
+
+		const { rows: swept } = await db().query('SELECT reply_chunks_sweep()::int AS n');
+		assert.ok(swept[0].n >= 1, `the stray chunk is swept (${swept[0].n})`);
+		const { rows } = await db().query('SELECT count(*)::int AS n FROM reply_chunks WHERE message_id = $1', [id]);
+		assert.equal(rows[0].n, 0);
+		assert.equal((await dbReply(id)).content, 'Hello world', 'the sweep leaves the reply as it was');
+	});
+
+	test('the sweep keeps the chunks of replies in flight', async () => {
+		const session = await createSession(user.token);
+		const id = await streamingReply(session.id, ['still ', 'going']);
+		await db().query('SELECT reply_chunks_sweep()');
+		assert.equal((await dbReply(id)).content, 'still going');
+		await db().query(`UPDATE messages SET status = 'complete' WHERE id = $1`, [id]);
+		assert.equal((await dbReply(id)).content, 'still going');
+	});
+
+	test('deleting a session while its reply streams deletes the chunks of that reply', async () => {
+		const session = await createSession(user.token);
+		const id = await streamingReply(session.id, ['some ', 'text']);
+		const del = await api('DELETE', `${SESSIONS}/${session.id}`, { token: user.token });
+		assert.ok(del.status === 204 || del.status === 200, `${del.status} ${del.text}`);
+		const { rows } = await db().query('SELECT count(*)::int AS n FROM reply_chunks WHERE message_id = $1', [id]);
+		assert.equal(rows[0].n, 0, 'no chunk outlives its reply');
 	});
 });

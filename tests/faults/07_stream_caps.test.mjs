@@ -93,6 +93,39 @@ describe('streams per user', { skip: LIMITS.streamsUser === 0 && 'streams_per_us
 	});
 });
 
+describe('streams per user, all at once', { skip: LIMITS.streamsUser === 0 && 'streams_per_user is 0 (unlimited)' }, () => {
+	// Admission takes the slot in the statement that stores the message
+	// (migrations/013_stream_statements.sql: slots are numbered, takers do
+	// not wait for each other): the cap holds when they all race.
+	test('cap + 5 streams started together: exactly cap are served, the rest get 429', async () => {
+		const cap = LIMITS.streamsUser;
+		const a = await registerAndLogin('capr');
+		const sessions = [];
+		for (let i = 0; i < cap + 5; i++) sessions.push(await createSession(a.token));
+		const controllers = sessions.map(() => new AbortController());
+		const responses = await Promise.all(sessions.map((s, i) =>
+			openStream(a.token, s.id, HOLD, { signal: controllers[i].signal })));
+		try {
+			const served = responses.filter((r) => r.status === 200).length;
+			assert.equal(served, cap, `served ${served} of ${cap + 5} (statuses ${responses.map((r) => r.status).join(',')})`);
+			for (const r of responses.filter((x) => x.status !== 200)) {
+				r.json = await r.json();
+				assertCapped(r, 'a stream past the cap');
+			}
+			assert.equal(await slotsOf(`u:${a.userId}`), cap);
+		} finally {
+			for (let i = 0; i < sessions.length; i++) {
+				controllers[i].abort();
+				if (responses[i].status === 200) {
+					await readAll(responses[i]).catch(() => {});
+					await api('POST', `${SESSIONS}/${sessions[i].id}/cancel`, { token: a.token });
+				}
+			}
+		}
+		await waitFor(async () => (await slotsOf(`u:${a.userId}`)) === 0, { timeout: 20000, what: 'the slots to be released' });
+	});
+});
+
 describe('streams per anonymous address', { skip: LIMITS.streamsAnon === 0 && 'streams_per_anon is 0 (unlimited)' }, () => {
 	test('one address past its cap gets 429; another address is served; the slots come back', async () => {
 		const cap = LIMITS.streamsAnon;

@@ -157,6 +157,7 @@ store_http_status(enum store_rc rc)
 	case STORE_INVALID:     return 400;
 	case STORE_UNAVAILABLE: return 503;
 	case STORE_ERROR:       return 500;
+	case STORE_LIMITED:     return 429;
 	}
 	return 500;
 }
@@ -164,7 +165,7 @@ store_http_status(enum store_rc rc)
 enum store_rc
 store_turn_begin(struct store *st, const char *user_id, const char *session_id,
     const char *content, int history, const char *idempotency_key, const char *worker_id,
-    struct store_turn *turn)
+    const struct store_slot_ask *slot, struct store_turn *turn)
 {
 	struct fake_session *s;
 	struct fake_reply *r;
@@ -185,6 +186,14 @@ store_turn_begin(struct store *st, const char *user_id, const char *session_id,
 	if ((s = session_find(session_id, user_id)) == NULL) {
 		rc = STORE_NOT_FOUND;
 		goto out;
+	}
+	if (slot != NULL) {
+		if (fake_store.slots_held >= slot->cap) {
+			rc = STORE_LIMITED;
+			goto out;
+		}
+		turn->slot = ++fake_store.slots_taken;
+		fake_store.slots_held++;
 	}
 	for (int i = 0; idempotency_key != NULL && i < fake_store.nreplies; i++)
 		if (strcmp(fake_store.replies[i].session_id, s->id) == 0 &&
@@ -404,6 +413,43 @@ store_reply_end(struct store *st, const struct reply_end *end)
 		return rc;
 	return store_reply_finish(st, end->reply_id, end->status, end->model, end->prompt_tokens,
 	    end->completion_tokens, end->error_code);
+}
+
+/* All or nothing, as the real statement: a failure configured for the
+ * append or the finish fails the whole end, figures and slot included. */
+enum store_rc
+store_turn_end(struct store *st, const struct reply_end *end, const struct store_stream_metric *m,
+    long long slot, bool notify)
+{
+	enum store_rc rc = STORE_OK;
+
+	pthread_mutex_lock(&mu);
+	fake_store.turn_ends++;
+	if (fake_store.end_rc != STORE_OK)
+		rc = fake_store.end_rc;
+	pthread_mutex_unlock(&mu);
+	if (rc == STORE_OK && end != NULL)
+		rc = store_reply_end(st, end);
+	if (rc != STORE_OK)
+		return rc;
+	(void)store_metric_insert(st, m);
+	if (slot > 0)
+		(void)store_stream_slot_release(st, slot);
+	if (notify && end != NULL)
+		(void)store_notify_reply(st, end->reply_id);
+	return STORE_OK;
+}
+
+enum store_rc
+store_stream_slot_release(struct store *st, long long slot)
+{
+	(void)st;
+	(void)slot;
+	pthread_mutex_lock(&mu);
+	fake_store.slots_held--;
+	fake_store.slots_released++;
+	pthread_mutex_unlock(&mu);
+	return STORE_OK;
 }
 
 enum store_rc

@@ -54,6 +54,7 @@ struct fake_store_state {
 	enum store_rc       begin_rc;
 	enum store_rc       append_rc;
 	enum store_rc       finish_rc;
+	enum store_rc       end_rc;         /* store_turn_end as a whole */
 
 	/* Called (under no lock) at the start of each store_reply_read with
 	 * the count of reads so far: lets a test advance a live reply. */
@@ -66,6 +67,9 @@ struct fake_store_state {
 	bool                last_content_null;
 	char                metric_status[16];
 	long                metric_chunks;
+
+	/* Stream slots (store_turn_begin's, store_turn_end's). */
+	int                 slots_held, slots_taken, slots_released, turn_ends;
 };
 
 extern struct fake_store_state fake_store;

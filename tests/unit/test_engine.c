@@ -13,6 +13,7 @@
 #include "auth.h"
 #include "config.h"
 #include "engine.h"
+#include "request.h"
 #include "fake_store.h"
 #include "fake_upstream_client.h"
 #include "json_out.h"
@@ -784,6 +785,87 @@ START_TEST(turn_end_stored_after_the_database_returns)
 }
 END_TEST
 
+/* The stream slot is taken with the turn and given back with its end,
+ * each in the one statement that stores them. */
+START_TEST(turn_slot_taken_with_the_turn_and_back_with_the_end)
+{
+	struct store_slot_ask ask = { "u:" USER, 2, 360 };
+	struct chat_turn t = session_turn("hi");
+	const char *error;
+
+	t.slot_ask = &ask;
+	script("a", "b", NULL, UPSTREAM_OK);
+	ck_assert_int_eq(run(&t, &error), 200);
+	ck_assert_str_eq(last_end()->status, "complete");
+	ck_assert_int_eq(fake_store.slots_taken, 1);
+	ck_assert_int_eq(fake_store.slots_released, 1);
+	ck_assert_int_eq(fake_store.slots_held, 0);
+	ck_assert_int_eq(fake_store.turn_ends, 1);
+	ck_assert_int_eq(fake_store.metrics, 1);
+}
+END_TEST
+
+/* At the cap: 429, nothing stored, nothing sent upstream. */
+START_TEST(turn_at_the_stream_cap_is_refused)
+{
+	struct store_slot_ask ask = { "u:" USER, 1, 360 };
+	struct chat_turn t = session_turn("hi");
+	const char *error;
+
+	t.slot_ask = &ask;
+	fake_store.slots_held = 1;   /* another stream holds the only one */
+	ck_assert_int_eq(run(&t, &error), 429);
+	ck_assert_str_eq(error, REQUEST_MSG_TOO_MANY_STREAMS);
+	ck_assert_int_eq(rec.n, 0);
+	ck_assert_int_eq(fake_store.nreplies, 0);
+	ck_assert_int_eq(fake_upstream.calls, 0);
+	ck_assert_int_eq(fake_store.metrics, 0);
+}
+END_TEST
+
+/* The end statement fails: the ending goes to the retry thread, and the
+ * figures and the slot are still tried on their own. */
+START_TEST(turn_end_refused_still_gives_the_slot_back)
+{
+	struct store_slot_ask ask = { "u:" USER, 2, 360 };
+	struct chat_turn t = session_turn("hi");
+	const char *error;
+	struct fake_reply r;
+
+	t.slot_ask = &ask;
+	script("late", NULL, NULL, UPSTREAM_OK);
+	fake_store.end_rc = STORE_UNAVAILABLE;
+	ck_assert_int_eq(run(&t, &error), 200);
+	ck_assert_str_eq(last_end()->status, "complete");
+	ck_assert_int_eq(fake_store.slots_held, 0);
+	ck_assert_int_eq(fake_store.metrics, 1);
+	for (int i = 0; i < 60; i++) {    /* the retry thread tries every second */
+		r = stored(fake_store_reply_id(0));
+		if (strcmp(r.status, "streaming") != 0)
+			break;
+		(void)nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000 }, NULL);
+	}
+	ck_assert_str_eq(r.status, "complete");
+	ck_assert_str_eq(r.content, "late");
+}
+END_TEST
+
+/* A stateless turn's slot, taken by its caller, goes back with its end. */
+START_TEST(turn_stateless_gives_its_slot_back)
+{
+	json_object *msgs = json_tokener_parse("[{\"role\":\"user\",\"content\":\"q\"}]");
+	struct chat_turn t = { .route = "test", .messages = msgs, .slot = 7 };
+	const char *error;
+
+	fake_store.slots_held = 1;
+	script("x", NULL, NULL, UPSTREAM_OK);
+	ck_assert_int_eq(run(&t, &error), 200);
+	ck_assert_int_eq(fake_store.slots_released, 1);
+	ck_assert_int_eq(fake_store.slots_held, 0);
+	json_object_put(msgs);
+}
+END_TEST
+
 /* ---- chat_replay_run ---- */
 
 static int
@@ -1073,6 +1155,10 @@ engine_suite(void)
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, turn_streams_open_deltas_then_one_end);
 	tcase_add_test(tc, turn_persists_the_whole_reply);
+	tcase_add_test(tc, turn_slot_taken_with_the_turn_and_back_with_the_end);
+	tcase_add_test(tc, turn_at_the_stream_cap_is_refused);
+	tcase_add_test(tc, turn_end_refused_still_gives_the_slot_back);
+	tcase_add_test(tc, turn_stateless_gives_its_slot_back);
 	tcase_add_test(tc, turn_builds_the_prompt);
 	tcase_add_test(tc, turn_prompt_settings_override);
 	tcase_add_test(tc, turn_prompt_settings_model_no_longer_allowed);
