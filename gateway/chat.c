@@ -288,7 +288,7 @@ on_stream_chat(struct session *s, const struct sio_packet *pk)
 		goto done;
 	}
 	ack(s, pk, true, room);
-	stream_start_001(s->sid, room, s->user_id[0] != '\0' ? s->user_id : NULL, messages,
+	stream_start_001(s->sid, room, s->user_id[0] != '\0' ? s->user_id : NULL, s->client_ip, messages,
 	    room != NULL ? "gw_stream_chat_room" : "gw_stream_chat");
 done:
 	json_object_put(messages);
@@ -350,7 +350,7 @@ on_ai_chat(struct session *s, const struct sio_packet *pk)
 	}
 	ack(s, pk, true, NULL);
 	/* The client keeps the name it gave, or learns the new session's id. */
-	stream_start_003(s->sid, user[0] != '\0' ? user : NULL, session_id,
+	stream_start_003(s->sid, user[0] != '\0' ? user : NULL, s->client_ip, session_id,
 	    in.ref != NULL ? in.ref : session_id, in.message);
 	free(session_id);
 }
@@ -475,7 +475,7 @@ job_run(void *ctx, const char *room, const char *user_id, const char *messages_j
 	}
 	log_info("running the queued generation for room %s (%zu local member(s))", room,
 	    room_size(room));
-	stream_start_001(NULL, room, user_id, messages, "gw_rest_stream");
+	stream_start_001(NULL, room, user_id, NULL, messages, "gw_rest_stream");
 	json_object_put(messages);
 	json_object_put(arr);
 }

@@ -32,6 +32,8 @@ struct stream {
 	char                    room[ROOM_NAME_MAX + 1];   /* seed 001 room; "" for the socket */
 	char                    user_id[SESSION_USER_MAX];
 	char                    route[48];
+	char                    client_ip[LIMIT_CLIENT_IP_BYTES];  /* "": none (a REST job) */
+	struct request_slot_holder slot;                   /* what turn.slot_ask points to */
 	char                   *session_id;                /* seed 003: owned */
 	char                   *session_ref;               /* seed 003: owned */
 	char                   *message;                   /* seed 003: owned */
@@ -86,7 +88,8 @@ stream_free(struct stream *st)
 }
 
 static struct stream *
-stream_new(enum seed seed, const char *sid, const char *user_id, const char *route)
+stream_new(enum seed seed, const char *sid, const char *user_id, const char *client_ip,
+    const char *route)
 {
 	struct stream *st = calloc(1, sizeof(*st));
 
@@ -96,6 +99,7 @@ stream_new(enum seed seed, const char *sid, const char *user_id, const char *rou
 	(void)snprintf(st->sid, sizeof(st->sid), "%s", sid != NULL ? sid : "");
 	(void)snprintf(st->user_id, sizeof(st->user_id), "%s", user_id != NULL ? user_id : "");
 	(void)snprintf(st->route, sizeof(st->route), "%s", route);
+	(void)snprintf(st->client_ip, sizeof(st->client_ip), "%s", client_ip != NULL ? client_ip : "");
 	if (!eio_sid_generate(st->id, sizeof(st->id))) {
 		free(st);
 		return NULL;
@@ -281,6 +285,33 @@ stream_done(void *ctx)
 	stream_free(st);
 }
 
+/* The caller's concurrent-stream slot, as chatd's streams take it
+ * (http/turn_stream.c): a session turn takes it in the statement that
+ * stores its message, a stateless one here; the engine gives it back with
+ * the end. A room job started over REST by an anonymous caller has no
+ * address here: it is not counted. Returns 200, or the refusal. */
+static int
+stream_slot(struct stream *st, const char **err)
+{
+	const char *user = st->user_id[0] != '\0' ? st->user_id : NULL;
+	struct request_result res;
+
+	if (user == NULL && st->client_ip[0] == '\0')
+		return 200;
+	if (st->turn.session_id != NULL) {
+		res = request_stream_slot_ask(env.cfg, user, st->client_ip, &st->slot);
+		if (res.status == 0 && st->slot.ask.holder != NULL)
+			st->turn.slot_ask = &st->slot.ask;
+	} else
+		res = request_stream_slot_take(env.cfg, env.store, user, st->client_ip, env.worker_id,
+		    &st->turn.slot);
+	if (res.status != 0) {
+		*err = res.message;
+		return res.status;
+	}
+	return 200;
+}
+
 /* Prepares the turn and starts its transfer; reports failures itself and
  * frees st then. */
 static void
@@ -292,7 +323,8 @@ stream_launch(struct stream *st)
 	size_t len;
 	int status;
 
-	status = chat_turn_prepare(&env, &st->turn, &st->sink, &st->ts, &err);
+	if ((status = stream_slot(st, &err)) == 200)
+		status = chat_turn_prepare(&env, &st->turn, &st->sink, &st->ts, &err);
 	if (status != 200) {
 		log_info("stream %s: not started (%d %s)", st->id, status, err != NULL ? err : "");
 		stream_fail(st, err);
@@ -310,10 +342,10 @@ stream_launch(struct stream *st)
 }
 
 void
-stream_start_001(const char *sid, const char *room, const char *user_id, json_object *messages,
-    const char *route)
+stream_start_001(const char *sid, const char *room, const char *user_id, const char *client_ip,
+    json_object *messages, const char *route)
 {
-	struct stream *st = stream_new(SEED_001, sid, user_id, route);
+	struct stream *st = stream_new(SEED_001, sid, user_id, client_ip, route);
 	char ts[EVENTS_TS_LEN];
 	struct buf b;
 
@@ -351,10 +383,10 @@ stream_start_001(const char *sid, const char *room, const char *user_id, json_ob
 }
 
 void
-stream_start_003(const char *sid, const char *user_id, const char *session_id,
-    const char *session_ref, const char *message)
+stream_start_003(const char *sid, const char *user_id, const char *client_ip,
+    const char *session_id, const char *session_ref, const char *message)
 {
-	struct stream *st = stream_new(SEED_003, sid, user_id, "gw_ai_chat");
+	struct stream *st = stream_new(SEED_003, sid, user_id, client_ip, "gw_ai_chat");
 
 	if (st == NULL || (st->session_id = strdup(session_id)) == NULL ||
 	    (st->session_ref = strdup(session_ref)) == NULL || (st->message = strdup(message)) == NULL) {

@@ -33,14 +33,16 @@ size_t stream_count(void);
 
 /* Seed 001: streams a reply to messages ([{role, content}], validated; a
  * reference is taken) to room, or when room is NULL to the socket of
- * Engine.IO sid `sid`. user_id NULL: anonymous. route labels metrics. */
+ * Engine.IO sid `sid`. user_id NULL: anonymous, counted against the
+ * stream cap by client_ip (NULL: a REST job, not counted). route labels
+ * metrics. Past the caller's stream cap the seed's error event says so. */
 void stream_start_001(const char *sid, const char *room, const char *user_id,
-    json_object *messages, const char *route);
+    const char *client_ip, json_object *messages, const char *route);
 
 /* Seed 003: answers message in the stored session session_id of user_id
  * (NULL: anonymous), to the socket of sid; events name the session as
  * session_ref (what the client called it). */
-void stream_start_003(const char *sid, const char *user_id, const char *session_id,
-    const char *session_ref, const char *message);
+void stream_start_003(const char *sid, const char *user_id, const char *client_ip,
+    const char *session_id, const char *session_ref, const char *message);
 
 #endif
