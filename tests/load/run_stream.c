@@ -68,6 +68,7 @@ struct srun {
 	int                       nhdrs;
 	char                     *body;       /* the request body, shared */
 	int                       open;
+	int                       answered;   /* open streams whose headers came */
 	int64_t                   sustain_until;  /* 0: one stream per slot */
 	/* --sustain: slots whose stream failed wait STREAM_RETRY_US before the
 	 * next one (no tight loop of instant 429s). A ring in time order, as
@@ -287,8 +288,14 @@ stream_on_header(char *p, size_t size, size_t nmemb, void *ud)
 	struct stream *s = ud;
 
 	(void)p;
-	if (s->t_headers == 0)
+	if (s->t_headers == 0) {
 		s->t_headers = clock_us();
+		/* Every slot open and answered: the server holds every stream
+		 * now, not only its listen queue (a slow start would weigh
+		 * half of them), so weigh it again (see stream_start). */
+		if (++s->run->answered == s->run->nslots)
+			procmon_mark_pss(&s->run->r->mon);
+	}
 	return size * nmemb;
 }
 
@@ -320,6 +327,8 @@ stream_finish(struct stream *s, CURLcode rc, int64_t now, bool capped)
 
 	s->open = false;
 	run->open--;
+	if (s->t_headers > 0)
+		run->answered--;
 	if (s->status == 0)
 		curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &s->status);
 	samples_add(&r->duration, now - s->t_start);
