@@ -54,9 +54,9 @@ struct chat_turn_state {
 	void                    *finish_ctx;
 
 	/* The upstream request and its result. */
-	json_object             *req;
-	const char              *body;         /* borrowed from req */
+	char                    *body;         /* the request's JSON text, owned */
 	size_t                   body_len;
+	char                    *model;        /* info.model borrows it */
 	struct upstream_stream_ops ops;
 	struct upstream_result   res;
 	int64_t                  t_start;
@@ -541,7 +541,8 @@ turn_state_free(struct chat_turn_state *ts)
 {
 	if (ts == NULL)
 		return;
-	json_object_put(ts->req);
+	free(ts->body);
+	free(ts->model);
 	store_turn_free(&ts->st);
 	buf_free(&ts->content);
 	buf_free(&ts->chunk_ends);
@@ -549,12 +550,37 @@ turn_state_free(struct chat_turn_state *ts)
 	free(ts);
 }
 
+/* Keeps only the request's text and model, and drops what it was built
+ * from: a stream holds them for minutes, and the tree, the history and the
+ * settings were a few KiB per stream (more with a long history) for
+ * nothing once the text exists. False when out of memory. */
+static bool
+turn_keep_request(struct chat_turn_state *ts, json_object *req)
+{
+	json_object *model = NULL;
+	const char *text, *m;
+	size_t len = 0;
+
+	(void)json_object_object_get_ex(req, "model", &model);
+	m = json_object_get_string(model);
+	if ((text = json_object_to_json_string_length(req, JSON_C_TO_STRING_PLAIN, &len)) == NULL ||
+	    (ts->body = strndup(text, len)) == NULL ||
+	    (m != NULL && (ts->model = strdup(m)) == NULL))
+		return false;
+	ts->body_len = len;
+	ts->info.model = ts->model;
+	free(ts->st.history_json);
+	free(ts->st.settings_json);
+	ts->st.history_json = ts->st.settings_json = NULL;
+	return true;
+}
+
 int
 chat_turn_prepare(const struct chat_env *env, const struct chat_turn *turn,
     const struct chat_sink *sink, struct chat_turn_state **out, const char **error)
 {
 	struct chat_turn_state *ts;
-	json_object *model;
+	json_object *req = NULL;
 	int status;
 
 	*out = NULL;
@@ -596,16 +622,16 @@ chat_turn_prepare(const struct chat_env *env, const struct chat_turn *turn,
 	ts->info.created = (long)time(NULL);
 	ts->last_persist_us = ts->t_start;
 
-	if ((ts->req = prompt_build(env->cfg, turn, ts->st.settings_json, ts->st.history_json)) == NULL) {
+	if ((req = prompt_build(env->cfg, turn, ts->st.settings_json, ts->st.history_json)) == NULL ||
+	    !turn_keep_request(ts, req)) {
+		json_object_put(req);
 		*error = "Internal server error";
 		status = 500;
 		if (turn->session_id != NULL)
 			(void)store_reply_finish(env->store, ts->st.reply_id, REPLY_ERROR, NULL, -1, -1, "prompt");
 		goto failed;
 	}
-	(void)json_object_object_get_ex(ts->req, "model", &model);
-	ts->info.model = json_object_get_string(model);
-	ts->body = json_object_to_json_string_length(ts->req, JSON_C_TO_STRING_PLAIN, &ts->body_len);
+	json_object_put(req);
 	ts->ops.on_open = turn_on_open;
 	ts->ops.on_delta = turn_on_delta;
 	ts->ops.on_tick = turn_on_tick;

@@ -12,25 +12,23 @@
 /* Content the fast path hands out in place of a json-c string. Deltas are a
  * few tokens; a longer one is json-c's to parse, so no allocation. */
 #define CHUNK_FAST_CONTENT_BYTES 4096
+#define CHUNK_FAST_MIN_BYTES     256
 
+/* One per stream, held for the whole stream: both buffers are made when
+ * first needed, and the content buffer only as large as the chunks seen
+ * (a token's chunk is a few hundred bytes), so thousands of slow streams
+ * do not each hold 4 KiB and a tokener the fast path never uses. */
 struct openai_chunk_parser {
-	json_tokener *tok;
+	json_tokener *tok;     /* NULL until a chunk takes the strict path */
 	json_object  *last;    /* the previous chunk, kept while out borrows from it */
-	char          fast[CHUNK_FAST_CONTENT_BYTES];  /* content of a fast-path chunk */
+	char         *fast;    /* content of a fast-path chunk */
+	size_t        fast_cap;
 };
 
 struct openai_chunk_parser *
 openai_chunk_parser_new(void)
 {
-	struct openai_chunk_parser *p = calloc(1, sizeof(*p));
-
-	if (p == NULL)
-		return NULL;
-	if ((p->tok = json_tokener_new_ex(JSON_IN_MAX_DEPTH)) == NULL) {
-		free(p);
-		return NULL;
-	}
-	return p;
+	return calloc(1, sizeof(struct openai_chunk_parser));
 }
 
 void
@@ -39,8 +37,33 @@ openai_chunk_parser_free(struct openai_chunk_parser *p)
 	if (p == NULL)
 		return;
 	json_object_put(p->last);
-	json_tokener_free(p->tok);
+	if (p->tok != NULL)
+		json_tokener_free(p->tok);
+	free(p->fast);
 	free(p);
+}
+
+/* Makes the fast path's buffer hold the content of len bytes of data (the
+ * content is never longer than its JSON), up to CHUNK_FAST_CONTENT_BYTES.
+ * False when out of memory: the strict path then parses the chunk. */
+static bool
+fast_reserve(struct openai_chunk_parser *p, size_t len)
+{
+	size_t want = len < CHUNK_FAST_CONTENT_BYTES ? len + 1 : CHUNK_FAST_CONTENT_BYTES;
+	size_t cap = p->fast_cap != 0 ? p->fast_cap : CHUNK_FAST_MIN_BYTES;
+	char *b;
+
+	if (want <= p->fast_cap)
+		return true;
+	while (cap < want)
+		cap *= 2;
+	if (cap > CHUNK_FAST_CONTENT_BYTES)
+		cap = CHUNK_FAST_CONTENT_BYTES;
+	if ((b = realloc(p->fast, cap)) == NULL)
+		return false;
+	p->fast = b;
+	p->fast_cap = cap;
+	return true;
 }
 
 /* Copies the message of an OpenAI error object (or string) into out. */
@@ -95,6 +118,8 @@ chunk_parse_json(struct openai_chunk_parser *p, const char *event, const char *d
 {
 	json_object *root, *v, *choices, *choice, *delta, *content;
 
+	if (p->tok == NULL && (p->tok = json_tokener_new_ex(JSON_IN_MAX_DEPTH)) == NULL)
+		return false;  /* out of memory: the chunk cannot be read */
 	json_tokener_reset(p->tok);
 	root = len > 0 && len < (size_t)INT32_MAX ? json_tokener_parse_ex(p->tok, data, (int)len) : NULL;
 	if (root == NULL || json_tokener_get_parse_end(p->tok) != len) {
@@ -162,7 +187,8 @@ openai_chunk_parse(struct openai_chunk_parser *p, const char *event, const char 
 	 * json-c's int length, and anything the scanner declines take the
 	 * strict path, which alone decides what is malformed. */
 	if (strcmp(event, "error") != 0 && len < (size_t)INT32_MAX &&
-	    openai_fast_scan(data, len, p->fast, sizeof(p->fast), &out->content, &out->content_len))
+	    fast_reserve(p, len) &&
+	    openai_fast_scan(data, len, p->fast, p->fast_cap, &out->content, &out->content_len))
 		return true;
 	return chunk_parse_json(p, event, data, len, out);
 }

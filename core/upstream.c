@@ -21,6 +21,13 @@
 #define BACKOFF_BASE_MS     500
 #define BACKOFF_MAX_MS      8000
 #define RETRY_AFTER_MAX_MS  30000
+#define UPSTREAM_URL_MAX    2048        /* base URL + path */
+/* libcurl's receive buffer for a streamed reply (its default is 16 KiB per
+ * easy handle, held for the whole stream): one SSE event of a token is a
+ * few hundred bytes, and a handle lives as long as its stream, so at
+ * thousands of slow streams the default was most of chatd's memory per
+ * stream. A burst only takes more reads. */
+#define UPSTREAM_STREAM_RECV_BUFFER 2048
 
 const char *
 upstream_error_code(enum upstream_error e)
@@ -218,7 +225,7 @@ upstream_global_cleanup(void)
 }
 
 struct upstream *
-upstream_new(const struct config *cfg)
+upstream_new_easy(const struct config *cfg)
 {
 	struct upstream *u;
 	size_t n;
@@ -228,8 +235,7 @@ upstream_new(const struct config *cfg)
 	u->cfg = cfg;
 	buf_init(&u->errbody, UPSTREAM_ERRBODY);
 	sse_reader_init(&u->reader, LIMIT_UPSTREAM_EVENT_BYTES, upstream_on_event, u);
-	if ((u->easy = curl_easy_init()) == NULL || (u->multi = curl_multi_init()) == NULL ||
-	    (u->chunks = openai_chunk_parser_new()) == NULL)
+	if ((u->easy = curl_easy_init()) == NULL || (u->chunks = openai_chunk_parser_new()) == NULL)
 		goto failed;
 	n = strlen(cfg->openai_api_key) + 32;
 	if ((u->auth_header = malloc(n)) == NULL)
@@ -239,6 +245,18 @@ upstream_new(const struct config *cfg)
 failed:
 	upstream_free(u);
 	return NULL;
+}
+
+struct upstream *
+upstream_new(const struct config *cfg)
+{
+	struct upstream *u = upstream_new_easy(cfg);
+
+	if (u != NULL && (u->multi = curl_multi_init()) == NULL) {
+		upstream_free(u);
+		return NULL;
+	}
+	return u;
 }
 
 void
@@ -258,6 +276,7 @@ upstream_free(struct upstream *u)
 	sse_reader_free(&u->reader);
 	buf_free(&u->errbody);
 	curl_slist_free_all(u->headers);
+	free(u->url);
 	free(u);
 }
 
@@ -307,7 +326,9 @@ upstream_prepare(struct upstream *u, const char *url, const char *content_type, 
 	    curl_easy_setopt(u->easy, CURLOPT_WRITEDATA, u) != CURLE_OK ||
 	    curl_easy_setopt(u->easy, CURLOPT_HEADERFUNCTION, upstream_on_header) != CURLE_OK ||
 	    curl_easy_setopt(u->easy, CURLOPT_HEADERDATA, u) != CURLE_OK ||
-	    curl_easy_setopt(u->easy, CURLOPT_USERAGENT, "chatd/" PACKAGE_VERSION) != CURLE_OK)
+	    curl_easy_setopt(u->easy, CURLOPT_USERAGENT, "chatd/" PACKAGE_VERSION) != CURLE_OK ||
+	    (u->streaming &&
+	     curl_easy_setopt(u->easy, CURLOPT_BUFFERSIZE, (long)UPSTREAM_STREAM_RECV_BUFFER) != CURLE_OK))
 		goto failed;
 	return true;
 failed:
@@ -439,7 +460,7 @@ bool
 upstream_transfer_begin(struct upstream *u, const char *path, const char *content_type, const char *body,
     size_t len, struct upstream_result *res)
 {
-	int n;
+	size_t base = strlen(u->cfg->openai_base_url), plen = strlen(path);
 
 	memset(res, 0, sizeof(*res));
 	res->prompt_tokens = res->completion_tokens = -1;
@@ -450,11 +471,14 @@ upstream_transfer_begin(struct upstream *u, const char *path, const char *conten
 	u->body = body;
 	u->body_len = len;
 	u->attempt = 0;
-	n = snprintf(u->url, sizeof(u->url), "%s%s", u->cfg->openai_base_url, path);
-	if (n < 0 || (size_t)n >= sizeof(u->url)) {
+	free(u->url);
+	u->url = NULL;
+	if (base + plen >= UPSTREAM_URL_MAX || (u->url = malloc(base + plen + 1)) == NULL) {
 		res->error = UPSTREAM_CONNECT;
 		return false;
 	}
+	memcpy(u->url, u->cfg->openai_base_url, base);
+	memcpy(u->url + base, path, plen + 1);
 	return true;
 }
 

@@ -38,7 +38,7 @@ struct upstream {
 	int64_t             t_last_delta_us;
 
 	/* The transfer's request (borrowed from the caller until it ends). */
-	char                url[2048];
+	char               *url;             /* owned, exactly as long as it is */
 	const char         *content_type;
 	const char         *body;
 	size_t              body_len;
@@ -48,6 +48,11 @@ struct upstream {
 };
 
 enum upstream_attempt_outcome { UPSTREAM_ATTEMPT_FINISHED, UPSTREAM_ATTEMPT_RETRY };
+
+/* A client for a driver that runs its transfers on a multi handle of its
+ * own (upstream_multi.c): as upstream_new, without the client's multi.
+ * Freed with upstream_free. */
+struct upstream *upstream_new_easy(const struct config *cfg);
 
 /* Starts a transfer: resets *res and remembers the request (path, body and
  * content_type are borrowed until the transfer ends). Returns false

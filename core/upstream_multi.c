@@ -206,13 +206,11 @@ upstream_multi_stream(struct upstream_multi *m, const char *path, const char *bo
 {
 	struct upstream_job *j = calloc(1, sizeof(*j));
 
-	if (j == NULL || (j->u = upstream_new(m->cfg)) == NULL) {
+	/* The job's transfers run on the shared multi, not a client's own. */
+	if (j == NULL || (j->u = upstream_new_easy(m->cfg)) == NULL) {
 		free(j);
 		return NULL;
 	}
-	/* The job's transfers run on the shared multi, not the client's own. */
-	curl_multi_cleanup(j->u->multi);
-	j->u->multi = NULL;
 	j->u->ops = ops;
 	j->u->streaming = true;
 	j->m = m;

@@ -32,6 +32,10 @@
  * one read could take both and end inside an event. Polled this often;
  * only bursts ever wait (paced tokens find the socket drained). */
 #define FCGI_CONN_DRAIN_POLL_MS 1
+/* An output buffer grown past this (the response's first records, a
+ * burst) is freed once drained: a held stream's tokens need a few hundred
+ * bytes, and it is held for minutes. */
+#define FCGI_CONN_OUT_KEEP   1024
 /* A reader this far behind makes the stream pause its upstream (TCP then
  * pushes back on the model API) until it is down to the low-water mark:
  * memory per slow client stays bounded, and nothing is dropped. */
@@ -47,6 +51,9 @@ struct fcgi_conn {
 	size_t            frame_end;    /* end of the frame being written */
 	size_t           *bounds;       /* offsets in out where an event ends */
 	size_t            nbounds, bounds_cap;
+	size_t            unread;       /* written since nginx was last seen
+	                                   having read everything: at most
+	                                   this much is still in the socket */
 	struct loop_timer *drain_timer; /* waits for nginx to read a frame */
 	bool              gone;         /* the client left (or was too slow) */
 	bool              ending;       /* finish was called: close once drained */
@@ -174,13 +181,25 @@ conn_compact(struct fcgi_conn *c)
 	c->out_off = 0;
 }
 
-/* True while nginx has not read everything written to it. */
+/* True while nginx has not read everything written to it. Asks the
+ * kernel only when the bytes that may still be queued and the next frame
+ * together could fill more than one frame: together they are still one
+ * read for nginx that ends between events, so a paced stream (a token a
+ * write, nginx reading each at once) makes one ioctl(2) in many tokens,
+ * not one per token. */
 static bool
-conn_nginx_reading(const struct fcgi_conn *c)
+conn_nginx_reading(struct fcgi_conn *c, size_t frame_len)
 {
 	int queued = 0;
 
-	return ioctl(c->fd, SIOCOUTQ, &queued) == 0 && queued > 0;
+	if (c->unread == 0 || c->unread + frame_len <= FCGI_CONN_FRAME_MAX)
+		return false;
+	if (ioctl(c->fd, SIOCOUTQ, &queued) != 0 || queued <= 0) {
+		c->unread = 0;
+		return false;
+	}
+	c->unread = (size_t)queued;
+	return true;
 }
 
 /* Writes what is queued, a frame at a time. Returns false once the
@@ -193,16 +212,19 @@ conn_write_out(struct fcgi_conn *c)
 
 		/* A frame is written whole before anything else is decided. */
 		if (c->out_off >= c->frame_end) {
-			if (conn_nginx_reading(c)) {
+			size_t end = conn_next_frame_end(c);
+
+			if (conn_nginx_reading(c, end - c->out_off)) {
 				if (!loop_timer_armed(c->drain_timer))
 					loop_timer_set(c->drain_timer, FCGI_CONN_DRAIN_POLL_MS);
 				break;
 			}
-			c->frame_end = conn_next_frame_end(c);
+			c->frame_end = end;
 		}
 		n = write(c->fd, c->out.data + c->out_off, c->frame_end - c->out_off);
 		if (n > 0) {
 			c->out_off += (size_t)n;
+			c->unread += (size_t)n;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -212,7 +234,10 @@ conn_write_out(struct fcgi_conn *c)
 		conn_gone(c, n < 0 ? strerror(errno) : "write returned 0");
 	}
 	if (!c->gone && c->out_off == c->out.len) {
-		buf_reset(&c->out);
+		if (c->out.cap > FCGI_CONN_OUT_KEEP)
+			buf_free(&c->out);
+		else
+			buf_reset(&c->out);
 		c->out_off = c->frame_end = 0;
 		c->nbounds = 0;
 	} else if (!c->gone && c->out_off >= FCGI_CONN_LOW_WATER)

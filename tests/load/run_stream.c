@@ -68,6 +68,8 @@ struct srun {
 	int                       nhdrs;
 	char                     *body;       /* the request body, shared */
 	int                       open;
+	int                       waiting;    /* started, no headers and not done yet */
+	bool                      weighed;    /* the server was weighed with all answered */
 	int64_t                   sustain_until;  /* 0: one stream per slot */
 	/* --sustain: slots whose stream failed wait STREAM_RETRY_US before the
 	 * next one (no tight loop of instant 429s). A ring in time order, as
@@ -279,6 +281,19 @@ stream_on_body(char *p, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
+/* A started stream got its headers or ended without them. Once every
+ * stream was started and none waits for its answer any more, the server
+ * holds all of them, not only in its listen queue (a slow start-up would
+ * weigh part of them): weigh it again, once (see stream_start). */
+static void
+stream_answered(struct srun *run)
+{
+	if (--run->waiting == 0 && run->r->started >= (uint64_t)run->nslots && !run->weighed) {
+		run->weighed = true;
+		procmon_mark_pss(&run->r->mon);
+	}
+}
+
 /* Stamps the response's first header line (our clock, not libcurl's:
  * libcurl's transfer timers start late for multiplexed HTTP/2 streams). */
 static size_t
@@ -287,8 +302,10 @@ stream_on_header(char *p, size_t size, size_t nmemb, void *ud)
 	struct stream *s = ud;
 
 	(void)p;
-	if (s->t_headers == 0)
+	if (s->t_headers == 0) {
 		s->t_headers = clock_us();
+		stream_answered(s->run);
+	}
 	return size * nmemb;
 }
 
@@ -320,6 +337,8 @@ stream_finish(struct stream *s, CURLcode rc, int64_t now, bool capped)
 
 	s->open = false;
 	run->open--;
+	if (s->t_headers == 0)
+		stream_answered(run);
 	if (s->status == 0)
 		curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &s->status);
 	samples_add(&r->duration, now - s->t_start);
@@ -385,6 +404,7 @@ stream_start(struct srun *run, struct stream *s)
 		return false;
 	}
 	s->open = true;
+	run->waiting++;
 	if (++run->open > run->r->peak_open) {
 		run->r->peak_open = run->open;
 		/* Every slot busy for the first time: the moment to weigh the

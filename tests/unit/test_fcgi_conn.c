@@ -217,6 +217,82 @@ START_TEST(frames_end_between_events)
 }
 END_TEST
 
+/* Paced events, one per loop turn, while the peer reads only now and then
+ * (chatd skips asking the kernel how much nginx left unread while what it
+ * wrote since nginx last caught up fits in a frame): still no read of the
+ * peer takes more than one frame (8 KiB) or ends inside an event. */
+static struct loop_timer *pace_timer, *slow_reader;
+static int paced_left;
+static size_t paced_read_max;
+
+static void
+pace_one(void *ctx)
+{
+	char ev[128];
+	int n = snprintf(ev, sizeof(ev), "data: {\"token\":%d,\"pad\":\"%060d\"}\n\n", paced_left, 0);
+
+	(void)ctx;
+	ck_assert(io.write(io.ctx, ev, (size_t)n) && io.flush(io.ctx));
+	if (--paced_left > 0)
+		loop_timer_set(pace_timer, 0);
+	else
+		io.finish(io.ctx);
+}
+
+static void
+read_slowly(void *ctx)
+{
+	char chunk[65536];
+	ssize_t n;
+
+	(void)ctx;
+	while ((n = read(pair[1], chunk, sizeof(chunk))) > 0) {
+		size_t off = 0;
+		struct record r;
+		struct buf one;
+
+		if ((size_t)n > paced_read_max)
+			paced_read_max = (size_t)n;
+		buf_init(&one, sizeof(chunk));
+		ck_assert(buf_append(&one, chunk, (size_t)n));
+		while (next_record(&one, &off, &r))
+			if (r.type == 6 && r.len > 0 &&
+			    !(r.len >= 2 && r.content[r.len - 2] == '\n' && r.content[r.len - 1] == '\n'))
+				reads_aligned = false;
+		if (off != one.len)
+			reads_aligned = false;
+		buf_free(&one);
+		reads_count++;
+	}
+	if (!closed)
+		loop_timer_set(slow_reader, 20);
+}
+
+START_TEST(paced_events_never_queue_more_than_a_frame)
+{
+	adopt(9);
+	ck_assert(fcntl_nonblock_peer());
+	paced_left = 1000;   /* ~100 KiB, a hundred bytes a turn */
+	paced_read_max = 0;
+	reads_count = 0;
+	reads_aligned = true;
+	pace_timer = loop_timer_new(pace_one, NULL);
+	slow_reader = loop_timer_new(read_slowly, NULL);
+	loop_timer_set(pace_timer, 0);
+	loop_timer_set(slow_reader, 20);
+	ck_assert(loop_epoll_run());
+	read_slowly(NULL);
+	ck_assert(closed);
+	ck_assert(reads_aligned);
+	ck_assert_uint_gt(reads_count, 2);
+	ck_assert_uint_le(paced_read_max, 8192);
+	loop_timer_free(pace_timer);
+	loop_timer_free(slow_reader);
+	close(pair[1]);
+	loop_epoll_free();
+}
+END_TEST
+
 START_TEST(a_peer_that_left_fails_the_writes_and_the_conn_still_closes)
 {
 	adopt(3);
@@ -246,6 +322,7 @@ main(void)
 
 	tcase_add_test(tc, records_carry_the_bytes_then_end_request_and_close);
 	tcase_add_test(tc, frames_end_between_events);
+	tcase_add_test(tc, paced_events_never_queue_more_than_a_frame);
 	tcase_add_test(tc, a_peer_that_left_fails_the_writes_and_the_conn_still_closes);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
