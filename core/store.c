@@ -678,6 +678,23 @@ store_exec(struct store *st, enum stmt s, int n, const char *const *params, PGre
 	return store_exec_as(st, s, n, params, 0, res);
 }
 
+/* Runs s and reads the first column of its first row as a number (a count
+ * a maintenance function returns); 0 when it is NULL or absent. */
+static enum store_rc
+exec_first_long(struct store *st, enum stmt s, int n, const char *const *params, long *out)
+{
+	PGresult *res;
+	enum store_rc rc;
+
+	*out = 0;
+	if ((rc = store_exec(st, s, n, params, &res)) != STORE_OK)
+		return rc;
+	if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
+		*out = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return STORE_OK;
+}
+
 /* Copies field (row, col) or NULL when SQL NULL. */
 static enum store_rc
 store_dup(const PGresult *res, int row, int col, char **out)
@@ -1453,15 +1470,7 @@ store_stream_slot_take(struct store *st, const char *holder, const char *worker_
 enum store_rc
 store_reply_chunks_sweep(struct store *st, long *deleted)
 {
-	PGresult *res;
-	enum store_rc rc;
-
-	*deleted = 0;
-	if ((rc = store_exec(st, S_CHUNKS_SWEEP, 0, NULL, &res)) != STORE_OK)
-		return rc;
-	*deleted = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return STORE_OK;
+	return exec_first_long(st, S_CHUNKS_SWEEP, 0, NULL, deleted);
 }
 
 enum store_rc
@@ -1681,14 +1690,7 @@ store_metrics_maintain(struct store *st, int retention_days, long *dropped)
 {
 	char d[16];
 	const char *p[] = { d };
-	PGresult *res;
-	enum store_rc rc;
 
-	*dropped = 0;
 	(void)snprintf(d, sizeof(d), "%d", retention_days);
-	if ((rc = store_exec(st, S_METRICS_MAINTAIN, 1, p, &res)) != STORE_OK)
-		return rc;
-	*dropped = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return STORE_OK;
+	return exec_first_long(st, S_METRICS_MAINTAIN, 1, p, dropped);
 }

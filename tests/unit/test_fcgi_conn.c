@@ -156,6 +156,27 @@ static struct buf reads_raw;
 static size_t reads_count;
 static bool reads_aligned;
 
+/* One read of the peer: it must hold whole records whose text ends an
+ * event (reads_aligned goes false otherwise); counted in reads_count. */
+static void
+check_read(const char *chunk, size_t n)
+{
+	size_t off = 0;
+	struct record r;
+	struct buf one;
+
+	buf_init(&one, n);
+	ck_assert(buf_append(&one, chunk, n));
+	while (next_record(&one, &off, &r))
+		if (r.type == 6 && r.len > 0 &&
+		    !(r.len >= 2 && r.content[r.len - 2] == '\n' && r.content[r.len - 1] == '\n'))
+			reads_aligned = false;
+	if (off != one.len)
+		reads_aligned = false;
+	buf_free(&one);
+	reads_count++;
+}
+
 static void
 read_some(void *ctx)
 {
@@ -164,22 +185,8 @@ read_some(void *ctx)
 
 	(void)ctx;
 	while ((n = read(pair[1], chunk, sizeof(chunk))) > 0) {
-		size_t off = 0;
-		struct record r;
-		struct buf one;
-
-		/* Each read must hold whole records whose text ends an event. */
-		buf_init(&one, sizeof(chunk));
-		ck_assert(buf_append(&one, chunk, (size_t)n));
-		while (next_record(&one, &off, &r))
-			if (r.type == 6 && r.len > 0 &&
-			    !(r.len >= 2 && r.content[r.len - 2] == '\n' && r.content[r.len - 1] == '\n'))
-				reads_aligned = false;
-		if (off != one.len)
-			reads_aligned = false;
+		check_read(chunk, (size_t)n);
 		ck_assert(buf_append(&reads_raw, chunk, (size_t)n));
-		buf_free(&one);
-		reads_count++;
 		if (closed)
 			break;
 		(void)usleep(1000);   /* let the writer queue its next frame */
@@ -247,22 +254,9 @@ read_slowly(void *ctx)
 
 	(void)ctx;
 	while ((n = read(pair[1], chunk, sizeof(chunk))) > 0) {
-		size_t off = 0;
-		struct record r;
-		struct buf one;
-
 		if ((size_t)n > paced_read_max)
 			paced_read_max = (size_t)n;
-		buf_init(&one, sizeof(chunk));
-		ck_assert(buf_append(&one, chunk, (size_t)n));
-		while (next_record(&one, &off, &r))
-			if (r.type == 6 && r.len > 0 &&
-			    !(r.len >= 2 && r.content[r.len - 2] == '\n' && r.content[r.len - 1] == '\n'))
-				reads_aligned = false;
-		if (off != one.len)
-			reads_aligned = false;
-		buf_free(&one);
-		reads_count++;
+		check_read(chunk, (size_t)n);
 	}
 	if (!closed)
 		loop_timer_set(slow_reader, 20);
