@@ -114,6 +114,20 @@ request_stream_slot_take(const struct config *cfg, struct store *store, const ch
 	return request_store_error(rc, "Not found");
 }
 
+struct request_result
+request_turn_slot(const struct config *cfg, struct store *store, const char *user_id,
+    const char *client_ip, const char *worker_id, struct chat_turn *turn,
+    struct request_slot_holder *h)
+{
+	struct request_result res;
+
+	if (turn->session_id == NULL)
+		return request_stream_slot_take(cfg, store, user_id, client_ip, worker_id, &turn->slot);
+	if ((res = request_stream_slot_ask(cfg, user_id, client_ip, h)).status == 0)
+		turn->slot_ask = h->ask.holder != NULL ? &h->ask : NULL;
+	return res;
+}
+
 void
 request_stream_slot_release(struct store *store, long long slot)
 {

@@ -89,6 +89,15 @@ struct request_slot_holder {
 struct request_result request_stream_slot_ask(const struct config *cfg, const char *user_id,
     const char *client_ip, struct request_slot_holder *h);
 
+/* The caller's stream slot for turn, as both front ends take it: a
+ * session turn asks for it in the statement that stores its message
+ * (turn->slot_ask, pointing into *h, which must outlive the turn's
+ * prepare), a stateless one takes it now (turn->slot). The engine gives it
+ * back with the end. 0 to go on, or the refusal (429 at the cap). */
+struct request_result request_turn_slot(const struct config *cfg, struct store *store,
+    const char *user_id, const char *client_ip, const char *worker_id, struct chat_turn *turn,
+    struct request_slot_holder *h);
+
 /* What a caller at its cap is told (and the log line it leaves): 429
  * "Too many streams open at once...". */
 struct request_result request_stream_slot_refused(const struct config *cfg,

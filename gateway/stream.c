@@ -286,9 +286,7 @@ stream_done(void *ctx)
 }
 
 /* The caller's concurrent-stream slot, as chatd's streams take it
- * (http/turn_stream.c): a session turn takes it in the statement that
- * stores its message, a stateless one here; the engine gives it back with
- * the end. A room job started over REST by an anonymous caller has no
+ * (request_turn_slot); the engine gives it back with the end. A room job started over REST by an anonymous caller has no
  * address here: it is not counted. Returns 200, or the refusal. */
 static int
 stream_slot(struct stream *st, const char **err)
@@ -298,13 +296,8 @@ stream_slot(struct stream *st, const char **err)
 
 	if (user == NULL && st->client_ip[0] == '\0')
 		return 200;
-	if (st->turn.session_id != NULL) {
-		res = request_stream_slot_ask(env.cfg, user, st->client_ip, &st->slot);
-		if (res.status == 0 && st->slot.ask.holder != NULL)
-			st->turn.slot_ask = &st->slot.ask;
-	} else
-		res = request_stream_slot_take(env.cfg, env.store, user, st->client_ip, env.worker_id,
-		    &st->turn.slot);
+	res = request_turn_slot(env.cfg, env.store, user, st->client_ip, env.worker_id, &st->turn,
+	    &st->slot);
 	if (res.status != 0) {
 		*err = res.message;
 		return res.status;

@@ -283,25 +283,20 @@ turn_stream_run(struct request *r, const struct chat_turn *turn_in, const struct
     const void *opts, size_t opts_len, const char **error)
 {
 	struct request_slot_holder holder;
+	struct request_result res;
 	struct chat_turn turn = *turn_in;
 	struct turn_job *job;
 	const char *attached;
 	int status;
 
-	/* The stream slot: a session turn takes it in the statement that
-	 * stores its message; a stateless one has no such statement. Either
-	 * way the engine gives it back with the end. */
-	if (turn.session_id != NULL) {
-		struct request_result res = request_stream_slot_ask(r->cfg,
-		    r->authed ? r->user_id : NULL, r->client_ip, &holder);
-
-		if (res.status != 0) {
-			*error = res.message;
-			return res.status;
-		}
-		turn.slot_ask = holder.ask.holder != NULL ? &holder.ask : NULL;
-	} else if ((status = turn_stream_slot_take(r, &turn.slot, error)) != 200)
-		return status;
+	/* The stream slot (core/request.c); the engine gives it back with the
+	 * end. */
+	res = request_turn_slot(r->cfg, r->store, r->authed ? r->user_id : NULL, r->client_ip,
+	    r->worker_id, &turn, &holder);
+	if (res.status != 0) {
+		*error = res.message;
+		return turn_stream_refused(r, res.status);
+	}
 	if (r->io.detach == NULL)
 		return turn_stream_refused(r, turn_stream_here(r, &turn, d, opts, error));
 	if ((job = turn_job_new(r, &turn, d, opts, opts_len)) == NULL) {
